@@ -1,0 +1,19 @@
+// Package policy parses, validates and evaluates the allowlist that decides
+// VPC endpoint connection requests.
+//
+// It is pure: plain data in, a Decision with the rule and the reason out. It
+// knows nothing of AWS, SSM or Lambda, so the function, the operators' CLI,
+// the tests and the fuzzer all share it.
+//
+// A policy is either a plain list of 12-digit account IDs (accepted on every
+// managed service, everyone else rejected) or a JSON document:
+//
+//	{"version": 1,
+//	 "defaultAction": "reject",
+//	 "rules": [
+//	   {"name": "partner-a", "action": "accept", "accounts": ["111122223333"]},
+//	   {"name": "blocked", "action": "reject", "accounts": ["999988887777"]}]}
+//
+// A matching reject rule wins over any accept rule, whatever the order; no
+// match means defaultAction. See README.md for every field.
+package policy

@@ -1,0 +1,169 @@
+package policy
+
+import (
+	"slices"
+	"time"
+)
+
+// Action is what a policy decides for one connection request.
+type Action string
+
+// The actions a decision can carry. Manual leaves the request pending for a
+// person; it is only ever a defaultAction, never a rule's action.
+const (
+	Accept Action = "accept"
+	Reject Action = "reject"
+	Manual Action = "manual"
+)
+
+// DefaultRuleName is the rule name reported when no rule matched and the
+// policy's defaultAction decided. It is reserved: no rule may use it.
+const DefaultRuleName = "default"
+
+// AllowlistRuleName names the single accept rule of a plain-list policy.
+const AllowlistRuleName = "allowlist"
+
+// AnyAccount in a rule's accounts matches every consumer account.
+const AnyAccount = "*"
+
+// Policy is a validated allowlist. Build one with Parse; the zero value
+// decides nothing useful.
+type Policy struct {
+	// DefaultAction applies when no rule matches: Reject or Manual.
+	DefaultAction Action
+	// Rules in document order.
+	Rules []Rule
+
+	// byAccount indexes rules by consumer account so that a decision costs
+	// one map lookup however many accounts the policy lists.
+	byAccount map[string][]int32
+	// anyAccount holds the rules whose accounts include "*".
+	anyAccount []int32
+}
+
+// Rule is one named entry of a policy. Empty Services, Endpoints and Regions
+// mean "any"; when set, they narrow the rule.
+type Rule struct {
+	Name      string
+	Action    Action
+	Accounts  []string
+	Services  []string
+	Endpoints []string
+	Regions   []string
+	// Expires is zero when the rule never expires; otherwise the rule applies
+	// while the evaluation time is before it.
+	Expires time.Time
+}
+
+// Request is one connection request as the provider sees it.
+type Request struct {
+	// Account is the consumer's account ID (VpcEndpointOwner).
+	Account string
+	// ServiceID is the endpoint service, vpce-svc-...
+	ServiceID string
+	// EndpointID is the consumer's endpoint, vpce-...
+	EndpointID string
+	// Region is the consumer endpoint's region: VpcEndpointRegion, or the
+	// provider's own region when EC2 reports none (same-region PrivateLink).
+	Region string
+}
+
+// Decision is the outcome of evaluating a Request.
+type Decision struct {
+	Action Action
+	// Rule is the deciding rule's name, or DefaultRuleName.
+	Rule string
+	// ExpiredRule names a rule that would have matched had it not expired,
+	// when no live rule matched; it explains surprising defaults.
+	ExpiredRule string
+}
+
+// Reason says in words why the decision was made.
+func (d Decision) Reason() string {
+	switch {
+	case d.Rule != DefaultRuleName && d.Action == Reject:
+		return "matched reject rule " + d.Rule + " (a reject rule wins over any accept rule)"
+	case d.Rule != DefaultRuleName:
+		return "matched accept rule " + d.Rule + " and no reject rule"
+	case d.ExpiredRule != "":
+		return "no rule in force matched (rule " + d.ExpiredRule + " matched but has expired); defaultAction is " + string(d.Action)
+	default:
+		return "no rule matched; defaultAction is " + string(d.Action)
+	}
+}
+
+// Decide evaluates req at time now. A matching reject rule wins over any
+// matching accept rule; among rules of the same action the first in document
+// order is reported; no match yields DefaultAction. It does not allocate.
+func (p *Policy) Decide(req Request, now time.Time) Decision {
+	const none = int32(-1)
+	firstAccept, firstReject, firstExpired := none, none, none
+	consider := func(indexes []int32) {
+		for _, i := range indexes {
+			r := &p.Rules[i]
+			if !r.narrowsTo(req) {
+				continue
+			}
+			if !r.Expires.IsZero() && !now.Before(r.Expires) {
+				if firstExpired == none || i < firstExpired {
+					firstExpired = i
+				}
+				continue
+			}
+			if r.Action == Reject {
+				if firstReject == none || i < firstReject {
+					firstReject = i
+				}
+			} else if firstAccept == none || i < firstAccept {
+				firstAccept = i
+			}
+		}
+	}
+	consider(p.byAccount[req.Account])
+	consider(p.anyAccount)
+
+	switch {
+	case firstReject != none:
+		return Decision{Action: Reject, Rule: p.Rules[firstReject].Name}
+	case firstAccept != none:
+		return Decision{Action: Accept, Rule: p.Rules[firstAccept].Name}
+	}
+	d := Decision{Action: p.DefaultAction, Rule: DefaultRuleName}
+	if firstExpired != none {
+		d.ExpiredRule = p.Rules[firstExpired].Name
+	}
+	return d
+}
+
+// narrowsTo reports whether the rule's optional services, endpoints and
+// regions admit req. Accounts are matched by the index, not here.
+func (r *Rule) narrowsTo(req Request) bool {
+	return listAdmits(r.Services, req.ServiceID) &&
+		listAdmits(r.Endpoints, req.EndpointID) &&
+		listAdmits(r.Regions, req.Region)
+}
+
+// listAdmits is true for an empty list (no narrowing) or one holding v.
+func listAdmits(list []string, v string) bool {
+	return len(list) == 0 || slices.Contains(list, v)
+}
+
+// index builds the account index. Parse calls it after validation.
+func (p *Policy) index() {
+	p.byAccount = make(map[string][]int32)
+	p.anyAccount = nil
+	for i, r := range p.Rules {
+		seen := make(map[string]bool, len(r.Accounts))
+		for _, a := range r.Accounts {
+			if seen[a] {
+				continue
+			}
+			seen[a] = true
+			if a == AnyAccount {
+				p.anyAccount = append(p.anyAccount, int32(i))
+				continue
+			}
+			p.byAccount[a] = append(p.byAccount[a], int32(i))
+		}
+	}
+}
