@@ -1,0 +1,56 @@
+// Command approver is the Lambda function: it reads its settings, builds the
+// AWS clients once, and hands every invocation to the approver. All logic
+// lives in pkg/; this is wiring.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
+	"github.com/privatelink-approver/privatelink-approver/pkg/invocation"
+	"github.com/privatelink-approver/privatelink-approver/pkg/policystore"
+	"github.com/privatelink-approver/privatelink-approver/pkg/settings"
+)
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	if err := run(log); err != nil {
+		// Fail during init, naming the problem: Lambda reports an init error
+		// and never runs the handler with a half-built configuration.
+		log.Error("start failed", "error", err.Error())
+		fmt.Fprintln(os.Stderr, "approver:", err)
+		os.Exit(1)
+	}
+}
+
+func run(log *slog.Logger) error {
+	s, err := settings.FromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		return fmt.Errorf("AWS_REGION is not set: the function's own region is needed")
+	}
+	store := policystore.New(ssm.NewFromConfig(cfg), s.PolicyParameter, s.PolicyCache)
+	a := approver.New(ec2.NewFromConfig(cfg), store, approver.Config{
+		ServiceIDs: s.ServiceIDs,
+		DryRun:     s.DryRun,
+		Region:     cfg.Region,
+		Logger:     log,
+	})
+	lambda.Start(invocation.New(a, s.PolicyParameter, log).Handle)
+	return nil
+}

@@ -1,0 +1,130 @@
+package approver
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
+)
+
+// Results of a decision, as logged in its result field.
+const (
+	ResultAccepted        = "accepted"
+	ResultRejected        = "rejected"
+	ResultLeftPending     = "left pending for a person"
+	ResultDryRun          = "dry run: nothing changed"
+	ResultAlreadyAccepted = "already accepted"
+	ResultAlreadyRejected = "already rejected"
+	ResultGone            = "gone: deleted by its consumer"
+	ResultFailed          = "failed"
+)
+
+// Decision is what was decided for one connection request, and what came of
+// it. It is logged as one JSON line and returned in the summary.
+type Decision struct {
+	ServiceID       string        `json:"serviceId"`
+	EndpointID      string        `json:"endpointId"`
+	Owner           string        `json:"owner"`
+	Region          string        `json:"region"`
+	Created         time.Time     `json:"created,omitzero"`
+	Action          policy.Action `json:"action"`
+	Rule            string        `json:"rule"`
+	Reason          string        `json:"reason"`
+	DryRun          bool          `json:"dryRun"`
+	Trigger         string        `json:"trigger"`
+	PolicyParameter string        `json:"policyParameter"`
+	PolicyVersion   int64         `json:"policyVersion"`
+	Result          string        `json:"result"`
+	ErrorCode       string        `json:"errorCode,omitempty"`
+	Error           string        `json:"error,omitempty"`
+}
+
+func (d Decision) attrs() []slog.Attr {
+	attrs := []slog.Attr{
+		slog.String("serviceId", d.ServiceID),
+		slog.String("endpointId", d.EndpointID),
+		slog.String("owner", d.Owner),
+		slog.String("region", d.Region),
+		slog.Time("created", d.Created),
+		slog.String("action", string(d.Action)),
+		slog.String("rule", d.Rule),
+		slog.String("reason", d.Reason),
+		slog.Bool("dryRun", d.DryRun),
+		slog.String("trigger", d.Trigger),
+		slog.String("policyParameter", d.PolicyParameter),
+		slog.Int64("policyVersion", d.PolicyVersion),
+		slog.String("result", d.Result),
+	}
+	if d.Error != "" {
+		attrs = append(attrs, slog.String("errorCode", d.ErrorCode), slog.String("error", d.Error))
+	}
+	return attrs
+}
+
+// ServiceError is a service whose reconcile failed, in whole or in part.
+type ServiceError struct {
+	ServiceID string `json:"serviceId"`
+	Error     string `json:"error"`
+}
+
+// Report is the outcome of one Reconcile: the summary an EventBridge
+// invocation returns.
+type Report struct {
+	Trigger         string         `json:"trigger"`
+	DryRun          bool           `json:"dryRun"`
+	PolicyParameter string         `json:"policyParameter"`
+	PolicyVersion   int64          `json:"policyVersion"`
+	Services        []string       `json:"services"`
+	Accepted        int            `json:"accepted"`
+	Rejected        int            `json:"rejected"`
+	Manual          int            `json:"manual"`
+	Failed          int            `json:"failed"`
+	Decisions       []Decision     `json:"decisions"`
+	Errors          []ServiceError `json:"errors,omitempty"`
+
+	errs map[string]error
+}
+
+func (r *Report) add(svc string, decisions []Decision, err error) {
+	r.Decisions = append(r.Decisions, decisions...)
+	for _, d := range decisions {
+		switch {
+		case d.Error != "":
+			r.Failed++
+		case d.Action == policy.Accept:
+			r.Accepted++
+		case d.Action == policy.Reject:
+			r.Rejected++
+		case d.Action == policy.Manual:
+			r.Manual++
+		}
+	}
+	if err != nil {
+		if r.errs == nil {
+			r.errs = map[string]error{}
+		}
+		r.errs[svc] = err
+		r.Errors = append(r.Errors, ServiceError{ServiceID: svc, Error: err.Error()})
+	}
+}
+
+// ServiceFailed reports whether reconciling svc failed in whole or in part.
+func (r *Report) ServiceFailed(svc string) bool {
+	_, failed := r.errs[svc]
+	return failed
+}
+
+// Err is nil when every service was reconciled and every decision applied;
+// otherwise it names the failed services.
+func (r *Report) Err() error {
+	if len(r.Errors) == 0 {
+		return nil
+	}
+	errs := make([]error, 0, len(r.Errors))
+	for _, e := range r.Errors {
+		errs = append(errs, r.errs[e.ServiceID])
+	}
+	return fmt.Errorf("%d of %d services failed: %w", len(r.Errors), len(r.Services), errors.Join(errs...))
+}

@@ -1,0 +1,124 @@
+// Package invocation is the Lambda handler: it decodes the payload with
+// package trigger, runs one reconcile with package approver for all the
+// services the payload names, and answers in the shape the event source
+// expects: the SQS partial-batch response (batchItemFailures) for SQS, and
+// a JSON summary for EventBridge and SNS.
+//
+// See https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html
+// for partial batch responses.
+package invocation
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
+	"github.com/privatelink-approver/privatelink-approver/pkg/trigger"
+)
+
+// Reconciler runs one reconcile; *approver.Approver is one.
+type Reconciler interface {
+	Reconcile(ctx context.Context, req approver.Request) (*approver.Report, error)
+}
+
+// Handler answers Lambda invocations.
+type Handler struct {
+	reconciler      Reconciler
+	policyParameter string
+	log             *slog.Logger
+}
+
+// New returns a Handler. policyParameter is the SSM parameter of the policy,
+// whose change events reload it; log receives one line per invocation.
+func New(r Reconciler, policyParameter string, log *slog.Logger) *Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{reconciler: r, policyParameter: policyParameter, log: log}
+}
+
+// Ignored is the answer to an event that needs no work.
+type Ignored struct {
+	Trigger string `json:"trigger"`
+	Ignored string `json:"ignored"`
+}
+
+// Handle is the Lambda handler. It returns an error, never panics, and never
+// acts when the payload or the policy is bad.
+func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (response any, err error) {
+	defer func() {
+		// A bug must fail the invocation, with a message, not crash the
+		// runtime mid-batch; nothing below acts after a panic.
+		if p := recover(); p != nil {
+			response, err = nil, fmt.Errorf("internal error: %v", p)
+			h.log.ErrorContext(ctx, "invocation failed", "error", err.Error())
+		}
+	}()
+
+	t, err := trigger.Decode(payload, h.policyParameter)
+	if err != nil {
+		h.log.ErrorContext(ctx, "invocation failed", "error", err.Error())
+		return nil, err
+	}
+	if t.Ignored != "" {
+		h.log.InfoContext(ctx, "nothing to do", "trigger", string(t.Kind), "ignored", t.Ignored)
+		return Ignored{Trigger: string(t.Kind), Ignored: t.Ignored}, nil
+	}
+
+	req := approver.Request{Trigger: string(t.Kind), ReloadPolicy: t.ReloadPolicy}
+	for _, target := range t.Targets {
+		req.All = req.All || target.All
+		req.Services = append(req.Services, target.Services...)
+	}
+	if req.All {
+		req.Services = nil
+	}
+	slices.Sort(req.Services)
+	req.Services = slices.Compact(req.Services)
+
+	report, err := h.reconciler.Reconcile(ctx, req)
+	if err != nil {
+		// No policy or no service list: nothing was decided. For SQS the
+		// whole batch fails and is redelivered.
+		h.log.ErrorContext(ctx, "invocation failed", "trigger", string(t.Kind), "error", err.Error())
+		return nil, fmt.Errorf("%s: nothing decided: %w", t.Kind, err)
+	}
+	h.log.InfoContext(ctx, "summary", "trigger", report.Trigger, "services", report.Services,
+		"accepted", report.Accepted, "rejected", report.Rejected, "manual", report.Manual,
+		"failed", report.Failed, "dryRun", report.DryRun)
+
+	if t.Source == trigger.FromSQS {
+		return batchResponse(t, report), nil
+	}
+	if err := report.Err(); err != nil {
+		h.log.ErrorContext(ctx, "invocation failed", "trigger", string(t.Kind), "error", err.Error())
+		return nil, fmt.Errorf("%s: %w", t.Kind, err)
+	}
+	return report, nil
+}
+
+// batchResponse returns, for redelivery, the SQS messages that named a
+// service whose reconcile failed (every message that asked for all
+// services, when any failed).
+func batchResponse(t trigger.Trigger, report *approver.Report) events.SQSEventResponse {
+	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
+	for _, target := range t.Targets {
+		failed := false
+		if target.All {
+			failed = report.Err() != nil
+		} else {
+			for _, svc := range target.Services {
+				failed = failed || report.ServiceFailed(svc)
+			}
+		}
+		if failed {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: target.ID})
+		}
+	}
+	return resp
+}

@@ -1,0 +1,110 @@
+// Package settings reads the approver's configuration from environment
+// variables, once, at start. Every problem is reported together, each naming
+// its variable, so a bad deploy fails during init with one clear message.
+package settings
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Names of the environment variables the function and the CLI read.
+const (
+	EnvPolicyParameter    = "POLICY_PARAMETER"
+	EnvServiceIDs         = "SERVICE_IDS"
+	EnvDryRun             = "DRY_RUN"
+	EnvPolicyCacheSeconds = "POLICY_CACHE_SECONDS"
+)
+
+// DefaultPolicyCache is how long a parsed policy is reused across warm
+// invocations when POLICY_CACHE_SECONDS is unset.
+const DefaultPolicyCache = 60 * time.Second
+
+var (
+	serviceIDPattern = regexp.MustCompile(`^vpce-svc-[0-9a-f]{8,17}$`)
+	// SSM parameter names: letters, digits and . - _ /, at most 2048
+	// characters including an optional leading slash.
+	parameterPattern = regexp.MustCompile(`^/?[a-zA-Z0-9_.\-/]{1,2047}$`)
+)
+
+// Settings is the validated configuration.
+type Settings struct {
+	// PolicyParameter is the SSM parameter that holds the policy.
+	PolicyParameter string
+	// ServiceIDs are the endpoint services managed; empty means every
+	// endpoint service the account owns.
+	ServiceIDs []string
+	// DryRun decides and logs but never calls Accept or Reject.
+	DryRun bool
+	// PolicyCache is how long a loaded policy is reused; 0 disables caching.
+	PolicyCache time.Duration
+}
+
+// FromEnv reads Settings through getenv (os.Getenv in main, a map in tests).
+func FromEnv(getenv func(string) string) (Settings, error) {
+	var s Settings
+	var problems []error
+
+	s.PolicyParameter = strings.TrimSpace(getenv(EnvPolicyParameter))
+	switch {
+	case s.PolicyParameter == "":
+		problems = append(problems, fmt.Errorf("%s is required: the name of the SSM parameter that holds the policy", EnvPolicyParameter))
+	case !parameterPattern.MatchString(s.PolicyParameter):
+		problems = append(problems, fmt.Errorf("%s %q is not a valid SSM parameter name", EnvPolicyParameter, s.PolicyParameter))
+	}
+
+	ids, err := ParseServiceIDs(getenv(EnvServiceIDs))
+	if err != nil {
+		problems = append(problems, err)
+	}
+	s.ServiceIDs = ids
+
+	switch v := strings.TrimSpace(getenv(EnvDryRun)); strings.ToLower(v) {
+	case "", "false":
+	case "true":
+		s.DryRun = true
+	default:
+		problems = append(problems, fmt.Errorf("%s %q must be true or false", EnvDryRun, v))
+	}
+
+	s.PolicyCache = DefaultPolicyCache
+	if v := strings.TrimSpace(getenv(EnvPolicyCacheSeconds)); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			problems = append(problems, fmt.Errorf("%s %q must be a whole number of seconds, 0 or more", EnvPolicyCacheSeconds, v))
+		} else {
+			s.PolicyCache = time.Duration(n) * time.Second
+		}
+	}
+
+	if len(problems) > 0 {
+		return Settings{}, fmt.Errorf("invalid settings: %w", errors.Join(problems...))
+	}
+	return s, nil
+}
+
+// ParseServiceIDs reads a comma-separated list of endpoint service IDs, as
+// SERVICE_IDS and the CLI's flags hold them. Empty means none named.
+func ParseServiceIDs(v string) ([]string, error) {
+	var ids, bad []string
+	seen := map[string]bool{}
+	for _, id := range strings.Split(v, ",") {
+		id = strings.TrimSpace(id)
+		switch {
+		case id == "" || seen[id]:
+		case !serviceIDPattern.MatchString(id):
+			bad = append(bad, strconv.Quote(id))
+		default:
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	if len(bad) > 0 {
+		return nil, fmt.Errorf("%s: %s not an endpoint service ID (vpce-svc- and 8 to 17 lowercase hex digits)", EnvServiceIDs, strings.Join(bad, ", "))
+	}
+	return ids, nil
+}

@@ -1,0 +1,235 @@
+// Package trigger turns a Lambda payload into the work it asks for: which
+// endpoint services to reconcile, and why.
+//
+// Events are wake-ups, not data to trust: whatever arrives, the approver asks
+// EC2 for the truth. This package only decides what kind of event woke the
+// function and which vpce-svc-... IDs it names. It knows the payload formats
+// of EventBridge (schedules, CloudTrail API calls, Parameter Store changes),
+// SQS and SNS, and nothing of EC2 or the policy.
+//
+// See https://docs.aws.amazon.com/vpc/latest/privatelink/configure-endpoint-service.html
+// for connection notifications and
+// https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-ssm.html for
+// Parameter Store change events.
+package trigger
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// Kind names what woke the function; it is logged on every decision.
+type Kind string
+
+// The kinds of trigger.
+const (
+	Schedule     Kind = "schedule"
+	CloudTrail   Kind = "cloudtrail"
+	PolicyChange Kind = "policy-change"
+	Notification Kind = "notification"
+)
+
+// Source is the delivery channel, which decides the shape of the answer.
+type Source string
+
+// The delivery channels.
+const (
+	FromEventBridge Source = "eventbridge"
+	FromSQS         Source = "sqs"
+	FromSNS         Source = "sns"
+)
+
+// Target is one unit of work: a set of services, or all managed ones.
+type Target struct {
+	// ID identifies the SQS message for partial-batch answers; empty otherwise.
+	ID string
+	// All asks for every managed service.
+	All bool
+	// Services are the vpce-svc-... IDs named, sorted; only meaningful when
+	// All is false. They are not yet filtered to the managed services.
+	Services []string
+}
+
+// Trigger is the decoded work of one invocation.
+type Trigger struct {
+	Kind   Kind
+	Source Source
+	// ReloadPolicy asks for a fresh read of the policy (no cached copy).
+	ReloadPolicy bool
+	// Ignored, when set, says why the event needs no work at all.
+	Ignored string
+	Targets []Target
+}
+
+// ErrUnsupported is wrapped by every error for a payload this function does
+// not handle.
+var ErrUnsupported = errors.New("unsupported event")
+
+// serviceIDPattern finds endpoint service IDs anywhere in a text, such as
+// the service name com.amazonaws.vpce.eu-west-1.vpce-svc-0123456789abcdef0.
+var serviceIDPattern = regexp.MustCompile(`\bvpce-svc-[0-9a-f]{8,17}\b`)
+
+// ServiceIDsIn returns the distinct endpoint service IDs in text, sorted.
+func ServiceIDsIn(text string) []string {
+	ids := serviceIDPattern.FindAllString(text, -1)
+	sort.Strings(ids)
+	return slices.Compact(ids)
+}
+
+// envelope holds the members that tell the payload kinds apart. encoding/json
+// matches keys case-insensitively, which serves here: SQS says "eventSource",
+// SNS "EventSource".
+type envelope struct {
+	Records    []struct{ EventSource string } `json:"Records"`
+	DetailType string                         `json:"detail-type"`
+	Source     string                         `json:"source"`
+}
+
+// Decode reads a Lambda payload. policyParameter is the SSM parameter that
+// holds the policy: only a change of it reloads the policy.
+func Decode(payload []byte, policyParameter string) (Trigger, error) {
+	var env envelope
+	if err := json.Unmarshal(payload, &env); err != nil {
+		return Trigger{}, fmt.Errorf("%w: the payload is not a JSON object: %v", ErrUnsupported, err)
+	}
+	switch {
+	case env.Records != nil:
+		return decodeRecords(payload, env)
+	case env.DetailType != "" || env.Source != "":
+		return decodeEventBridge(payload, policyParameter)
+	}
+	return Trigger{}, fmt.Errorf("%w: no Records, detail-type or source in a payload with keys %s", ErrUnsupported, keysOf(payload))
+}
+
+func decodeRecords(payload []byte, env envelope) (Trigger, error) {
+	if len(env.Records) == 0 {
+		return Trigger{}, fmt.Errorf("%w: Records is empty", ErrUnsupported)
+	}
+	source := env.Records[0].EventSource
+	for i, r := range env.Records {
+		if r.EventSource != source {
+			return Trigger{}, fmt.Errorf("%w: Records[%d] has eventSource %q, Records[0] %q", ErrUnsupported, i, r.EventSource, source)
+		}
+	}
+	switch source {
+	case "aws:sqs":
+		var ev events.SQSEvent
+		if err := json.Unmarshal(payload, &ev); err != nil {
+			return Trigger{}, fmt.Errorf("%w: malformed SQS event: %v", ErrUnsupported, err)
+		}
+		t := Trigger{Kind: Notification, Source: FromSQS}
+		for i, m := range ev.Records {
+			if m.MessageId == "" {
+				return Trigger{}, fmt.Errorf("%w: SQS Records[%d] has no messageId", ErrUnsupported, i)
+			}
+			t.Targets = append(t.Targets, notificationTarget(m.MessageId, unwrapSNS(m.Body)))
+		}
+		return t, nil
+	case "aws:sns":
+		var ev events.SNSEvent
+		if err := json.Unmarshal(payload, &ev); err != nil {
+			return Trigger{}, fmt.Errorf("%w: malformed SNS event: %v", ErrUnsupported, err)
+		}
+		t := Trigger{Kind: Notification, Source: FromSNS}
+		for _, r := range ev.Records {
+			t.Targets = append(t.Targets, notificationTarget("", r.SNS.Message))
+		}
+		return t, nil
+	}
+	return Trigger{}, fmt.Errorf("%w: Records with eventSource %q (want aws:sqs or aws:sns)", ErrUnsupported, source)
+}
+
+// unwrapSNS returns the message of an SNS envelope delivered through SQS, or
+// the body itself under raw message delivery.
+func unwrapSNS(body string) string {
+	var n struct {
+		Type    string  `json:"Type"`
+		Message *string `json:"Message"`
+	}
+	if json.Unmarshal([]byte(body), &n) == nil && n.Type == "Notification" && n.Message != nil {
+		return *n.Message
+	}
+	return body
+}
+
+// notificationTarget reconciles the services a connection notification names,
+// or every managed service when it names none: the message format is not
+// documented, so a notification that names nothing still wakes a sweep.
+func notificationTarget(id, message string) Target {
+	services := ServiceIDsIn(message)
+	return Target{ID: id, All: len(services) == 0, Services: services}
+}
+
+// cloudTrailDetail is the part of a CloudTrail API call event read here.
+type cloudTrailDetail struct {
+	EventSource       string          `json:"eventSource"`
+	EventName         string          `json:"eventName"`
+	RequestParameters json.RawMessage `json:"requestParameters"`
+	ResponseElements  json.RawMessage `json:"responseElements"`
+}
+
+func decodeEventBridge(payload []byte, policyParameter string) (Trigger, error) {
+	var ev events.EventBridgeEvent
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return Trigger{}, fmt.Errorf("%w: malformed EventBridge event: %v", ErrUnsupported, err)
+	}
+	switch {
+	case ev.DetailType == "Scheduled Event" && ev.Source == "aws.events":
+		return Trigger{Kind: Schedule, Source: FromEventBridge, Targets: []Target{{All: true}}}, nil
+
+	case ev.DetailType == "AWS API Call via CloudTrail" && ev.Source == "aws.ec2":
+		var d cloudTrailDetail
+		if err := json.Unmarshal(ev.Detail, &d); err != nil {
+			return Trigger{}, fmt.Errorf("%w: malformed CloudTrail detail: %v", ErrUnsupported, err)
+		}
+		if d.EventName != "CreateVpcEndpoint" {
+			return Trigger{}, fmt.Errorf("%w: CloudTrail event %q (only CreateVpcEndpoint is handled)", ErrUnsupported, d.EventName)
+		}
+		t := Trigger{Kind: CloudTrail, Source: FromEventBridge}
+		services := ServiceIDsIn(string(d.RequestParameters) + " " + string(d.ResponseElements))
+		if len(services) == 0 {
+			// An endpoint to an AWS service (com.amazonaws.<region>.s3) or
+			// to a service with a private DNS name: nothing of ours.
+			t.Ignored = "CreateVpcEndpoint names no endpoint service ID"
+			return t, nil
+		}
+		t.Targets = []Target{{Services: services}}
+		return t, nil
+
+	case ev.DetailType == "Parameter Store Change" && ev.Source == "aws.ssm":
+		var d struct {
+			Name      string `json:"name"`
+			Operation string `json:"operation"`
+		}
+		if err := json.Unmarshal(ev.Detail, &d); err != nil {
+			return Trigger{}, fmt.Errorf("%w: malformed Parameter Store Change detail: %v", ErrUnsupported, err)
+		}
+		t := Trigger{Kind: PolicyChange, Source: FromEventBridge}
+		if d.Name != policyParameter {
+			t.Ignored = fmt.Sprintf("parameter %q changed; the policy is %q", d.Name, policyParameter)
+			return t, nil
+		}
+		t.ReloadPolicy = true
+		t.Targets = []Target{{All: true}}
+		return t, nil
+	}
+	return Trigger{}, fmt.Errorf("%w: EventBridge event with detail-type %q from source %q", ErrUnsupported, ev.DetailType, ev.Source)
+}
+
+// keysOf lists the top-level keys of a JSON object for error messages,
+// without echoing values that may be large or sensitive.
+func keysOf(payload []byte) string {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(payload, &m) != nil || len(m) == 0 {
+		return "(none)"
+	}
+	return strings.Join(slices.Sorted(maps.Keys(m)), ", ")
+}

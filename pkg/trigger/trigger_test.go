@@ -1,0 +1,159 @@
+package trigger_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/privatelink-approver/privatelink-approver/pkg/trigger"
+)
+
+const (
+	policyParameter = "/privatelink-approver/policy"
+	sampleService   = "vpce-svc-0123456789abcdef0"
+)
+
+// sample reads a payload from events/, the same files `sam local invoke -e`
+// uses.
+func sample(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "events", name))
+	require.NoError(t, err)
+	return b
+}
+
+func TestDecodeSamples(t *testing.T) {
+	tests := []struct {
+		file string
+		want trigger.Trigger
+	}{
+		{"eventbridge-scheduled-event.json", trigger.Trigger{Kind: trigger.Schedule, Source: trigger.FromEventBridge,
+			Targets: []trigger.Target{{All: true}}}},
+		{"cloudtrail-create-vpc-endpoint.json", trigger.Trigger{Kind: trigger.CloudTrail, Source: trigger.FromEventBridge,
+			Targets: []trigger.Target{{Services: []string{sampleService}}}}},
+		{"cloudtrail-create-vpc-endpoint-s3.json", trigger.Trigger{Kind: trigger.CloudTrail, Source: trigger.FromEventBridge,
+			Ignored: "CreateVpcEndpoint names no endpoint service ID"}},
+		{"ssm-parameter-store-change.json", trigger.Trigger{Kind: trigger.PolicyChange, Source: trigger.FromEventBridge,
+			ReloadPolicy: true, Targets: []trigger.Target{{All: true}}}},
+		{"ssm-parameter-store-change-other.json", trigger.Trigger{Kind: trigger.PolicyChange, Source: trigger.FromEventBridge,
+			Ignored: `parameter "/some-other-app/setting" changed; the policy is "/privatelink-approver/policy"`}},
+		{"sqs-sns-connection-notification.json", trigger.Trigger{Kind: trigger.Notification, Source: trigger.FromSQS,
+			Targets: []trigger.Target{{ID: "059f36b4-87a3-44ab-83d2-661975830a7d", Services: []string{sampleService}}}}},
+		{"sqs-raw-connection-notification.json", trigger.Trigger{Kind: trigger.Notification, Source: trigger.FromSQS,
+			Targets: []trigger.Target{{ID: "2e1424d4-f796-459a-8184-9c92662be6da", Services: []string{sampleService}}}}},
+		{"sns-connection-notification.json", trigger.Trigger{Kind: trigger.Notification, Source: trigger.FromSNS,
+			Targets: []trigger.Target{{Services: []string{sampleService}}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			got, err := trigger.Decode(sample(t, tt.file), policyParameter)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+// TestSamplesMatchTheirTypes fails when a sample no longer matches the
+// aws-lambda-go type it stands for, as aws-lambda-go's own tests do.
+func TestSamplesMatchTheirTypes(t *testing.T) {
+	tests := []struct {
+		file  string
+		typed any
+	}{
+		{"eventbridge-scheduled-event.json", &events.EventBridgeEvent{}},
+		{"cloudtrail-create-vpc-endpoint.json", &events.EventBridgeEvent{}},
+		{"cloudtrail-create-vpc-endpoint-s3.json", &events.EventBridgeEvent{}},
+		{"ssm-parameter-store-change.json", &events.EventBridgeEvent{}},
+		{"ssm-parameter-store-change-other.json", &events.EventBridgeEvent{}},
+		{"sqs-sns-connection-notification.json", &events.SQSEvent{}},
+		{"sqs-raw-connection-notification.json", &events.SQSEvent{}},
+		{"sns-connection-notification.json", &events.SNSEvent{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			in := sample(t, tt.file)
+			require.NoError(t, json.Unmarshal(in, tt.typed))
+			out, err := json.Marshal(tt.typed)
+			require.NoError(t, err)
+			assert.JSONEq(t, string(in), string(out))
+		})
+	}
+}
+
+func TestDecodeNotifications(t *testing.T) {
+	sqs := func(bodies ...string) []byte {
+		ev := events.SQSEvent{}
+		for i, b := range bodies {
+			ev.Records = append(ev.Records, events.SQSMessage{MessageId: string(rune('a' + i)), Body: b, EventSource: "aws:sqs"})
+		}
+		out, err := json.Marshal(ev)
+		require.NoError(t, err)
+		return out
+	}
+	envelope := func(message string) string {
+		out, err := json.Marshal(map[string]string{"Type": "Notification", "Message": message})
+		require.NoError(t, err)
+		return string(out)
+	}
+	tests := []struct {
+		name    string
+		payload []byte
+		want    []trigger.Target
+	}{
+		{"SNS envelope naming one service", sqs(envelope(`{"ServiceId":"vpce-svc-0aaaaaaaaaaaaaaaa"}`)),
+			[]trigger.Target{{ID: "a", Services: []string{"vpce-svc-0aaaaaaaaaaaaaaaa"}}}},
+		{"raw message naming two services, once each", sqs(`svc vpce-svc-0bbbbbbbbbbbbbbbb and vpce-svc-0aaaaaaaaaaaaaaaa, vpce-svc-0bbbbbbbbbbbbbbbb`),
+			[]trigger.Target{{ID: "a", Services: []string{"vpce-svc-0aaaaaaaaaaaaaaaa", "vpce-svc-0bbbbbbbbbbbbbbbb"}}}},
+		{"a message naming no service sweeps all", sqs(envelope(`{"NotificationType":"Connect"}`)),
+			[]trigger.Target{{ID: "a", All: true}}},
+		{"a body that is not JSON is a raw message", sqs(`Connect vpce-svc-0aaaaaaaaaaaaaaaa`),
+			[]trigger.Target{{ID: "a", Services: []string{"vpce-svc-0aaaaaaaaaaaaaaaa"}}}},
+		{"an ID inside a longer token is not an ID", sqs(`vpce-svc-0aaaaaaaaaaaaaaaaaaaaaa`),
+			[]trigger.Target{{ID: "a", All: true}}},
+		{"one target per record", sqs(`vpce-svc-0aaaaaaaaaaaaaaaa`, envelope(`vpce-svc-0bbbbbbbbbbbbbbbb`)),
+			[]trigger.Target{{ID: "a", Services: []string{"vpce-svc-0aaaaaaaaaaaaaaaa"}}, {ID: "b", Services: []string{"vpce-svc-0bbbbbbbbbbbbbbbb"}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := trigger.Decode(tt.payload, policyParameter)
+			require.NoError(t, err)
+			assert.Equal(t, trigger.Notification, got.Kind)
+			assert.Equal(t, tt.want, got.Targets)
+		})
+	}
+}
+
+func TestDecodeRejectsWhatItDoesNotHandle(t *testing.T) {
+	tests := []struct {
+		name     string
+		payload  string
+		wantText string
+	}{
+		{"not JSON", `hello`, "not a JSON object"},
+		{"a JSON string", `"hello"`, "not a JSON object"},
+		{"empty object", `{}`, "keys (none)"},
+		{"unknown object", `{"foo": 1, "bar": 2}`, "keys bar, foo"},
+		{"empty records", `{"Records": []}`, "Records is empty"},
+		{"S3 records", `{"Records": [{"eventSource": "aws:s3"}]}`, `"aws:s3"`},
+		{"mixed records", `{"Records": [{"eventSource": "aws:sqs", "messageId": "a"}, {"eventSource": "aws:s3"}]}`, "Records[1]"},
+		{"SQS record without messageId", `{"Records": [{"eventSource": "aws:sqs", "body": "x"}]}`, "no messageId"},
+		{"other EventBridge event", `{"detail-type": "EC2 Instance State-change Notification", "source": "aws.ec2", "detail": {}}`,
+			`"EC2 Instance State-change Notification" from source "aws.ec2"`},
+		{"other CloudTrail call", `{"detail-type": "AWS API Call via CloudTrail", "source": "aws.ec2", "detail": {"eventName": "DeleteVpcEndpoints"}}`,
+			`"DeleteVpcEndpoints"`},
+		{"schedule from another source", `{"detail-type": "Scheduled Event", "source": "custom.app", "detail": {}}`, `"custom.app"`},
+		{"malformed detail", `{"detail-type": "Parameter Store Change", "source": "aws.ssm", "detail": []}`, "malformed Parameter Store Change"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := trigger.Decode([]byte(tt.payload), policyParameter)
+			require.ErrorIs(t, err, trigger.ErrUnsupported)
+			assert.Contains(t, err.Error(), tt.wantText)
+		})
+	}
+}
