@@ -285,7 +285,8 @@ func (a *Approver) apply(ctx context.Context, svc string, action policy.Action, 
 		for _, u := range unsuccessful {
 			f := failure{code: "Unknown", message: "EC2 listed the endpoint as unsuccessful without an error"}
 			if u.Error != nil {
-				f = failure{code: aws.ToString(u.Error.Code), message: aws.ToString(u.Error.Message)}
+				code := aws.ToString(u.Error.Code)
+				f = failure{code: code, message: fmt.Sprintf("%s %s: %s: %s", action, aws.ToString(u.ResourceId), code, aws.ToString(u.Error.Message))}
 			}
 			failures[aws.ToString(u.ResourceId)] = f
 		}

@@ -24,11 +24,14 @@ const (
 // invocations when POLICY_CACHE_SECONDS is unset.
 const DefaultPolicyCache = 60 * time.Second
 
+// maxParameterName is the longest SSM parameter name, with its path.
+const maxParameterName = 2048
+
 var (
 	serviceIDPattern = regexp.MustCompile(`^vpce-svc-[0-9a-f]{8,17}$`)
-	// SSM parameter names: letters, digits and . - _ /, at most 2048
-	// characters including an optional leading slash.
-	parameterPattern = regexp.MustCompile(`^/?[a-zA-Z0-9_.\-/]{1,2047}$`)
+	// SSM parameter names: letters, digits and . - _ / (the length is
+	// checked apart: RE2 repeats stop at 1000).
+	parameterPattern = regexp.MustCompile(`^[a-zA-Z0-9_.\-/]+$`)
 )
 
 // Settings is the validated configuration.
@@ -53,7 +56,7 @@ func FromEnv(getenv func(string) string) (Settings, error) {
 	switch {
 	case s.PolicyParameter == "":
 		problems = append(problems, fmt.Errorf("%s is required: the name of the SSM parameter that holds the policy", EnvPolicyParameter))
-	case !parameterPattern.MatchString(s.PolicyParameter):
+	case len(s.PolicyParameter) > maxParameterName || !parameterPattern.MatchString(s.PolicyParameter):
 		problems = append(problems, fmt.Errorf("%s %q is not a valid SSM parameter name", EnvPolicyParameter, s.PolicyParameter))
 	}
 

@@ -1,0 +1,450 @@
+"""moto_server with the PrivateLink provider-side API that moto 5.2.1 lacks.
+
+Usage (same arguments as ``moto_server``; only 127.0.0.1 is accepted as host):
+
+    python3 test/localaws/moto_privatelink.py -H 127.0.0.1 -p 5055
+
+moto can create VPC endpoint *service configurations* and VPC endpoints, but
+every endpoint is immediately ``available`` and the provider has no way to list
+or decide connection requests. The approver Lambda needs exactly that, so this
+launcher patches moto in-process before starting the real server:
+
+* CreateVpcEndpoint: an endpoint to a service with ``AcceptanceRequired`` starts
+  in ``pendingAcceptance`` (the service may live in any account and region, so
+  cross-account and cross-region PrivateLink work).
+* DescribeVpcEndpointConnections, AcceptVpcEndpointConnections,
+  RejectVpcEndpointConnections: new EC2 Query API actions, shaped like AWS.
+* Test hooks, set as tags on the consumer's endpoint:
+    privatelink-test:unsuccessful = <ErrorCode>
+        Accept/Reject report that error for the endpoint and change nothing.
+    privatelink-test:decided-by-person = accept | reject
+        Accept/Reject first move the pending endpoint to available/rejected,
+        as if a person had decided just before our call (a lost race).
+* PRIVATELINK_CONTROL_FILE: JSON file re-read on every call to the three
+  connection actions, so a test can change behaviour of a running server.
+  Keys: see ``Control``.
+* PRIVATELINK_STATS_FILE: after every request, rewritten as
+  ``{"<boto3 service name>:<Action>": count}`` so a test can assert how often
+  the code under test called AWS.
+
+Consumers are separate moto accounts, chosen per request with the
+``x-moto-account-id`` header; the default account 123456789012 is the provider.
+"""
+
+import argparse
+import base64
+import binascii
+import json
+import os
+import sys
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+import moto.server
+from moto.core.base_backend import backend_lock
+from moto.core.responses import ActionResult, BaseResponse
+from moto.ec2.exceptions import (
+    EC2ClientError,
+    InvalidNextToken,
+    UnknownVpcEndpointService,
+)
+from moto.ec2.models import ec2_backends
+from moto.ec2.models.vpc_service_configuration import VPCServiceConfiguration
+from moto.ec2.models.vpcs import VPCBackend, VPCEndPoint
+from moto.ec2.responses import EC2Response
+
+ALLOWED_HOST = "127.0.0.1"
+
+PENDING = "pendingAcceptance"
+AVAILABLE = "available"
+REJECTED = "rejected"
+
+TAG_UNSUCCESSFUL = "privatelink-test:unsuccessful"
+TAG_DECIDED_BY_PERSON = "privatelink-test:decided-by-person"
+STATE_CHOSEN_BY_PERSON = {"accept": AVAILABLE, "reject": REJECTED}
+
+# Limits documented for the real API; enforcing them lets tests catch a client
+# that would be rejected by AWS.
+MIN_MAX_RESULTS = 5
+MAX_MAX_RESULTS = 1000
+MAX_IDS_PER_DECISION = 1000
+
+# The server is threaded; Accept/Reject must check-then-set state atomically,
+# and the stats counter is shared by all request threads.
+_decision_lock = threading.Lock()
+_stats_lock = threading.Lock()
+_call_counts: Counter[str] = Counter()
+
+
+# --------------------------------------------------------------------------
+# Control file
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Control:
+    """Behaviour a test can change at runtime through PRIVATELINK_CONTROL_FILE.
+
+    To add a knob: add a field here (with its default) and its JSON key to
+    ``_CONTROL_KEYS``, then read it from the ``Control`` that the actions get.
+    """
+
+    # Upper bound on the page size of DescribeVpcEndpointConnections, so that
+    # pagination is exercised even by a client that asks for 1000 per page.
+    max_page_size: int | None = None
+
+
+_CONTROL_KEYS = {"maxPageSize": "max_page_size"}
+assert set(_CONTROL_KEYS.values()) == {f.name for f in fields(Control)}
+
+
+class ControlFileError(EC2ClientError):
+    """Reported to the client so a broken test setup fails loudly, not silently."""
+
+    def __init__(self, problem: str):
+        super().__init__("PrivateLinkTest.InvalidControlFile", problem)
+
+
+def load_control() -> Control:
+    """Read the control file; a missing or empty file means defaults."""
+    path = os.environ.get("PRIVATELINK_CONTROL_FILE")
+    if not path:
+        return Control()
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return Control()
+    if not text.strip():
+        return Control()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ControlFileError(f"{path} is not valid JSON: {e}") from e
+    if not isinstance(data, dict):
+        raise ControlFileError(f"{path} must hold a JSON object")
+    unknown = sorted(set(data) - set(_CONTROL_KEYS))
+    if unknown:
+        raise ControlFileError(f"{path} has unknown keys {unknown}")
+    control = Control(**{_CONTROL_KEYS[key]: value for key, value in data.items()})
+    size = control.max_page_size
+    if size is not None and (not isinstance(size, int) or size < 1):
+        raise ControlFileError(f"maxPageSize must be a positive integer, not {size!r}")
+    return control
+
+
+# --------------------------------------------------------------------------
+# Model helpers: connections are derived from moto's own objects
+# --------------------------------------------------------------------------
+#
+# A connection has no state of its own: its state *is* the consumer endpoint's
+# state, as in AWS, where DescribeVpcEndpoints in the consumer account shows
+# the same pendingAcceptance/available/rejected that the provider decides.
+
+
+@dataclass(frozen=True)
+class Connection:
+    service: VPCServiceConfiguration
+    endpoint: VPCEndPoint
+
+    @property
+    def owner(self) -> str:
+        return self.endpoint.ec2_backend.account_id
+
+    @property
+    def region(self) -> str:
+        return self.endpoint.ec2_backend.region_name
+
+    @property
+    def sort_key(self) -> tuple[str, str]:
+        # Fixed-width timestamp so that the string order equals time order
+        # (isoformat() drops the microseconds when they are zero).
+        stamp = self.endpoint.creation_timestamp.strftime("%Y-%m-%dT%H:%M:%S.%f")
+        return stamp, self.endpoint.id
+
+
+def _all_ec2_backends() -> list[Any]:
+    # Snapshot under moto's lock: other request threads may be creating
+    # accounts/regions while we iterate.
+    with backend_lock:
+        return [backend for _, _, backend in ec2_backends.iter_backends()]
+
+
+def _find_service_by_name(service_name: str) -> VPCServiceConfiguration | None:
+    for backend in _all_ec2_backends():
+        for service in list(backend.configurations.values()):
+            if service.service_name == service_name:
+                return service
+    return None
+
+
+def _connections_to(services: list[VPCServiceConfiguration]) -> list[Connection]:
+    """All endpoints, in every account and region, that target ``services``."""
+    by_name = {service.service_name: service for service in services}
+    connections = [
+        Connection(by_name[endpoint.service_name], endpoint)
+        for backend in _all_ec2_backends()
+        for endpoint in list(backend.vpc_end_points.values())
+        if endpoint.service_name in by_name
+    ]
+    return sorted(connections, key=lambda c: c.sort_key)
+
+
+def _endpoint_tags(endpoint: VPCEndPoint) -> dict[str, str]:
+    # The tag store is a defaultdict: use .get so we don't add empty entries.
+    return endpoint.ec2_backend.tags.get(endpoint.id, {})
+
+
+# --------------------------------------------------------------------------
+# CreateVpcEndpoint: pending acceptance
+# --------------------------------------------------------------------------
+
+_original_create_vpc_endpoint = VPCBackend.create_vpc_endpoint
+
+
+def _create_vpc_endpoint(self: VPCBackend, *args: Any, **kwargs: Any) -> VPCEndPoint:
+    # Patched on the model (not the response) so every creation path, e.g.
+    # CloudFormation, behaves the same.
+    endpoint = _original_create_vpc_endpoint(self, *args, **kwargs)
+    service = _find_service_by_name(endpoint.service_name)
+    if service is not None and service.acceptance_required:
+        endpoint.state = PENDING
+    return endpoint
+
+
+# --------------------------------------------------------------------------
+# DescribeVpcEndpointConnections
+# --------------------------------------------------------------------------
+
+_FILTER_VALUES: dict[str, Callable[[Connection], str]] = {
+    "service-id": lambda c: c.service.id,
+    "vpc-endpoint-id": lambda c: c.endpoint.id,
+    "vpc-endpoint-owner": lambda c: c.owner,
+    "vpc-endpoint-region": lambda c: c.region,
+    "vpc-endpoint-state": lambda c: c.endpoint.state,
+}
+# AWS documents states as e.g. "pendingAcceptance" but SDK enums spell them
+# "PendingAcceptance"; accept both like AWS does.
+_CASE_INSENSITIVE_FILTERS = {"vpc-endpoint-state"}
+
+
+def _matches(connection: Connection, filters: dict[str, list[str]]) -> bool:
+    for name, wanted in filters.items():
+        actual = _FILTER_VALUES[name](connection)
+        if name in _CASE_INSENSITIVE_FILTERS:
+            actual, wanted = actual.lower(), [w.lower() for w in wanted]
+        if actual not in wanted:
+            return False
+    return True
+
+
+def _encode_token(connection: Connection) -> str:
+    # The token is "resume after this sort key", so a page boundary stays
+    # correct even if states change (and filters then match other rows)
+    # between page requests.
+    raw = json.dumps(connection.sort_key).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _decode_token(token: str) -> tuple[str, str]:
+    try:
+        key = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (binascii.Error, UnicodeDecodeError, ValueError) as e:
+        raise InvalidNextToken(token) from e
+    if not (isinstance(key, list) and len(key) == 2 and all(isinstance(k, str) for k in key)):
+        raise InvalidNextToken(token)
+    return key[0], key[1]
+
+
+def _connection_to_dict(connection: Connection) -> dict[str, Any]:
+    endpoint = connection.endpoint
+    item: dict[str, Any] = {
+        "ServiceId": connection.service.id,
+        "VpcEndpointId": endpoint.id,
+        "VpcEndpointOwner": connection.owner,
+        "VpcEndpointState": endpoint.state,
+        "CreationTimestamp": endpoint.creation_timestamp,
+        "VpcEndpointConnectionId": "vpce-con-" + endpoint.id.removeprefix("vpce-"),
+        "NetworkLoadBalancerArns": list(connection.service.network_load_balancer_arns),
+        "DnsEntries": [
+            {"DnsName": entry["dns_name"], "HostedZoneId": entry["hosted_zone_id"]}
+            for entry in endpoint.dns_entries or []
+        ],
+        "IpAddressType": "ipv4",
+    }
+    # AWS only names the endpoint's region for cross-region connections.
+    if connection.region != connection.service.ec2_backend.region_name:
+        item["VpcEndpointRegion"] = connection.region
+    return item
+
+
+def describe_vpc_endpoint_connections(self: EC2Response) -> ActionResult:
+    control = load_control()
+    self.error_on_dryrun()
+
+    filters = self._filters_from_querystring()
+    for name in filters:
+        if name not in _FILTER_VALUES:
+            raise EC2ClientError("InvalidParameterValue", f"The filter '{name}' is invalid")
+
+    max_results = self._get_param("MaxResults", MAX_MAX_RESULTS)
+    if not MIN_MAX_RESULTS <= max_results <= MAX_MAX_RESULTS:
+        raise EC2ClientError(
+            "InvalidParameterValue",
+            f"Value ( {max_results} ) for parameter maxResults is invalid. "
+            f"Parameter must be between {MIN_MAX_RESULTS} and {MAX_MAX_RESULTS}.",
+        )
+    page_size = min(max_results, control.max_page_size or max_results)
+
+    # The caller is the provider: only its own services in the request region.
+    own_services = list(self.ec2_backend.configurations.values())
+    connections = [c for c in _connections_to(own_services) if _matches(c, filters)]
+
+    token = self._get_param("NextToken")
+    if token:
+        resume_after = _decode_token(token)
+        connections = [c for c in connections if c.sort_key > resume_after]
+
+    page = connections[:page_size]
+    result: dict[str, Any] = {"VpcEndpointConnections": [_connection_to_dict(c) for c in page]}
+    if len(connections) > page_size:
+        result["NextToken"] = _encode_token(page[-1])
+    return ActionResult(result)
+
+
+# --------------------------------------------------------------------------
+# AcceptVpcEndpointConnections / RejectVpcEndpointConnections
+# --------------------------------------------------------------------------
+
+
+def _decide(
+    endpoint: VPCEndPoint | None, endpoint_id: str, new_state: str
+) -> tuple[str, str] | None:
+    """Apply one decision; return (error code, message) for ``Unsuccessful``."""
+    if endpoint is None:
+        message = f"The Vpc Endpoint Id '{endpoint_id}' does not exist"
+        return "InvalidVpcEndpointId.NotFound", message
+
+    tags = _endpoint_tags(endpoint)
+    injected_error = tags.get(TAG_UNSUCCESSFUL)
+    if injected_error:
+        return injected_error, f"Injected by tag {TAG_UNSUCCESSFUL} on {endpoint_id}"
+
+    person_decision = tags.get(TAG_DECIDED_BY_PERSON)
+    if person_decision and endpoint.state == PENDING:
+        if person_decision not in STATE_CHOSEN_BY_PERSON:
+            raise EC2ClientError(
+                "InvalidParameterValue",
+                f"Tag {TAG_DECIDED_BY_PERSON} on {endpoint_id} must be one of "
+                f"{sorted(STATE_CHOSEN_BY_PERSON)}, not {person_decision!r}",
+            )
+        endpoint.state = STATE_CHOSEN_BY_PERSON[person_decision]
+
+    if endpoint.state != PENDING:
+        return "InvalidState", f"Endpoint {endpoint_id} is in state {endpoint.state}, not {PENDING}"
+    endpoint.state = new_state
+    return None
+
+
+def _decide_connections(self: EC2Response, new_state: str) -> ActionResult:
+    load_control()  # validated on every call so a broken test setup fails here
+    self.error_on_dryrun()
+
+    endpoint_ids = self._get_param("VpcEndpointIds", [])
+    if len(endpoint_ids) > MAX_IDS_PER_DECISION:
+        raise EC2ClientError(
+            "InvalidParameterValue",
+            f"At most {MAX_IDS_PER_DECISION} VPC endpoint IDs are allowed, got {len(endpoint_ids)}",
+        )
+    service_id = self._get_param("ServiceId")
+    service = self.ec2_backend.configurations.get(service_id)
+    if service is None:
+        raise UnknownVpcEndpointService(service_id)
+
+    endpoints = {c.endpoint.id: c.endpoint for c in _connections_to([service])}
+    unsuccessful = []
+    with _decision_lock:
+        for endpoint_id in endpoint_ids:
+            error = _decide(endpoints.get(endpoint_id), endpoint_id, new_state)
+            if error:
+                code, message = error
+                unsuccessful.append(
+                    {"ResourceId": endpoint_id, "Error": {"Code": code, "Message": message}}
+                )
+    return ActionResult({"Unsuccessful": unsuccessful})
+
+
+def accept_vpc_endpoint_connections(self: EC2Response) -> ActionResult:
+    return _decide_connections(self, AVAILABLE)
+
+
+def reject_vpc_endpoint_connections(self: EC2Response) -> ActionResult:
+    return _decide_connections(self, REJECTED)
+
+
+# --------------------------------------------------------------------------
+# Call counting
+# --------------------------------------------------------------------------
+
+_original_call_action = BaseResponse.call_action
+
+
+def _call_action_counted(self: BaseResponse) -> Any:
+    # BaseResponse.call_action is the dispatch shared by (nearly) all services;
+    # overrides such as DynamoDB's call super(), so they are counted too. S3
+    # uses its own dispatch and is not counted. Keys use boto3's client name
+    # (e.g. "lambda", "elbv2"), not moto's internal one ("awslambda").
+    try:
+        return _original_call_action(self)
+    finally:
+        _record_call(f"{self.boto3_service_name}:{self._get_action()}")
+
+
+def _record_call(key: str) -> None:
+    path = os.environ.get("PRIVATELINK_STATS_FILE")
+    if not path:
+        return
+    with _stats_lock:
+        _call_counts[key] += 1
+        # Write-then-rename so a reader never sees a half-written file.
+        tmp = f"{path}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(dict(sorted(_call_counts.items())), f, indent=1)
+        os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------
+# Start-up
+# --------------------------------------------------------------------------
+
+
+def install_patches() -> None:
+    VPCBackend.create_vpc_endpoint = _create_vpc_endpoint
+    # moto finds an action by looking up its snake_case name on the response
+    # class at request time, so new methods become new actions.
+    EC2Response.describe_vpc_endpoint_connections = describe_vpc_endpoint_connections
+    EC2Response.accept_vpc_endpoint_connections = accept_vpc_endpoint_connections
+    EC2Response.reject_vpc_endpoint_connections = reject_vpc_endpoint_connections
+    BaseResponse.call_action = _call_action_counted
+
+
+def _check_host(argv: list[str]) -> None:
+    # Tests run this on shared machines: never expose it beyond loopback.
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("-H", "--host", default=ALLOWED_HOST)
+    host = parser.parse_known_args(argv)[0].host
+    if host != ALLOWED_HOST:
+        sys.exit(f"moto_privatelink: refusing to bind to {host!r}; only {ALLOWED_HOST} is allowed")
+
+
+def main(argv: list[str]) -> None:
+    _check_host(argv)
+    install_patches()
+    moto.server.main(argv)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

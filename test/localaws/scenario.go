@@ -1,0 +1,184 @@
+package localaws
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+)
+
+// Test hooks of the moto extension, set as tags on a consumer's endpoint.
+const (
+	// TagUnsuccessful makes Accept/Reject report the tag's value as the
+	// endpoint's error code in Unsuccessful, changing nothing.
+	TagUnsuccessful = "privatelink-test:unsuccessful"
+	// TagDecidedByPerson ("accept" or "reject") makes a person decide the
+	// request just before the approver's call.
+	TagDecidedByPerson = "privatelink-test:decided-by-person"
+)
+
+// Service is an endpoint service of the provider.
+type Service struct {
+	ID     string
+	Name   string
+	Region string
+}
+
+// CreateService creates, as the provider, an endpoint service in region
+// that requires acceptance, with the VPC, subnet and Network Load Balancer
+// it needs.
+func (m *Moto) CreateService(ctx context.Context, region string) (Service, error) {
+	cfg := m.Config(ProviderAccount, region)
+	subnet, err := createSubnet(ctx, ec2.NewFromConfig(cfg), "10.0.0.0/16", "10.0.1.0/24")
+	if err != nil {
+		return Service{}, fmt.Errorf("provider network: %w", err)
+	}
+	lb, err := elb.NewFromConfig(cfg).CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{
+		Name:    aws.String(fmt.Sprintf("nlb-%s", strings.TrimPrefix(subnet, "subnet-"))),
+		Type:    elbtypes.LoadBalancerTypeEnumNetwork,
+		Scheme:  elbtypes.LoadBalancerSchemeEnumInternal,
+		Subnets: []string{subnet},
+	})
+	if err != nil {
+		return Service{}, fmt.Errorf("create load balancer: %w", err)
+	}
+	out, err := ec2.NewFromConfig(cfg).CreateVpcEndpointServiceConfiguration(ctx, &ec2.CreateVpcEndpointServiceConfigurationInput{
+		AcceptanceRequired:      aws.Bool(true),
+		NetworkLoadBalancerArns: []string{aws.ToString(lb.LoadBalancers[0].LoadBalancerArn)},
+	})
+	if err != nil {
+		return Service{}, fmt.Errorf("create endpoint service: %w", err)
+	}
+	return Service{ID: aws.ToString(out.ServiceConfiguration.ServiceId), Name: aws.ToString(out.ServiceConfiguration.ServiceName), Region: region}, nil
+}
+
+func createSubnet(ctx context.Context, client *ec2.Client, vpcCIDR, subnetCIDR string) (string, error) {
+	vpc, err := client.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String(vpcCIDR)})
+	if err != nil {
+		return "", fmt.Errorf("create VPC: %w", err)
+	}
+	subnet, err := client.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: vpc.Vpc.VpcId, CidrBlock: aws.String(subnetCIDR)})
+	if err != nil {
+		return "", fmt.Errorf("create subnet: %w", err)
+	}
+	return aws.ToString(subnet.Subnet.SubnetId), nil
+}
+
+// Endpoint is a consumer's request to connect.
+type Endpoint struct {
+	// Account and Region are the consumer's.
+	Account, Region string
+	// Tags are set on the endpoint (see the Tag constants).
+	Tags map[string]string
+}
+
+// CreateEndpoint creates, as the consumer, an interface endpoint to svc and
+// returns its ID. It starts pendingAcceptance.
+func (m *Moto) CreateEndpoint(ctx context.Context, svc Service, e Endpoint) (string, error) {
+	region := e.Region
+	if region == "" {
+		region = svc.Region
+	}
+	client := ec2.NewFromConfig(m.Config(e.Account, region))
+	subnet, err := createSubnet(ctx, client, "10.1.0.0/16", "10.1.1.0/24")
+	if err != nil {
+		return "", fmt.Errorf("consumer %s network: %w", e.Account, err)
+	}
+	sub, err := client.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{SubnetIds: []string{subnet}})
+	if err != nil {
+		return "", err
+	}
+	in := &ec2.CreateVpcEndpointInput{
+		VpcId:           sub.Subnets[0].VpcId,
+		ServiceName:     aws.String(svc.Name),
+		VpcEndpointType: ec2types.VpcEndpointTypeInterface,
+		SubnetIds:       []string{subnet},
+	}
+	if len(e.Tags) > 0 {
+		spec := ec2types.TagSpecification{ResourceType: ec2types.ResourceTypeVpcEndpoint}
+		for _, k := range slices.Sorted(maps.Keys(e.Tags)) {
+			spec.Tags = append(spec.Tags, ec2types.Tag{Key: aws.String(k), Value: aws.String(e.Tags[k])})
+		}
+		in.TagSpecifications = []ec2types.TagSpecification{spec}
+	}
+	out, err := client.CreateVpcEndpoint(ctx, in)
+	if err != nil {
+		return "", fmt.Errorf("consumer %s: create endpoint: %w", e.Account, err)
+	}
+	return aws.ToString(out.VpcEndpoint.VpcEndpointId), nil
+}
+
+// DeleteEndpoint deletes, as the consumer, one of its endpoints.
+func (m *Moto) DeleteEndpoint(ctx context.Context, account, region, id string) error {
+	_, err := ec2.NewFromConfig(m.Config(account, region)).DeleteVpcEndpoints(ctx, &ec2.DeleteVpcEndpointsInput{VpcEndpointIds: []string{id}})
+	return err
+}
+
+// States returns the state of every connection to svc, by endpoint ID, as
+// the provider sees them.
+func (m *Moto) States(ctx context.Context, svc Service) (map[string]string, error) {
+	states := map[string]string{}
+	pages := ec2.NewDescribeVpcEndpointConnectionsPaginator(ec2.NewFromConfig(m.Config(ProviderAccount, svc.Region)),
+		&ec2.DescribeVpcEndpointConnectionsInput{
+			Filters: []ec2types.Filter{{Name: aws.String("service-id"), Values: []string{svc.ID}}},
+		})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("describe connections of %s: %w", svc.ID, err)
+		}
+		for _, c := range page.VpcEndpointConnections {
+			states[aws.ToString(c.VpcEndpointId)] = string(c.VpcEndpointState)
+		}
+	}
+	return states, nil
+}
+
+// PutPolicy stores value in the provider's parameter name in region, of
+// type String, StringList or SecureString, overwriting it.
+func (m *Moto) PutPolicy(ctx context.Context, region, name, value string, typ ssmtypes.ParameterType) error {
+	if typ == "" {
+		typ = ssmtypes.ParameterTypeString
+	}
+	_, err := ssm.NewFromConfig(m.Config(ProviderAccount, region)).PutParameter(ctx, &ssm.PutParameterInput{
+		Name: aws.String(name), Value: aws.String(value), Type: typ, Overwrite: aws.Bool(true),
+	})
+	if err != nil {
+		return fmt.Errorf("put policy %s: %w", name, err)
+	}
+	return nil
+}
+
+// DeletePolicy deletes the provider's parameter name in region.
+func (m *Moto) DeletePolicy(ctx context.Context, region, name string) error {
+	_, err := ssm.NewFromConfig(m.Config(ProviderAccount, region)).DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(name)})
+	return err
+}
+
+// SampleEvent reads a payload from events/ (the files `sam local invoke -e`
+// uses) and replaces each old string with its new one, e.g. the sample's
+// service ID with one created for the run.
+func SampleEvent(name string, oldnew ...string) ([]byte, error) {
+	b, err := os.ReadFile(filepath.Join(Dir(), "..", "..", "events", name))
+	if err != nil {
+		return nil, err
+	}
+	return []byte(strings.NewReplacer(oldnew...).Replace(string(b))), nil
+}
+
+// Sample values in events/, replaced by SampleEvent in tests and the demo.
+const (
+	SampleServiceID       = "vpce-svc-0123456789abcdef0"
+	SamplePolicyParameter = "/privatelink-approver/policy"
+)

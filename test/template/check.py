@@ -1,0 +1,449 @@
+#!/usr/bin/env python3
+"""Offline checks for the privatelink-approver SAM template.
+
+Usage: python3 test/template/check.py [--keep DIR] template.yaml
+
+1. contract  - the template keeps the documented contract (transforms, parameters,
+               function settings, events, queue timeouts, no hard-coded partition
+               or account).
+2. cfn-lint  - cfn-lint on the template as written (cfn-lint applies
+               AWS::LanguageExtensions and the SAM transform itself).
+3. translate - for each ServiceIds scenario: expand Fn::ForEach with our own small
+               expander, drop AWS::LanguageExtensions, translate with
+               aws-sam-translator (offline: stub managed-policy map, fake S3
+               CodeUri as `sam package` would produce, fixed region), and check
+               the result.
+4. cfn-lint  - cfn-lint on every translated template.
+
+No AWS credentials or network are used. Exits 0 when every check passes, 1 when
+one fails, 2 when cfn-lint or aws-sam-translator is missing or usage is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+REGION = "us-east-1"
+FOREACH = "Fn::ForEach::"
+LANGUAGE_EXTENSIONS = "AWS::LanguageExtensions"
+SERVERLESS = "AWS::Serverless-2016-10-31"
+# Language-extension functions the expander does not implement: fail loudly
+# instead of handing them to the SAM translator.
+UNSUPPORTED_LE_FUNCTIONS = ("Fn::Length", "Fn::ToJsonString")
+
+# ServiceIds scenarios: name -> parameter value as a user would pass it.
+SCENARIOS = {
+    "empty": "",
+    "two-services": "vpce-svc-0123456789abcdef0,vpce-svc-0fedcba9876543210",
+}
+
+
+class CheckError(Exception):
+    """A check failed; the message says why."""
+
+
+# --------------------------------------------------------------- dependencies
+
+
+def load_dependencies():
+    missing = []
+    # aws-sam-translator first: cfn-lint imports it too, and the exception text
+    # names the module that is really absent.
+    try:
+        import samtranslator
+        from samtranslator.translator.transform import transform
+        from samtranslator.yaml_helper import yaml_parse
+    except ImportError as exc:
+        missing.append(f"aws-sam-translator ({exc})")
+    try:
+        from cfnlint.api import ManualArgs, lint_file
+        from cfnlint.version import __version__ as cfnlint_version
+    except ImportError as exc:
+        missing.append(f"cfn-lint ({exc})")
+    if missing:
+        print(
+            f"ERROR: {sys.executable} cannot import: {'; '.join(missing)}. "
+            "Install them with: python3 -m pip install cfn-lint aws-sam-translator",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    return {
+        "lint_file": lint_file,
+        "ManualArgs": ManualArgs,
+        "cfnlint_version": cfnlint_version,
+        "transform": transform,
+        "samtranslator_version": samtranslator.__version__,
+        "yaml_parse": yaml_parse,
+    }
+
+
+# ------------------------------------------------------------------- cfn-lint
+
+
+def run_cfn_lint(deps, path: Path) -> None:
+    config = deps["ManualArgs"](regions=[REGION])
+    matches = deps["lint_file"](path, config=config)
+    if matches:
+        lines = "\n".join(
+            f"  {m.rule.id} {m.message} ({m.filename}:{m.linenumber}:{m.columnnumber})" for m in matches
+        )
+        raise CheckError(f"cfn-lint reported {len(matches)} problem(s):\n{lines}")
+
+
+# ------------------------------------------------------------------- contract
+
+
+def check_contract(text: str, tpl: dict) -> str:
+    """Assert the parts of the template other components rely on."""
+    problems = []
+    checked = 0
+
+    def expect(cond: bool, what: str) -> None:
+        nonlocal checked
+        checked += 1
+        if not cond:
+            problems.append(what)
+
+    expect("arn:aws:" not in text, 'no hard-coded partition ("arn:aws:")')
+    expect(re.search(r"(?<![0-9])[0-9]{12}(?![0-9])", text) is None, "no 12-digit account ID")
+    expect(
+        tpl.get("Transform") == [LANGUAGE_EXTENSIONS, SERVERLESS],
+        f"Transform is [{LANGUAGE_EXTENSIONS}, {SERVERLESS}]",
+    )
+
+    params = tpl.get("Parameters", {})
+    for name in ("PolicyParameterName", "ServiceIds", "DryRun", "SweepRate"):
+        expect(name in params, f"parameter {name} exists")
+    expect(params.get("ServiceIds", {}).get("Type") == "CommaDelimitedList", "ServiceIds is a CommaDelimitedList")
+    expect(params.get("ServiceIds", {}).get("Default") == "", 'ServiceIds defaults to "" (all services)')
+    expect(params.get("DryRun", {}).get("Default") == "false", 'DryRun defaults to "false"')
+    expect(
+        sorted(params.get("DryRun", {}).get("AllowedValues", [])) == ["false", "true"],
+        "DryRun allows true/false",
+    )
+    expect(params.get("SweepRate", {}).get("Default") == "rate(5 minutes)", "SweepRate defaults to rate(5 minutes)")
+
+    resources = tpl.get("Resources", {})
+    fn = resources.get("ApproverFunction", {})
+    props = fn.get("Properties", {})
+    expect(fn.get("Type") == "AWS::Serverless::Function", "ApproverFunction is an AWS::Serverless::Function")
+    expect(fn.get("Metadata", {}).get("BuildMethod") == "makefile", "ApproverFunction BuildMethod is makefile")
+    for key, want in (
+        ("Runtime", "provided.al2023"),
+        ("Architectures", ["arm64"]),
+        ("Handler", "bootstrap"),
+        ("CodeUri", "."),
+    ):
+        expect(props.get(key) == want, f"ApproverFunction {key} is {want!r}")
+    env = props.get("Environment", {}).get("Variables", {})
+    for var in ("POLICY_PARAMETER", "SERVICE_IDS", "DRY_RUN"):
+        expect(var in env, f"environment variable {var} is set")
+    expect(isinstance(props.get("Policies"), list) and len(props["Policies"]) == 1, "exactly one function policy")
+
+    events = props.get("Events", {})
+    types = sorted(e.get("Type") for e in events.values())
+    expect(types == ["EventBridgeRule", "EventBridgeRule", "SQS", "Schedule"], "events: Schedule, 2 x EventBridgeRule, SQS")
+    patterns = [e["Properties"].get("Pattern", {}) for e in events.values() if e.get("Type") == "EventBridgeRule"]
+    expect(
+        any(p.get("detail", {}).get("eventName") == ["CreateVpcEndpoint"] for p in patterns),
+        "an EventBridge rule matches CreateVpcEndpoint",
+    )
+    expect(
+        any(p.get("detail-type") == ["Parameter Store Change"] for p in patterns),
+        "an EventBridge rule matches Parameter Store Change",
+    )
+    for e in events.values():
+        if e.get("Type") == "SQS":
+            sqs = e.get("Properties", {})
+            expect(sqs.get("FunctionResponseTypes") == ["ReportBatchItemFailures"], "SQS event reports batch item failures")
+            expect("BatchSize" in sqs and "MaximumBatchingWindowInSeconds" in sqs, "SQS event sets BatchSize and batching window")
+
+    queue = resources.get("ConnectionNotificationQueue", {}).get("Properties", {})
+    timeout, visibility = props.get("Timeout"), queue.get("VisibilityTimeout")
+    expect(
+        isinstance(timeout, int) and isinstance(visibility, int) and visibility >= 6 * timeout,
+        f"queue VisibilityTimeout ({visibility}) >= 6 x function Timeout ({timeout})",
+    )
+    expect("RedrivePolicy" in queue, "notification queue has a dead-letter queue")
+
+    loops = [v for k, v in resources.items() if k.startswith(FOREACH)]
+    expect(
+        any(
+            any(r.get("Type") == "AWS::EC2::VPCEndpointConnectionNotification" for r in loop[2].values())
+            for loop in loops
+        ),
+        "an Fn::ForEach creates the VPCEndpointConnectionNotification resources",
+    )
+
+    if problems:
+        raise CheckError("contract not met:\n" + "\n".join(f"  - {p}" for p in problems))
+    return f"{checked} requirements hold"
+
+
+# ---------------------------------------------------------- Fn::ForEach expander
+
+
+def parameter_value(tpl: dict, name: str, overrides: dict[str, str]) -> list[str]:
+    """Value of a list parameter, the way CloudFormation resolves it."""
+    param = tpl.get("Parameters", {}).get(name)
+    if param is None:
+        raise CheckError(f"Fn::ForEach collection refers to unknown parameter {name!r}")
+    raw = overrides.get(name, param.get("Default"))
+    if raw is None:
+        raise CheckError(f"parameter {name!r} has no default and no sample value")
+    if not str(param.get("Type", "")).startswith("List") and param.get("Type") != "CommaDelimitedList":
+        raise CheckError(f"Fn::ForEach collection parameter {name!r} is not a list type")
+    # CloudFormation splits on "," and trims each member; "" gives [""], not [].
+    return [member.strip() for member in str(raw).split(",")]
+
+
+def resolve_collection(tpl: dict, collection: Any, overrides: dict[str, str], bindings: dict[str, str]) -> list[str]:
+    if isinstance(collection, dict) and list(collection) == ["Ref"]:
+        ref = collection["Ref"]
+        if ref in bindings:
+            raise CheckError("Fn::ForEach over a loop identifier is not supported by this expander")
+        return parameter_value(tpl, ref, overrides)
+    if isinstance(collection, list):
+        values = []
+        for item in collection:
+            item = substitute(item, bindings)
+            if not isinstance(item, str):
+                raise CheckError(f"unsupported Fn::ForEach collection item {item!r}")
+            values.append(item)
+        return values
+    raise CheckError(f"unsupported Fn::ForEach collection {collection!r}")
+
+
+def substitute(node: Any, bindings: dict[str, str]) -> Any:
+    """Replace loop identifiers the way the transform does inside a fragment:
+    {"Ref": id} and ${id} in Fn::Sub strings (unless a Sub variable shadows it)."""
+    if not bindings:
+        return node
+    if isinstance(node, list):
+        return [substitute(item, bindings) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if list(node) == ["Ref"] and node["Ref"] in bindings:
+        return bindings[node["Ref"]]
+    if list(node) == ["Fn::Sub"]:
+        sub = node["Fn::Sub"]
+        if isinstance(sub, str):
+            return {"Fn::Sub": sub_identifiers(sub, bindings)}
+        if isinstance(sub, list) and len(sub) == 2 and isinstance(sub[0], str):
+            variables = substitute(sub[1], bindings)
+            visible = {k: v for k, v in bindings.items() if k not in (variables or {})}
+            return {"Fn::Sub": [sub_identifiers(sub[0], visible), variables]}
+    return {key: substitute(value, bindings) for key, value in node.items()}
+
+
+def sub_identifiers(text: str, bindings: dict[str, str]) -> str:
+    for ident, value in bindings.items():
+        text = re.sub(r"\$\{" + re.escape(ident) + r"\}", lambda _m, v=value: v, text)
+    return text
+
+
+def output_key(key: str, bindings: dict[str, str]) -> str:
+    for ident, value in bindings.items():
+        key = key.replace("${" + ident + "}", value)
+        key = key.replace("&{" + ident + "}", re.sub(r"[^A-Za-z0-9]", "", value))
+    return key
+
+
+def expand(node: Any, tpl: dict, overrides: dict[str, str], bindings: dict[str, str] | None = None) -> Any:
+    """Expand every Fn::ForEach::<Name> key below node (nested loops included)."""
+    bindings = bindings or {}
+    if isinstance(node, list):
+        return [expand(item, tpl, overrides, bindings) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if not key.startswith(FOREACH):
+            out[key] = expand(value, tpl, overrides, bindings)
+            continue
+        if not (isinstance(value, list) and len(value) == 3 and isinstance(value[0], str) and isinstance(value[2], dict)):
+            raise CheckError(f"{key}: expected [Identifier, Collection, {{OutputKey: OutputValue}}]")
+        ident, collection, fragment = value
+        for item in resolve_collection(tpl, collection, overrides, bindings):
+            inner = {**bindings, ident: item}
+            for frag_key, frag_value in fragment.items():
+                new_key = output_key(frag_key, inner)
+                if new_key in out or new_key in node:
+                    raise CheckError(f"{key}: generated key {new_key!r} already exists")
+                out[new_key] = expand(substitute(frag_value, inner), tpl, overrides, inner)
+    return out
+
+
+def find_keys(node: Any, names: tuple[str, ...], path: str = "") -> list[str]:
+    found = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in names or key.startswith(FOREACH):
+                found.append(f"{path}/{key}")
+            found.extend(find_keys(value, names, f"{path}/{key}"))
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            found.extend(find_keys(item, names, f"{path}[{i}]"))
+    return found
+
+
+def apply_language_extensions(tpl: dict, overrides: dict[str, str]) -> dict:
+    out = copy.deepcopy(tpl)
+    for section in ("Conditions", "Resources", "Outputs"):
+        if section in out:
+            out[section] = expand(out[section], out, overrides)
+    leftovers = find_keys(out, UNSUPPORTED_LE_FUNCTIONS)
+    if leftovers:
+        raise CheckError("language-extension constructs the expander does not handle: " + ", ".join(leftovers))
+    transforms = out.get("Transform")
+    transforms = transforms if isinstance(transforms, list) else [transforms]
+    transforms = [t for t in transforms if t and t != LANGUAGE_EXTENSIONS]
+    out["Transform"] = transforms[0] if len(transforms) == 1 else transforms
+    # Make the sample value the default, so the translated template is
+    # self-consistent for cfn-lint.
+    for name, value in overrides.items():
+        out["Parameters"][name]["Default"] = value
+    return out
+
+
+# ------------------------------------------------------------------ translate
+
+
+class StubManagedPolicyLoader:
+    """The template names no managed policies; SAM builds its own ARNs."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+def sam_translate(deps, tpl: dict) -> dict:
+    tpl = copy.deepcopy(tpl)
+    for res in tpl.get("Resources", {}).values():
+        if res.get("Type") == "AWS::Serverless::Function":
+            # The translator only takes S3 locations, as after `sam package`.
+            res.setdefault("Properties", {})["CodeUri"] = "s3://example-artifacts/privatelink-approver.zip"
+    try:
+        return deps["transform"](tpl, {}, StubManagedPolicyLoader())
+    except Exception as exc:  # InvalidDocumentException carries the causes
+        causes = getattr(exc, "causes", None)
+        detail = "\n".join(f"  {c.message}" for c in causes) if causes else f"  {exc}"
+        raise CheckError(f"aws-sam-translator failed:\n{detail}") from exc
+
+
+def check_translated(cfn: dict, service_ids: list[str]) -> str:
+    resources = cfn.get("Resources", {})
+    for key, res in resources.items():
+        if str(res.get("Type", "")).startswith("AWS::Serverless::"):
+            raise CheckError(f"{key} is still {res['Type']} after translation")
+
+    wanted_ids = [s for s in service_ids if s]
+    notes = {k: r for k, r in resources.items() if r.get("Type") == "AWS::EC2::VPCEndpointConnectionNotification"}
+    for key, res in notes.items():
+        if not re.fullmatch(r"[A-Za-z0-9]+", key):
+            raise CheckError(f"logical ID {key!r} is not alphanumeric")
+        if res.get("Condition") != "HasServiceIds":
+            raise CheckError(f"{key} is not conditional on HasServiceIds")
+        if res["Properties"].get("ConnectionEvents") != ["Connect"]:
+            raise CheckError(f"{key} does not notify Connect events")
+    got_ids = sorted(r["Properties"].get("ServiceId") for r in notes.values())
+    if wanted_ids:
+        if got_ids != sorted(wanted_ids):
+            raise CheckError(f"notifications for {got_ids}, expected {sorted(wanted_ids)}")
+        expected_keys = sorted("ConnectionNotification" + re.sub(r"[^A-Za-z0-9]", "", s) for s in wanted_ids)
+        if sorted(notes) != expected_keys:
+            raise CheckError(f"notification logical IDs {sorted(notes)}, expected {expected_keys}")
+    elif got_ids not in ([], [""]):
+        raise CheckError(f"empty ServiceIds produced notifications for {got_ids}")
+
+    roles = [r for r in resources.values() if r.get("Type") == "AWS::IAM::Role"]
+    if len(roles) != 1 or len(roles[0]["Properties"].get("Policies", [])) != 1:
+        raise CheckError("expected one function role with exactly one inline policy")
+    # (No "arn:aws:" test here: SAM itself writes the managed-policy ARNs with
+    # the partition of the region it translates for.)
+
+    created = len(wanted_ids)
+    return f"{len(resources)} resources, {created} connection notification(s) created" + (
+        "" if created else f" ({len(notes)} declared, all behind HasServiceIds=false)"
+    )
+
+
+# ----------------------------------------------------------------------- main
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("template", type=Path)
+    parser.add_argument("--keep", type=Path, help="also write the translated templates to this directory")
+    args = parser.parse_args()
+    if not args.template.is_file():
+        print(f"ERROR: {args.template}: no such file", file=sys.stderr)
+        return 2
+
+    deps = load_dependencies()
+    # Offline and deterministic: SAM looks the region up through boto3; never
+    # let a profile or credentials from the environment play a part.
+    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        os.environ.pop(var, None)
+    os.environ["AWS_DEFAULT_REGION"] = REGION
+    os.environ["AWS_REGION"] = REGION
+    os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+
+    print(f"using cfn-lint {deps['cfnlint_version']}, aws-sam-translator {deps['samtranslator_version']}")
+    failures = 0
+
+    def step(label: str, fn) -> Any:
+        nonlocal failures
+        try:
+            detail = fn()
+        except CheckError as exc:
+            failures += 1
+            print(f"FAIL {label}: {exc}")
+            return None
+        print(f"PASS {label}" + (f": {detail}" if isinstance(detail, str) and detail else ""))
+        return True
+
+    text = args.template.read_text(encoding="utf-8")
+    try:
+        tpl = deps["yaml_parse"](text)
+    except Exception as exc:  # yaml.YAMLError and friends
+        print(f"FAIL parse {args.template}: {exc}")
+        return 1
+    if not isinstance(tpl, dict):
+        print(f"ERROR: {args.template} is not a YAML mapping", file=sys.stderr)
+        return 1
+
+    step("contract", lambda: check_contract(text, tpl))
+    step(f"cfn-lint {args.template}", lambda: run_cfn_lint(deps, args.template))
+
+    with tempfile.TemporaryDirectory(prefix="template-check-") as tmp:
+        outdir = args.keep or Path(tmp)
+        outdir.mkdir(parents=True, exist_ok=True)
+        for scenario, value in SCENARIOS.items():
+            out_path = outdir / f"translated-{scenario}.json"
+
+            def translate(value=value, out_path=out_path) -> str:
+                overrides = {"ServiceIds": value}
+                cfn = sam_translate(deps, apply_language_extensions(tpl, overrides))
+                out_path.write_text(json.dumps(cfn, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+                return check_translated(cfn, parameter_value(tpl, "ServiceIds", overrides))
+
+            if step(f"translate [ServiceIds={scenario}]", translate):
+                step(f"cfn-lint translated [ServiceIds={scenario}]", lambda p=out_path: run_cfn_lint(deps, p))
+
+    if failures:
+        print(f"{failures} check(s) failed")
+        return 1
+    print("all template checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
