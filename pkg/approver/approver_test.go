@@ -180,7 +180,9 @@ func (f *fakeEC2) RejectVpcEndpointConnections(_ context.Context, in *ec2.Reject
 // loaderFunc adapts a function to approver.PolicyLoader.
 type loaderFunc func(ctx context.Context, fresh bool) (*policystore.Loaded, error)
 
-func (f loaderFunc) Load(ctx context.Context, fresh bool) (*policystore.Loaded, error) { return f(ctx, fresh) }
+func (f loaderFunc) Load(ctx context.Context, fresh bool) (*policystore.Loaded, error) {
+	return f(ctx, fresh)
+}
 
 func staticPolicy(t *testing.T, text string) loaderFunc {
 	t.Helper()

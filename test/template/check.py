@@ -366,6 +366,23 @@ def check_translated(cfn: dict, service_ids: list[str]) -> str:
     roles = [r for r in resources.values() if r.get("Type") == "AWS::IAM::Role"]
     if len(roles) != 1 or len(roles[0]["Properties"].get("Policies", [])) != 1:
         raise CheckError("expected one function role with exactly one inline policy")
+    # Accept/Reject: on each managed service's exact ARN, or (no ServiceIds)
+    # account-wide, conditionally in the inline policy.
+    grants = {k: r for k, r in resources.items() if r.get("Type") == "AWS::IAM::RolePolicy"}
+    for key, res in grants.items():
+        if res.get("Condition") != "HasServiceIds":
+            raise CheckError(f"{key} is not conditional on HasServiceIds")
+    granted = sorted(
+        st["Resource"]["Fn::Sub"]
+        for r in grants.values()
+        for st in r["Properties"]["PolicyDocument"]["Statement"]
+    )
+    exact = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc-endpoint-service/"
+    if wanted_ids and granted != sorted(exact + s for s in wanted_ids):
+        raise CheckError(f"Accept/Reject granted on {granted}, expected the exact ARNs of {wanted_ids}")
+    inline = json.dumps(roles[0]["Properties"]["Policies"][0])
+    if exact + "*" not in inline or "HasServiceIds" not in inline:
+        raise CheckError("the inline policy must grant account-wide Accept/Reject only when ServiceIds is empty")
     # (No "arn:aws:" test here: SAM itself writes the managed-policy ARNs with
     # the partition of the region it translates for.)
 

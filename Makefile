@@ -1,0 +1,92 @@
+# privatelink-approver: build, test and demo.
+#
+#   make demo    the approver end to end on this machine (no AWS account)
+#   make test    everything CI runs: lint, unit tests, end-to-end tests, template checks
+#   make help    every target
+#
+# Tools this Makefile expects (checked by `make check-tools`): Go, and a
+# python3 with moto, cfn-lint, aws-sam-translator and awscli installed.
+# `make tools` installs the Go tools it needs (the Lambda Runtime Interface
+# Emulator and staticcheck) into ./bin from the Go module proxy.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+GO ?= go
+BIN := $(CURDIR)/bin
+BOOTSTRAP := $(BIN)/bootstrap
+RIE := $(BIN)/aws-lambda-rie
+STATICCHECK := $(BIN)/staticcheck
+
+RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
+STATICCHECK_VERSION := v0.8.2
+
+# The function is built without cgo and without the RPC entry point, as the
+# provided.al2023 runtime wants.
+GO_LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-24s %s\n", $$1, $$2}'
+
+.PHONY: check-tools
+check-tools: ## stop with a clear message when a required tool is missing
+	@command -v $(GO) >/dev/null || { echo "missing: Go (https://go.dev/dl); put it on PATH"; exit 1; }
+	@command -v $(PYTHON) >/dev/null || { echo "missing: $(PYTHON); set PYTHON=/path/to/python3"; exit 1; }
+	@$(PYTHON) -c 'import moto' 2>/dev/null || { echo "missing: moto for $(PYTHON) (pip install 'moto[server]==5.2.1')"; exit 1; }
+	@$(PYTHON) -c 'import cfnlint' 2>/dev/null || { echo "missing: cfn-lint for $(PYTHON) (pip install cfn-lint)"; exit 1; }
+	@$(PYTHON) -c 'import samtranslator' 2>/dev/null || { echo "missing: aws-sam-translator for $(PYTHON) (pip install aws-sam-translator)"; exit 1; }
+	@$(PYTHON) -c 'import awscli' 2>/dev/null || { echo "missing: awscli for $(PYTHON) (pip install awscli)"; exit 1; }
+
+.PHONY: tools
+tools: $(RIE) $(STATICCHECK) ## install the Go tools the tests need into ./bin
+
+$(RIE):
+	GOBIN=$(BIN) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
+
+$(STATICCHECK):
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+.PHONY: build
+build: ## build the function for this machine (bin/bootstrap), as the tests and demo run it
+	CGO_ENABLED=0 $(GO) build $(GO_LAMBDA_FLAGS) -o $(BOOTSTRAP) ./functions/approver
+
+# SAM's makefile contract: `sam build` runs this with ARTIFACTS_DIR set.
+.PHONY: build-ApproverFunction
+build-ApproverFunction: ## (sam build) the function for Lambda: linux/arm64 into $(ARTIFACTS_DIR)
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(GO_LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/approver
+
+.PHONY: test
+test: check-tools tools lint test-unit test-e2e test-template ## everything CI runs
+
+.PHONY: lint
+lint: $(STATICCHECK) ## gofmt, go vet and staticcheck
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./test/...
+	$(STATICCHECK) ./...
+	$(STATICCHECK) -tags e2e ./test/...
+
+.PHONY: test-unit
+test-unit: ## unit tests, with the race detector
+	$(GO) test -race -count=1 ./...
+
+.PHONY: test-e2e
+test-e2e: check-tools build $(RIE) ## the real binary under the runtime emulator against moto
+	APPROVER_BOOTSTRAP=$(BOOTSTRAP) AWS_LAMBDA_RIE=$(RIE) PYTHON=$(PYTHON) \
+		$(GO) test -tags e2e -count=1 -timeout 15m ./test/e2e
+
+.PHONY: test-template
+test-template: check-tools ## cfn-lint the template and its SAM translation
+	$(PYTHON) test/template/check.py template.yaml
+	$(PYTHON) test/localaws/smoke_test.py
+
+.PHONY: demo
+demo: check-tools build $(RIE) ## run the approver end to end against a local AWS, then stop it
+	$(GO) run ./test/demo -bootstrap $(BOOTSTRAP) -rie $(RIE) -python $(PYTHON)
+
+.PHONY: clean
+clean: ## remove build output
+	rm -rf $(BIN) .aws-sam

@@ -1,0 +1,211 @@
+// Command demo shows the approver end to end on this machine, with no AWS
+// account: it starts moto (with the PrivateLink extension) and the Lambda
+// Runtime Interface Emulator on 127.0.0.1, creates a provider with an
+// endpoint service and consumers with pending endpoints, stores a policy,
+// invokes the real bootstrap binary with the sample events, prints what was
+// decided and the final state of every connection, and stops everything.
+//
+// Run it with `make demo`.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/privatelink-approver/privatelink-approver/test/localaws"
+)
+
+const policyParameter = localaws.SamplePolicyParameter
+
+func main() {
+	bootstrap := flag.String("bootstrap", "bin/bootstrap", "the function binary")
+	rie := flag.String("rie", "bin/aws-lambda-rie", "the Lambda Runtime Interface Emulator")
+	python := flag.String("python", "python3", "python with moto installed")
+	flag.Parse()
+	if err := run(*bootstrap, *rie, *python); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+// consumer is a consumer account of the demo.
+type consumer struct {
+	account, region, about string
+}
+
+var consumers = []consumer{
+	{"111122223333", "", "partner-a: allowed everywhere"},
+	{"444455556666", "eu-west-1", "eu-partner, connecting from eu-west-1: allowed there"},
+	{"444455556666", "", "eu-partner, same region: not allowed"},
+	{"999988887777", "", "blocked: rejected by a reject rule"},
+	{"123412341234", "", "unknown: rejected by default"},
+}
+
+func demoPolicy(svc string) string {
+	return fmt.Sprintf(`{"version": 1,
+ "defaultAction": "reject",
+ "rules": [
+   {"name": "partner-a", "action": "accept", "accounts": ["111122223333"]},
+   {"name": "eu-partner", "action": "accept", "accounts": ["444455556666"],
+    "services": [%q], "regions": ["eu-west-1"], "expires": "2099-06-30T00:00:00Z"},
+   {"name": "blocked", "action": "reject", "accounts": ["999988887777"]}]}`, svc)
+}
+
+func run(bootstrap, rie, python string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	dir, err := os.MkdirTemp("", "approver-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	step("Starting the local AWS (moto with the PrivateLink extension) on 127.0.0.1")
+	moto, err := localaws.StartMoto(python, dir, nil)
+	if err != nil {
+		return err
+	}
+	defer moto.Stop()
+	fmt.Println("  moto:", moto.URL)
+
+	step("Provider 123456789012 creates an endpoint service that requires acceptance")
+	svc, err := moto.CreateService(ctx, localaws.Region)
+	if err != nil {
+		return err
+	}
+	fmt.Println("  service:", svc.ID, "("+svc.Name+")")
+
+	step("Consumers request connections (all pendingAcceptance)")
+	about := map[string]string{}
+	for _, c := range consumers {
+		id, err := moto.CreateEndpoint(ctx, svc, localaws.Endpoint{Account: c.account, Region: c.region})
+		if err != nil {
+			return err
+		}
+		about[id] = c.account + "  " + c.about
+	}
+	if err := printStates(ctx, moto, svc, about); err != nil {
+		return err
+	}
+
+	step("The provider stores the policy in SSM: " + policyParameter)
+	policy := demoPolicy(svc.ID)
+	fmt.Println(indent(policy))
+	if err := moto.PutPolicy(ctx, localaws.Region, policyParameter, policy, ""); err != nil {
+		return err
+	}
+
+	step("Starting the real bootstrap binary under the Lambda Runtime Interface Emulator")
+	fn, err := localaws.StartFunction(rie, bootstrap, append(moto.FunctionEnv(localaws.Region),
+		"POLICY_PARAMETER="+policyParameter,
+		"SERVICE_IDS="+svc.ID,
+	), nil)
+	if err != nil {
+		return err
+	}
+	defer fn.Stop()
+
+	for _, sample := range []struct{ file, what string }{
+		{"ssm-parameter-store-change-other.json", "another parameter changed: nothing to do"},
+		{"cloudtrail-create-vpc-endpoint-s3.json", "a consumer created an S3 gateway endpoint: none of ours"},
+		{"eventbridge-scheduled-event.json", "the scheduled sweep"},
+		{"sqs-sns-connection-notification.json", "a connection notification through SQS (nothing left pending)"},
+	} {
+		step(fmt.Sprintf("Invoke with events/%s: %s", sample.file, sample.what))
+		payload, err := localaws.SampleEvent(sample.file, localaws.SampleServiceID, svc.ID)
+		if err != nil {
+			return err
+		}
+		answer, err := fn.Invoke(ctx, payload)
+		if err != nil {
+			return fmt.Errorf("invoke with %s: %w", sample.file, err)
+		}
+		printAnswer(answer)
+	}
+
+	step("What the function logged for each decision (one JSON line each)")
+	for _, l := range fn.Logs("decision") {
+		fmt.Printf("  %s %s owner=%s action=%s rule=%s result=%q\n", l["serviceId"], l["endpointId"], l["owner"], l["action"], l["rule"], l["result"])
+	}
+
+	step("Final state of every connection")
+	if err := printStates(ctx, moto, svc, about); err != nil {
+		return err
+	}
+
+	step("A broken policy decides nothing and fails loudly")
+	if err := moto.PutPolicy(ctx, localaws.Region, policyParameter, `{"version": 1, "rules": [{"name": "x", "action": "accept", "Accounts": ["12345"]}]}`, ""); err != nil {
+		return err
+	}
+	payload, err := localaws.SampleEvent("ssm-parameter-store-change.json")
+	if err != nil {
+		return err
+	}
+	if _, err := fn.Invoke(ctx, payload); err == nil {
+		return fmt.Errorf("a broken policy was accepted")
+	} else {
+		fmt.Println("  invocation failed:", err)
+	}
+
+	step("Stopping everything the demo started")
+	return nil
+}
+
+func step(s string) { fmt.Printf("\n== %s\n", s) }
+
+func indent(s string) string { return "  " + strings.ReplaceAll(s, "\n", "\n  ") }
+
+func printStates(ctx context.Context, moto *localaws.Moto, svc localaws.Service, about map[string]string) error {
+	states, err := moto.States(ctx, svc)
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "  ENDPOINT\tSTATE\tCONSUMER")
+	for _, id := range slices.Sorted(maps.Keys(states)) {
+		fmt.Fprintf(w, "  %s\t%s\t%s\n", id, states[id], about[id])
+	}
+	return w.Flush()
+}
+
+func printAnswer(answer json.RawMessage) {
+	var summary struct {
+		Trigger   string `json:"trigger"`
+		Ignored   string `json:"ignored"`
+		Accepted  *int   `json:"accepted"`
+		Rejected  int    `json:"rejected"`
+		Manual    int    `json:"manual"`
+		Failed    int    `json:"failed"`
+		Decisions []struct {
+			EndpointID string `json:"endpointId"`
+			Owner      string `json:"owner"`
+			Action     string `json:"action"`
+			Rule       string `json:"rule"`
+			Reason     string `json:"reason"`
+		} `json:"decisions"`
+		BatchItemFailures []any `json:"batchItemFailures"`
+	}
+	if err := json.Unmarshal(answer, &summary); err != nil {
+		fmt.Println(" ", string(answer))
+		return
+	}
+	switch {
+	case summary.Ignored != "":
+		fmt.Printf("  trigger=%s ignored: %s\n", summary.Trigger, summary.Ignored)
+	case summary.Accepted != nil:
+		fmt.Printf("  trigger=%s accepted=%d rejected=%d manual=%d failed=%d\n", summary.Trigger, *summary.Accepted, summary.Rejected, summary.Manual, summary.Failed)
+		for _, d := range summary.Decisions {
+			fmt.Printf("    %s owner=%s -> %s (rule %s: %s)\n", d.EndpointID, d.Owner, d.Action, d.Rule, d.Reason)
+		}
+	default:
+		fmt.Printf("  SQS answer: %s\n", answer)
+	}
+}
