@@ -67,6 +67,8 @@ func (d Decision) attrs() []slog.Attr {
 type ServiceError struct {
 	ServiceID string `json:"serviceId"`
 	Error     string `json:"error"`
+
+	err error
 }
 
 // Report is the outcome of one Reconcile: the summary an EventBridge
@@ -83,8 +85,6 @@ type Report struct {
 	Failed          int            `json:"failed"`
 	Decisions       []Decision     `json:"decisions"`
 	Errors          []ServiceError `json:"errors,omitempty"`
-
-	errs map[string]error
 }
 
 func (r *Report) add(svc string, decisions []Decision, err error) {
@@ -102,18 +102,18 @@ func (r *Report) add(svc string, decisions []Decision, err error) {
 		}
 	}
 	if err != nil {
-		if r.errs == nil {
-			r.errs = map[string]error{}
-		}
-		r.errs[svc] = err
-		r.Errors = append(r.Errors, ServiceError{ServiceID: svc, Error: err.Error()})
+		r.Errors = append(r.Errors, ServiceError{ServiceID: svc, Error: err.Error(), err: err})
 	}
 }
 
 // ServiceFailed reports whether reconciling svc failed in whole or in part.
 func (r *Report) ServiceFailed(svc string) bool {
-	_, failed := r.errs[svc]
-	return failed
+	for _, e := range r.Errors {
+		if e.ServiceID == svc {
+			return true
+		}
+	}
+	return false
 }
 
 // Err is nil when every service was reconciled and every decision applied;
@@ -124,7 +124,10 @@ func (r *Report) Err() error {
 	}
 	errs := make([]error, 0, len(r.Errors))
 	for _, e := range r.Errors {
-		errs = append(errs, r.errs[e.ServiceID])
+		if e.err == nil {
+			e.err = errors.New(e.Error)
+		}
+		errs = append(errs, e.err)
 	}
 	return fmt.Errorf("%d of %d services failed: %w", len(r.Errors), len(r.Services), errors.Join(errs...))
 }

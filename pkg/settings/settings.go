@@ -107,7 +107,7 @@ func ParseServiceIDs(v string) ([]string, error) {
 		}
 	}
 	if len(bad) > 0 {
-		return nil, fmt.Errorf("%s: %s not an endpoint service ID (vpce-svc- and 8 to 17 lowercase hex digits)", EnvServiceIDs, strings.Join(bad, ", "))
+		return nil, fmt.Errorf("%s: not endpoint service IDs (vpce-svc- and 8 to 17 lowercase hex digits): %s", EnvServiceIDs, strings.Join(bad, ", "))
 	}
 	return ids, nil
 }

@@ -1,0 +1,47 @@
+package settings_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/privatelink-approver/privatelink-approver/pkg/settings"
+)
+
+func TestFromEnv(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    settings.Settings
+		wantErr []string // each must appear in the error
+	}{
+		{"minimal", map[string]string{"POLICY_PARAMETER": "/privatelink/policy"},
+			settings.Settings{PolicyParameter: "/privatelink/policy", PolicyCache: time.Minute}, nil},
+		{"everything", map[string]string{
+			"POLICY_PARAMETER": "policy", "SERVICE_IDS": " vpce-svc-0aaaaaaaaaaaaaaaa, vpce-svc-0bbbbbbbbbbbbbbbb,vpce-svc-0aaaaaaaaaaaaaaaa,",
+			"DRY_RUN": "TRUE", "POLICY_CACHE_SECONDS": "0"},
+			settings.Settings{PolicyParameter: "policy", ServiceIDs: []string{"vpce-svc-0aaaaaaaaaaaaaaaa", "vpce-svc-0bbbbbbbbbbbbbbbb"}, DryRun: true}, nil},
+		{"dry run false", map[string]string{"POLICY_PARAMETER": "p", "DRY_RUN": "false"},
+			settings.Settings{PolicyParameter: "p", PolicyCache: time.Minute}, nil},
+		{"missing parameter", map[string]string{}, settings.Settings{}, []string{"POLICY_PARAMETER is required"}},
+		{"bad parameter name", map[string]string{"POLICY_PARAMETER": "my policy"}, settings.Settings{}, []string{"POLICY_PARAMETER", `"my policy"`}},
+		{"every problem at once", map[string]string{"SERVICE_IDS": "vpce-svc-0aaaaaaaaaaaaaaaa,svc-2,vpce-svc-XYZ", "DRY_RUN": "yes", "POLICY_CACHE_SECONDS": "-1"},
+			settings.Settings{}, []string{"POLICY_PARAMETER is required", "SERVICE_IDS", `"svc-2"`, `"vpce-svc-XYZ"`, `DRY_RUN "yes"`, `POLICY_CACHE_SECONDS "-1"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := settings.FromEnv(func(k string) string { return tt.env[k] })
+			if tt.wantErr != nil {
+				require.Error(t, err)
+				for _, w := range tt.wantErr {
+					assert.Contains(t, err.Error(), w)
+				}
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
