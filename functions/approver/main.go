@@ -10,11 +10,11 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
+	"github.com/privatelink-approver/privatelink-approver/pkg/awsconfig"
 	"github.com/privatelink-approver/privatelink-approver/pkg/invocation"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policystore"
 	"github.com/privatelink-approver/privatelink-approver/pkg/settings"
@@ -37,9 +37,9 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	ctx := context.Background()
-	cfg, err := config.LoadDefaultConfig(ctx)
+	cfg, err := awsconfig.Load(ctx)
 	if err != nil {
-		return fmt.Errorf("load AWS configuration: %w", err)
+		return err
 	}
 	if cfg.Region == "" {
 		return fmt.Errorf("AWS_REGION is not set: the function's own region is needed")

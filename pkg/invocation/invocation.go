@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -42,6 +43,10 @@ func New(r Reconciler, policyParameter string, log *slog.Logger) *Handler {
 	return &Handler{reconciler: r, policyParameter: policyParameter, log: log}
 }
 
+// answerMargin is the time kept before the function's deadline to log and
+// answer after the last AWS call.
+const answerMargin = 3 * time.Second
+
 // Ignored is the answer to an event that needs no work.
 type Ignored struct {
 	Trigger string `json:"trigger"`
@@ -59,6 +64,14 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (response
 			h.log.ErrorContext(ctx, "invocation failed", "error", err.Error())
 		}
 	}()
+
+	if deadline, ok := ctx.Deadline(); ok {
+		// Stop AWS calls (and their retries) early enough to log and answer
+		// before Lambda's timeout kills the process mid-sentence.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-answerMargin))
+		defer cancel()
+	}
 
 	t, err := trigger.Decode(payload, h.policyParameter)
 	if err != nil {
