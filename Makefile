@@ -62,7 +62,7 @@ build-ApproverFunction: ## (sam build) the function for Lambda: linux/arm64 into
 	GOOS=linux GOARCH=arm64 $(GO) build $(GO_LAMBDA_FLAGS) -trimpath -o $(ARTIFACTS_DIR)/bootstrap ./functions/approver
 
 .PHONY: test
-test: check-tools tools lint test-unit test-e2e test-template ## everything CI runs
+test: check-tools tools lint test-unit test-fuzz test-e2e test-template ## everything CI runs
 
 .PHONY: lint
 lint: $(STATICCHECK) ## gofmt, go vet and staticcheck
@@ -75,6 +75,22 @@ lint: $(STATICCHECK) ## gofmt, go vet and staticcheck
 .PHONY: test-unit
 test-unit: ## unit tests, with the race detector
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+
+# Fuzz targets: the policy parser and the event decoder. Seeds are in each
+# package's testdata/fuzz; `make test` runs each briefly, `make fuzz` longer.
+FUZZ_TARGETS := ./pkg/policy:FuzzParse ./pkg/trigger:FuzzDecode
+FUZZTIME ?= 60s
+
+.PHONY: fuzz
+fuzz: ## run each fuzz target for FUZZTIME (default 60s)
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
+
+.PHONY: test-fuzz
+test-fuzz: ## a short bounded fuzz run of each target (part of make test)
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 
 .PHONY: test-e2e
 test-e2e: check-tools build $(RIE) ## the real binary under the runtime emulator against moto

@@ -182,7 +182,13 @@ func (m *Moto) Control(control map[string]any) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(m.ControlFile, b, 0o600)
+	// Write then rename: the server reads the file on every request and
+	// must never see it half-written.
+	tmp := m.ControlFile + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, m.ControlFile)
 }
 
 // Stats returns the calls moto has served, by "service:Action".

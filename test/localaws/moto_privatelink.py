@@ -20,12 +20,22 @@ launcher patches moto in-process before starting the real server:
     privatelink-test:decided-by-person = accept | reject
         Accept/Reject first move the pending endpoint to available/rejected,
         as if a person had decided just before our call (a lost race).
-* PRIVATELINK_CONTROL_FILE: JSON file re-read on every call to the three
-  connection actions, so a test can change behaviour of a running server.
-  Keys: see ``Control``.
-* PRIVATELINK_STATS_FILE: after every request, rewritten as
-  ``{"<boto3 service name>:<Action>": count}`` so a test can assert how often
-  the code under test called AWS.
+    privatelink-test:deleted-by-consumer = true
+        Accept/Reject first delete the endpoint as moto's DeleteVpcEndpoints
+        does (it stays, in state "deleted"), as if its consumer had deleted it
+        just before our call; the decision then reports InvalidState.
+* PRIVATELINK_CONTROL_FILE: JSON file re-read on every request of every
+  service, so a test can change behaviour of a running server, e.g.
+      {"maxPageSize": 2,
+       "faults": [{"action": "ec2:AcceptVpcEndpointConnections",
+                   "code": "InternalError", "status": 500, "times": 1}]}
+  Keys: see ``Control``; fault rules: see ``Fault``. A file that is not
+  valid fails every request with 400 PrivateLinkTest.InvalidControlFile.
+* PRIVATELINK_STATS_FILE: rewritten after every request, before its answer
+  is sent, as ``{"<boto3 service name>:<Action>": count}`` so a test can
+  assert how often the code under test called AWS. Every request received
+  counts, also one that failed (it is a call the client made); requests
+  failed by a fault rule also count under ``"fault:<service>:<Action>"``.
 
 Consumers are separate moto accounts, chosen per request with the
 ``x-moto-account-id`` header; the default account 123456789012 is the provider.
@@ -38,14 +48,19 @@ import json
 import os
 import sys
 import threading
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
 import moto.server
+from botocore.exceptions import DataNotFoundError
 from moto.core.base_backend import backend_lock
+from moto.core.common_types import TYPE_RESPONSE
+from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult, BaseResponse
+from moto.core.utils import get_service_model
 from moto.ec2.exceptions import (
     EC2ClientError,
     InvalidNextToken,
@@ -65,6 +80,7 @@ REJECTED = "rejected"
 TAG_UNSUCCESSFUL = "privatelink-test:unsuccessful"
 TAG_DECIDED_BY_PERSON = "privatelink-test:decided-by-person"
 STATE_CHOSEN_BY_PERSON = {"accept": AVAILABLE, "reject": REJECTED}
+TAG_DELETED_BY_CONSUMER = "privatelink-test:deleted-by-consumer"
 
 # Limits documented for the real API; enforcing them lets tests catch a client
 # that would be rejected by AWS.
@@ -85,39 +101,141 @@ _call_counts: Counter[str] = Counter()
 
 
 @dataclass(frozen=True)
-class Control:
-    """Behaviour a test can change at runtime through PRIVATELINK_CONTROL_FILE.
+class Fault:
+    """A rule of the control file's "faults": fail calls of one action.
 
-    To add a knob: add a field here (with its default) and its JSON key to
-    ``_CONTROL_KEYS``, then read it from the ``Control`` that the actions get.
+    JSON: ``{"action": "ec2:AcceptVpcEndpointConnections", "code":
+    "InternalError", "status": 500, "every": N}`` fails the N-th, 2N-th, ...
+    call; with ``"times": N`` instead of ``"every"`` it fails the next N calls,
+    then lets calls through. Calls are counted, from any account and region,
+    from when the control file was last written (its text or modification
+    time changed), so rewriting the same rule starts it again.
+
+    The failure is sent instead of running the action, so it changes nothing,
+    like a throttled or failed call on AWS; the client sees ``code`` with HTTP
+    ``status`` in the service's own wire format, e.g. EC2 RequestLimitExceeded
+    503 or InternalError 500, SSM ThrottlingException 400 or
+    InternalServerError 500.
     """
 
-    # Upper bound on the page size of DescribeVpcEndpointConnections, so that
-    # pagination is exercised even by a client that asks for 1000 per page.
-    max_page_size: int | None = None
+    # "<boto3 service name>:<Action>", the key of the stats file.
+    action: str
+    code: str
+    status: int
+    every: int | None = None
+    times: int | None = None
+
+    def fails(self, call: int) -> bool:
+        """Whether the call-th call (from 1) since the rule was written fails."""
+        if self.every is not None:
+            return call % self.every == 0
+        assert self.times is not None
+        return call <= self.times
 
 
-_CONTROL_KEYS = {"maxPageSize": "max_page_size"}
-assert set(_CONTROL_KEYS.values()) == {f.name for f in fields(Control)}
-
-
-class ControlFileError(EC2ClientError):
+class ControlFileError(ServiceException):
     """Reported to the client so a broken test setup fails loudly, not silently."""
 
     def __init__(self, problem: str):
         super().__init__("PrivateLinkTest.InvalidControlFile", problem)
 
 
-def load_control() -> Control:
-    """Read the control file; a missing or empty file means defaults."""
-    path = os.environ.get("PRIVATELINK_CONTROL_FILE")
-    if not path:
-        return Control()
+def _is_int(value: Any) -> bool:
+    # JSON true/false arrive as bool, which Python counts as int.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _parse_max_page_size(value: Any) -> int | None:
+    if value is not None and (not _is_int(value) or value < 1):
+        raise ControlFileError(f"maxPageSize must be a positive integer, not {value!r}")
+    return value
+
+
+_FAULT_KEYS = {"action", "code", "status"}
+_FAULT_SCHEDULES = {"every", "times"}
+MIN_FAULT_STATUS = 400
+MAX_FAULT_STATUS = 599
+
+
+def _check_fault_action(where: str, action: Any) -> None:
+    # Checked against botocore's model, so that a misspelt action is an error
+    # rather than a rule that never fires.
+    service, _, operation = str(action).partition(":")
+    if not (isinstance(action, str) and service and operation):
+        raise ControlFileError(f"{where}: action must be \"<service>:<Action>\", not {action!r}")
+    if service == "s3":
+        raise ControlFileError(f"{where}: S3 requests bypass the hook, they cannot fail")
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        return Control()
+        model = get_service_model(service)
+    except DataNotFoundError as e:
+        raise ControlFileError(f"{where}: unknown service {service!r}") from e
+    if operation not in model.operation_names:
+        raise ControlFileError(f"{where}: {service} has no action {operation!r}")
+
+
+def _parse_fault(where: str, rule: Any) -> Fault:
+    if not isinstance(rule, dict):
+        raise ControlFileError(f"{where} must be a JSON object, not {rule!r}")
+    missing = sorted(_FAULT_KEYS - set(rule))
+    unknown = sorted(set(rule) - _FAULT_KEYS - _FAULT_SCHEDULES)
+    schedule = sorted(_FAULT_SCHEDULES & set(rule))
+    if missing or unknown or len(schedule) != 1:
+        raise ControlFileError(
+            f"{where} needs keys {sorted(_FAULT_KEYS)} and one of {sorted(_FAULT_SCHEDULES)}, "
+            f"has {sorted(rule)}"
+        )
+    _check_fault_action(where, rule["action"])
+    code, status, count = rule["code"], rule["status"], rule[schedule[0]]
+    if not (isinstance(code, str) and code):
+        raise ControlFileError(f"{where}: code must be a non-empty string, not {code!r}")
+    if not (_is_int(status) and MIN_FAULT_STATUS <= status <= MAX_FAULT_STATUS):
+        raise ControlFileError(
+            f"{where}: status must be an HTTP error status "
+            f"({MIN_FAULT_STATUS}-{MAX_FAULT_STATUS}), not {status!r}"
+        )
+    if not (_is_int(count) and count >= 1):
+        raise ControlFileError(f"{where}: {schedule[0]} must be a positive integer, not {count!r}")
+    return Fault(rule["action"], code, status, **{schedule[0]: count})
+
+
+def _parse_faults(value: Any) -> tuple[Fault, ...]:
+    if not isinstance(value, list):
+        raise ControlFileError(f"faults must be a list of rules, not {value!r}")
+    faults = tuple(_parse_fault(f"faults[{i}]", rule) for i, rule in enumerate(value))
+    # One rule per action: two schedules counting the same calls would be
+    # ambiguous.
+    actions = Counter(fault.action for fault in faults)
+    repeated = sorted(action for action, n in actions.items() if n > 1)
+    if repeated:
+        raise ControlFileError(f"faults has more than one rule for {repeated}")
+    return faults
+
+
+@dataclass(frozen=True)
+class Control:
+    """Behaviour a test can change at runtime through PRIVATELINK_CONTROL_FILE.
+
+    To add a knob: add a field here (with its default) and its JSON key, with
+    the function that checks and converts its value, to ``_CONTROL_KEYS``,
+    then read it from the ``Control`` that the actions get.
+    """
+
+    # Upper bound on the page size of DescribeVpcEndpointConnections, so that
+    # pagination is exercised even by a client that asks for 1000 per page.
+    max_page_size: int | None = None
+    # Calls to fail before they reach the action (see Fault).
+    faults: tuple[Fault, ...] = ()
+
+
+_CONTROL_KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "maxPageSize": ("max_page_size", _parse_max_page_size),
+    "faults": ("faults", _parse_faults),
+}
+assert {name for name, _ in _CONTROL_KEYS.values()} == {f.name for f in fields(Control)}
+
+
+def _parse_control(path: str, text: str) -> Control:
+    """The control in the file's text; an empty file means defaults."""
     if not text.strip():
         return Control()
     try:
@@ -129,11 +247,50 @@ def load_control() -> Control:
     unknown = sorted(set(data) - set(_CONTROL_KEYS))
     if unknown:
         raise ControlFileError(f"{path} has unknown keys {unknown}")
-    control = Control(**{_CONTROL_KEYS[key]: value for key, value in data.items()})
-    size = control.max_page_size
-    if size is not None and (not isinstance(size, int) or size < 1):
-        raise ControlFileError(f"maxPageSize must be a positive integer, not {size!r}")
-    return control
+    values = {}
+    for key, value in data.items():
+        name, parse = _CONTROL_KEYS[key]
+        values[name] = parse(value)
+    return Control(**values)
+
+
+def _read_control_file(path: str) -> tuple[int, str] | None:
+    """(modification time, text) of the control file; None when it is missing."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+            return os.fstat(f.fileno()).st_mtime_ns, text
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError as e:
+        raise ControlFileError(f"{path} is not UTF-8: {e}") from e
+
+
+# Calls of each faulted action since the control file was last written, and
+# the (modification time, text) that "written" is judged by. The lock makes
+# count-and-decide atomic, so concurrent calls fail exactly as the rule says.
+_fault_lock = threading.Lock()
+_control_version: tuple[int, str] | None = None
+_fault_calls: Counter[str] = Counter()
+
+
+def _control_for_call(action: str) -> tuple[Control, Fault | None]:
+    """The control for one request of ``action``, and the rule failing it, if any."""
+    global _control_version
+    path = os.environ.get("PRIVATELINK_CONTROL_FILE")
+    if not path:
+        return Control(), None
+    with _fault_lock:
+        version = _read_control_file(path)
+        if version != _control_version:
+            _control_version = version
+            _fault_calls.clear()
+        control = _parse_control(path, version[1] if version else "")
+        fault = next((f for f in control.faults if f.action == action), None)
+        if fault is None:
+            return control, None
+        _fault_calls[action] += 1
+        return control, fault if fault.fails(_fault_calls[action]) else None
 
 
 # --------------------------------------------------------------------------
@@ -282,7 +439,7 @@ def _connection_to_dict(connection: Connection) -> dict[str, Any]:
 
 
 def describe_vpc_endpoint_connections(self: EC2Response) -> ActionResult:
-    control = load_control()
+    control: Control = self.privatelink_control
     self.error_on_dryrun()
 
     filters = self._filters_from_querystring()
@@ -329,6 +486,18 @@ def _decide(
         return "InvalidVpcEndpointId.NotFound", message
 
     tags = _endpoint_tags(endpoint)
+    deleted_by_consumer = tags.get(TAG_DELETED_BY_CONSUMER)
+    if deleted_by_consumer is not None:
+        if deleted_by_consumer != "true":
+            raise EC2ClientError(
+                "InvalidParameterValue",
+                f"Tag {TAG_DELETED_BY_CONSUMER} on {endpoint_id} must be 'true', "
+                f"not {deleted_by_consumer!r}",
+            )
+        # Exactly what the consumer's DeleteVpcEndpoints does in moto: the
+        # endpoint stays, in state "deleted", and its network interfaces go.
+        endpoint.ec2_backend.delete_vpc_endpoints([endpoint_id])
+
     injected_error = tags.get(TAG_UNSUCCESSFUL)
     if injected_error:
         return injected_error, f"Injected by tag {TAG_UNSUCCESSFUL} on {endpoint_id}"
@@ -350,7 +519,6 @@ def _decide(
 
 
 def _decide_connections(self: EC2Response, new_state: str) -> ActionResult:
-    load_control()  # validated on every call so a broken test setup fails here
     self.error_on_dryrun()
 
     endpoint_ids = self._get_param("VpcEndpointIds", [])
@@ -386,29 +554,64 @@ def reject_vpc_endpoint_connections(self: EC2Response) -> ActionResult:
 
 
 # --------------------------------------------------------------------------
-# Call counting
+# Faults and call counting
 # --------------------------------------------------------------------------
 
 _original_call_action = BaseResponse.call_action
 
 
-def _call_action_counted(self: BaseResponse) -> Any:
+class InjectedFault(ServiceException):
+    """The error a fault rule sends instead of running the action."""
+
+    def __init__(self, fault: Fault):
+        message = f"Injected by the PRIVATELINK_CONTROL_FILE rule for {fault.action}"
+        super().__init__(fault.code, message)
+
+
+def _error_response(response: BaseResponse, error: ServiceException, status: int) -> TYPE_RESPONSE:
+    # moto's serializer writes the error in the service's own protocol, as
+    # call_action does for an error an action raises: EC2 query XML
+    # (<Response><Errors><Error><Code>), JSON 1.1 ({"__type": ...} and
+    # X-Amzn-ErrorType), query XML, REST. Only the status is ours: most
+    # injected codes are not in the service's model, whose default is 400.
+    _, headers, body = response.serialized(ActionResult(error))
+    headers, body = response._enrich_response(headers, body)
+    return status, headers, body
+
+
+def _call_action_hooked(self: BaseResponse) -> TYPE_RESPONSE:
     # BaseResponse.call_action is the dispatch shared by (nearly) all services;
-    # overrides such as DynamoDB's call super(), so they are counted too. S3
-    # uses its own dispatch and is not counted. Keys use boto3's client name
-    # (e.g. "lambda", "elbv2"), not moto's internal one ("awslambda").
+    # overrides such as DynamoDB's call super(), so they are hooked too. S3
+    # uses its own dispatch and is neither counted nor faulted. It runs after
+    # the request is parsed and before the action, so a fault changes nothing.
+    # Keys use boto3's client name (e.g. "lambda", "elbv2"), not moto's
+    # internal one ("awslambda").
+    action = f"{self.boto3_service_name}:{self._get_action()}"
+    fault = None
     try:
+        try:
+            control, fault = _control_for_call(action)
+        except ControlFileError as e:
+            return _error_response(self, e, 400)
+        if fault is not None:
+            return _error_response(self, InjectedFault(fault), fault.status)
+        # The actions read the control from here: one snapshot per request.
+        self.privatelink_control = control
         return _original_call_action(self)
     finally:
-        _record_call(f"{self.boto3_service_name}:{self._get_action()}")
+        # Before the answer is sent: once a client has its answer, the stats
+        # file already counts the call.
+        _record_call(action, faulted=fault is not None)
 
 
-def _record_call(key: str) -> None:
+def _record_call(action: str, faulted: bool) -> None:
     path = os.environ.get("PRIVATELINK_STATS_FILE")
     if not path:
         return
     with _stats_lock:
-        _call_counts[key] += 1
+        _call_counts[action] += 1
+        if faulted:
+            _call_counts[f"fault:{action}"] += 1
         # Write-then-rename so a reader never sees a half-written file.
         tmp = f"{path}.tmp"
         with open(tmp, "w", encoding="utf-8") as f:
@@ -428,7 +631,10 @@ def install_patches() -> None:
     EC2Response.describe_vpc_endpoint_connections = describe_vpc_endpoint_connections
     EC2Response.accept_vpc_endpoint_connections = accept_vpc_endpoint_connections
     EC2Response.reject_vpc_endpoint_connections = reject_vpc_endpoint_connections
-    BaseResponse.call_action = _call_action_counted
+    BaseResponse.call_action = _call_action_hooked
+    # moto warns when an error code is not in the service's model; ours are
+    # made up or injected on purpose.
+    warnings.filterwarnings("ignore", message=r"Exception\((ControlFileError|InjectedFault)\)")
 
 
 def _check_host(argv: list[str]) -> None:

@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 HERE = Path(__file__).resolve().parent
@@ -33,6 +34,12 @@ OTHER_REGION = "eu-west-1"
 
 TAG_UNSUCCESSFUL = "privatelink-test:unsuccessful"
 TAG_DECIDED_BY_PERSON = "privatelink-test:decided-by-person"
+TAG_DELETED_BY_CONSUMER = "privatelink-test:deleted-by-consumer"
+
+# One attempt per call, so a client sees each injected fault. Not
+# {"max_attempts": 1}: in botocore's default (legacy) mode that means one
+# *retry*, which would hide every other fault.
+NO_RETRIES = Config(retries={"total_max_attempts": 1})
 
 
 def free_port() -> int:
@@ -62,13 +69,16 @@ class Env:
         self.control_file = control_file
         self.stats_file = stats_file
 
-    def client(self, service: str, account: str = PROVIDER, region: str = REGION):
+    def client(
+        self, service: str, account: str = PROVIDER, region: str = REGION, config: Config | None = None
+    ):
         client = boto3.client(
             service,
             endpoint_url=self.url,
             region_name=region,
             aws_access_key_id="test",
             aws_secret_access_key="test",
+            config=config,
         )
         if account != PROVIDER:
             def add_account_header(request, **_):
@@ -313,15 +323,119 @@ def run_checks(env: Env) -> None:
     # A decided connection is not decided again.
     assert unsuccessful_codes(accept([a1])) == {a1: "InvalidState"}
 
-    # --- Call counts ----------------------------------------------------------
-    ssm = env.client("ssm")
+    def new_endpoint(account: str, tags: dict | None = None) -> str:
+        count("ec2:CreateVpc")
+        count("ec2:CreateSubnet")
+        count("ec2:CreateVpcEndpoint")
+        return create_consumer_endpoint(env, account, service_name, tags=tags)
+
+    def state(account: str, endpoint_id: str) -> str:
+        count("ec2:DescribeVpcEndpoints")
+        return endpoint_state(env, account, endpoint_id)
+
+    # --- Consumer deleted the endpoint just before our call -------------------
+    # As moto's DeleteVpcEndpoints: the endpoint stays, "deleted", for both sides.
+    gone_accepted = new_endpoint(CONSUMER_B, {TAG_DELETED_BY_CONSUMER: "true"})
+    gone_rejected = new_endpoint(CONSUMER_B, {TAG_DELETED_BY_CONSUMER: "true"})
+    badly_tagged = new_endpoint(CONSUMER_B, {TAG_DELETED_BY_CONSUMER: "yes"})
+    assert state(CONSUMER_B, gone_accepted) == "pendingAcceptance"
+    assert unsuccessful_codes(accept([gone_accepted])) == {gone_accepted: "InvalidState"}
+    assert unsuccessful_codes(reject([gone_rejected])) == {gone_rejected: "InvalidState"}
+    assert state(CONSUMER_B, gone_accepted) == "deleted"
+    assert state(CONSUMER_B, gone_rejected) == "deleted"
+    seen = describe(Filters=f("vpc-endpoint-id", gone_accepted, gone_rejected))["VpcEndpointConnections"]
+    assert [c["VpcEndpointState"] for c in seen] == ["deleted", "deleted"], seen
+    expect_error(lambda: accept([badly_tagged]), "InvalidParameterValue")
+    assert state(CONSUMER_B, badly_tagged) == "pendingAcceptance"
+
+    # --- Fault injection ------------------------------------------------------
+    # Every N-th call fails, before the action runs.
+    ec2_once = env.client("ec2", config=NO_RETRIES)
+    connections_before = describe()["VpcEndpointConnections"]
+    env.set_control({"faults": [{
+        "action": "ec2:DescribeVpcEndpointConnections", "code": "RequestLimitExceeded",
+        "status": 503, "every": 2,
+    }]})
+    for call in range(1, 5):
+        count("ec2:DescribeVpcEndpointConnections")
+        if call % 2:
+            seen = ec2_once.describe_vpc_endpoint_connections()["VpcEndpointConnections"]
+            assert seen == connections_before, seen
+        else:
+            count("fault:ec2:DescribeVpcEndpointConnections")
+            expect_error(ec2_once.describe_vpc_endpoint_connections, "RequestLimitExceeded", 503)
+
+    # The next N calls fail; other actions and services are not affected.
+    ssm = env.client("ssm", config=NO_RETRIES)
     ssm.put_parameter(Name="/smoke/param", Value="v", Type="String")
-    ssm.get_parameter(Name="/smoke/param")
     count("ssm:PutParameter")
+    env.set_control({"faults": [
+        {"action": "ssm:GetParameter", "code": "ThrottlingException", "status": 400, "times": 2},
+        {"action": "ssm:GetParametersByPath", "code": "InternalServerError", "status": 500, "times": 1},
+    ]})
+    for _ in range(2):
+        expect_error(lambda: ssm.get_parameter(Name="/smoke/param"), "ThrottlingException", 400)
+    assert ssm.get_parameter(Name="/smoke/param")["Parameter"]["Value"] == "v"
+    count("ssm:GetParameter", 3)
+    count("fault:ssm:GetParameter", 2)
+    expect_error(lambda: ssm.get_parameters_by_path(Path="/smoke"), "InternalServerError", 500)
+    listed = ssm.get_parameters_by_path(Path="/smoke")["Parameters"]
+    assert [p["Name"] for p in listed] == ["/smoke/param"], listed
+    count("ssm:GetParametersByPath", 2)
+    count("fault:ssm:GetParametersByPath")
+    assert describe()["VpcEndpointConnections"] == connections_before
+
+    # A failed decision changes nothing; the next call goes through.
+    late = new_endpoint(CONSUMER_A)
+    accept_fails_once = {"faults": [{
+        "action": "ec2:AcceptVpcEndpointConnections", "code": "InternalError", "status": 500, "times": 1,
+    }]}
+    env.set_control(accept_fails_once)
+    expect_error(lambda: accept([late], client=ec2_once), "InternalError", 500)
+    count("fault:ec2:AcceptVpcEndpointConnections")
+    assert state(CONSUMER_A, late) == "pendingAcceptance"
+    # Rewriting the same rule starts it again. The pause is for file systems
+    # whose modification times only change every few milliseconds.
+    time.sleep(0.05)
+    env.set_control(accept_fails_once)
+    expect_error(lambda: accept([late], client=ec2_once), "InternalError", 500)
+    count("fault:ec2:AcceptVpcEndpointConnections")
+    assert accept([late], client=ec2_once)["Unsuccessful"] == []
+    assert state(CONSUMER_A, late) == "available"
+
+    # A bad rule fails every request, of any service, with a 400.
+    ok = {"action": "ec2:RejectVpcEndpointConnections", "code": "InternalError", "status": 500}
+    bad_control = "PrivateLinkTest.InvalidControlFile"
+    for faults in (
+        {"action": "ec2:DescribeVpcEndpointConnection", "code": "X", "status": 500, "every": 1},
+        {"action": "ec2", "code": "X", "status": 500, "every": 1},
+        {"action": "nosuchservice:Describe", "code": "X", "status": 500, "every": 1},
+        {"action": "s3:GetObject", "code": "X", "status": 500, "every": 1},
+        {**ok, "every": 1, "times": 1},
+        ok,
+        {**ok, "every": 0},
+        {**ok, "times": True},
+        {**ok, "times": 1, "status": 200},
+        {**ok, "times": 1, "code": ""},
+        {**ok, "times": 1, "unknown": 1},
+        [{**ok, "times": 1}, {**ok, "every": 3}],
+        "not a list",
+    ):
+        env.set_control({"faults": faults if isinstance(faults, list | str) else [faults]})
+        expect_error(ec2_once.describe_vpc_endpoint_connections, bad_control)
+        count("ec2:DescribeVpcEndpointConnections")
+    expect_error(lambda: ssm.get_parameter(Name="/smoke/param"), bad_control)
     count("ssm:GetParameter")
+    env.set_control(None)
+
+    # --- Call counts ----------------------------------------------------------
+    # Every request counts under its action, failed ones too; injected
+    # failures also under "fault:<action>".
     stats = json.loads(env.stats_file.read_text())
     for key, n in calls.items():
         assert stats.get(key) == n, f"stats[{key!r}] = {stats.get(key)}, expected {n}; stats={stats}"
+    faulted = {key for key in stats if key.startswith("fault:")}
+    assert faulted == {key for key in calls if key.startswith("fault:")}, stats
     print("stats:", json.dumps(stats, sort_keys=True))
 
 
