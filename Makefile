@@ -32,7 +32,7 @@ GO_LAMBDA_FLAGS := -tags lambda.norpc -ldflags="-s -w"
 
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-24s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-24s %s\n", $$1, $$2}'
 
 .PHONY: check-tools
 check-tools: ## stop with a clear message when a required tool is missing

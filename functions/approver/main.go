@@ -21,7 +21,7 @@ import (
 )
 
 func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	log := slog.New(slog.NewJSONHandler(os.Stdout, logOptions(os.Getenv("AWS_LAMBDA_LOG_LEVEL"))))
 	if err := run(log); err != nil {
 		// Fail during init, naming the problem: Lambda reports an init error
 		// and never runs the handler with a half-built configuration.
@@ -53,4 +53,23 @@ func run(log *slog.Logger) error {
 	})
 	lambda.Start(invocation.New(a, s.PolicyParameter, log).Handle)
 	return nil
+}
+
+// logOptions fits the JSON lines to Lambda's JSON log format: the time under
+// "timestamp" (Lambda filters by level only lines that carry one), and the
+// level Lambda is configured with (ApplicationLogLevel) as the minimum.
+func logOptions(lambdaLevel string) *slog.HandlerOptions {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(lambdaLevel)); err != nil {
+		level = slog.LevelInfo // unset, or TRACE/FATAL which slog lacks
+	}
+	return &slog.HandlerOptions{
+		Level: level,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				a.Key = "timestamp"
+			}
+			return a
+		},
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -237,14 +238,20 @@ func (a *Approver) reconcileService(ctx context.Context, loaded *policystore.Loa
 	}
 
 	var failed int
+	codes := map[string]int{}
 	for _, d := range decisions {
 		a.logDecision(ctx, d)
 		if d.Error != "" {
 			failed++
+			codes[cmp.Or(d.ErrorCode, "no error code")]++
 		}
 	}
 	if failed > 0 {
-		return decisions, fmt.Errorf("%s: %d of %d decisions could not be applied", svc, failed, len(decisions))
+		var why []string
+		for _, code := range slices.Sorted(maps.Keys(codes)) {
+			why = append(why, fmt.Sprintf("%s x%d", code, codes[code]))
+		}
+		return decisions, fmt.Errorf("%s: %d of %d decisions could not be applied (%s)", svc, failed, len(decisions), strings.Join(why, ", "))
 	}
 	return decisions, nil
 }

@@ -191,7 +191,7 @@ func parseDocument(text []byte) (*Policy, []Problem) {
 
 	raw, ok := members["rules"]
 	if !ok {
-		v.add("rules", "is required (an empty list rejects every request)")
+		v.add("rules", "is required (an empty list leaves every request to defaultAction)")
 		return p, v.problems
 	}
 	var rules []json.RawMessage

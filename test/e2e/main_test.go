@@ -81,7 +81,12 @@ func buildBootstrap(dir string) (string, error) {
 
 func findRIE() (string, error) {
 	if p := os.Getenv("AWS_LAMBDA_RIE"); p != "" {
-		return p, nil
+		return filepath.Abs(p)
+	}
+	if p, err := filepath.Abs(filepath.Join("..", "..", "bin", "aws-lambda-rie")); err == nil {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil // where `make tools` puts it
+		}
 	}
 	if p, err := exec.LookPath("aws-lambda-rie"); err == nil {
 		return p, nil
@@ -300,3 +305,5 @@ func (b batchResponse) ids() []string {
 	}
 	return out
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

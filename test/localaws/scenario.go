@@ -26,6 +26,9 @@ const (
 	// TagDecidedByPerson ("accept" or "reject") makes a person decide the
 	// request just before the approver's call.
 	TagDecidedByPerson = "privatelink-test:decided-by-person"
+	// TagDeletedByConsumer ("true") makes the consumer delete the endpoint
+	// just before the approver's call.
+	TagDeletedByConsumer = "privatelink-test:deleted-by-consumer"
 )
 
 // Service is an endpoint service of the provider.
@@ -86,6 +89,16 @@ type Endpoint struct {
 // CreateEndpoint creates, as the consumer, an interface endpoint to svc and
 // returns its ID. It starts pendingAcceptance.
 func (m *Moto) CreateEndpoint(ctx context.Context, svc Service, e Endpoint) (string, error) {
+	ids, err := m.CreateEndpoints(ctx, svc, e, 1)
+	if err != nil {
+		return "", err
+	}
+	return ids[0], nil
+}
+
+// CreateEndpoints creates n endpoints like CreateEndpoint, in one VPC of
+// the consumer's (as a partner rolling out to many workloads would).
+func (m *Moto) CreateEndpoints(ctx context.Context, svc Service, e Endpoint, n int) ([]string, error) {
 	region := e.Region
 	if region == "" {
 		region = svc.Region
@@ -93,11 +106,11 @@ func (m *Moto) CreateEndpoint(ctx context.Context, svc Service, e Endpoint) (str
 	client := ec2.NewFromConfig(m.Config(e.Account, region))
 	subnet, err := createSubnet(ctx, client, "10.1.0.0/16", "10.1.1.0/24")
 	if err != nil {
-		return "", fmt.Errorf("consumer %s network: %w", e.Account, err)
+		return nil, fmt.Errorf("consumer %s network: %w", e.Account, err)
 	}
 	sub, err := client.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{SubnetIds: []string{subnet}})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	in := &ec2.CreateVpcEndpointInput{
 		VpcId:           sub.Subnets[0].VpcId,
@@ -112,11 +125,15 @@ func (m *Moto) CreateEndpoint(ctx context.Context, svc Service, e Endpoint) (str
 		}
 		in.TagSpecifications = []ec2types.TagSpecification{spec}
 	}
-	out, err := client.CreateVpcEndpoint(ctx, in)
-	if err != nil {
-		return "", fmt.Errorf("consumer %s: create endpoint: %w", e.Account, err)
+	ids := make([]string, 0, n)
+	for range n {
+		out, err := client.CreateVpcEndpoint(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("consumer %s: create endpoint: %w", e.Account, err)
+		}
+		ids = append(ids, aws.ToString(out.VpcEndpoint.VpcEndpointId))
 	}
-	return aws.ToString(out.VpcEndpoint.VpcEndpointId), nil
+	return ids, nil
 }
 
 // DeleteEndpoint deletes, as the consumer, one of its endpoints.
