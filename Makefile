@@ -106,6 +106,11 @@ test-template: check-tools ## cfn-lint the template and its SAM translation
 demo: check-tools build $(RIE) ## run the approver end to end against a local AWS, then stop it
 	$(GO) run ./test/demo -bootstrap $(BOOTSTRAP) -rie $(RIE) -python $(PYTHON)
 
+.PHONY: bench
+bench: check-tools build $(RIE) ## measure cold start, AWS calls for a burst and policy evaluation; write BENCHMARKS.md
+	$(GO) build $(GO_LAMBDA_FLAGS) -o $(BIN)/floor ./test/bench/floor
+	$(GO) run ./test/bench -bootstrap $(BOOTSTRAP) -floor $(BIN)/floor -rie $(RIE) -python $(PYTHON) -out BENCHMARKS.md
+
 .PHONY: clean
 clean: ## remove build output
 	rm -rf $(BIN) .aws-sam
