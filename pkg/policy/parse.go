@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,29 +56,148 @@ const maxRuleNameLength = 128
 
 // Parse reads a policy in either form: a JSON document (the text starts with
 // "{") or a plain list of account IDs separated by commas, spaces or
-// newlines. Any problem yields a *ValidationError (or ErrEmpty) and no policy:
-// a policy is used whole or not at all.
+// newlines, whose accept rule is named AllowlistRuleName. Any problem yields
+// a *ValidationError (or ErrEmpty) and no policy: a policy is used whole or
+// not at all.
 func Parse(text []byte) (*Policy, error) {
-	trimmed := bytes.TrimSpace(text)
-	if len(trimmed) == 0 {
-		return nil, ErrEmpty
+	d, err := parsePart(text, AllowlistRuleName)
+	if err != nil {
+		return nil, err
 	}
-	var p *Policy
+	return d.policy(), nil
+}
+
+// Source is one part of a policy kept in several places, such as the
+// parameters under an SSM path: its name (the parameter's full name) and
+// its text.
+type Source struct {
+	Name string
+	Text []byte
+}
+
+// SourceError is returned by Merge for a source that is invalid on its own.
+type SourceError struct {
+	Source string
+	Err    error
+}
+
+func (e *SourceError) Error() string { return e.Source + ": " + e.Err.Error() }
+
+func (e *SourceError) Unwrap() error { return e.Err }
+
+// Merge reads every source (each in either form) and merges them into one
+// policy: rules add up, in source order; a plain list contributes one accept
+// rule named after its source; rule names must be unique across sources;
+// defaultAction, revoke and maxRevocations must agree wherever they are set.
+// Any invalid part makes the whole policy invalid: the error is a
+// *SourceError naming the part, or a *ValidationError for disagreements.
+func Merge(sources []Source) (*Policy, error) {
+	if len(sources) == 0 {
+		return nil, &ValidationError{Problems: []Problem{{Message: "no policy part found"}}}
+	}
+	type setting struct {
+		value  any
+		source string
+	}
+	settings := map[string]setting{}
 	var problems []Problem
-	if trimmed[0] == '{' {
-		p, problems = parseDocument(trimmed)
-	} else {
-		p, problems = parseList(trimmed)
+	agree := func(field, source string, value any) {
+		if first, ok := settings[field]; ok {
+			if first.value != value {
+				problems = append(problems, Problem{Path: field, Message: fmt.Sprintf(
+					"%v in %s disagrees with %v in %s: set it the same everywhere, or in one part only", value, source, first.value, first.source)})
+			}
+			return
+		}
+		settings[field] = setting{value, source}
+	}
+
+	merged := &document{}
+	owner := map[string]string{} // rule name -> source
+	for _, src := range sources {
+		d, err := parsePart(src.Text, src.Name)
+		if err != nil {
+			return nil, &SourceError{Source: src.Name, Err: err}
+		}
+		if d.defaultAction != nil {
+			agree("defaultAction", src.Name, *d.defaultAction)
+			merged.defaultAction = cmp.Or(merged.defaultAction, d.defaultAction)
+		}
+		if d.revoke != nil {
+			agree("revoke", src.Name, *d.revoke)
+			merged.revoke = cmp.Or(merged.revoke, d.revoke)
+		}
+		if d.maxRevocations != nil {
+			agree("maxRevocations", src.Name, *d.maxRevocations)
+			merged.maxRevocations = cmp.Or(merged.maxRevocations, d.maxRevocations)
+		}
+		for _, r := range d.rules {
+			if first, dup := owner[r.Name]; dup {
+				problems = append(problems, Problem{Path: "rules", Message: fmt.Sprintf(
+					"rule name %q in %s is already used in %s: names must be unique across parts", r.Name, src.Name, first)})
+				continue
+			}
+			owner[r.Name] = src.Name
+			merged.rules = append(merged.rules, r)
+		}
 	}
 	if len(problems) > 0 {
 		return nil, &ValidationError{Problems: problems}
 	}
+	return merged.policy(), nil
+}
+
+// document is one part as written: top-level fields are nil where unset,
+// so that merged parts can be checked for agreement.
+type document struct {
+	defaultAction  *Action
+	revoke         *bool
+	maxRevocations *int
+	rules          []Rule
+}
+
+// policy builds the indexed Policy with the defaults for unset fields.
+func (d *document) policy() *Policy {
+	p := &Policy{
+		DefaultAction:  Reject,
+		MaxRevocations: DefaultMaxRevocations,
+		Rules:          d.rules,
+	}
+	if d.defaultAction != nil {
+		p.DefaultAction = *d.defaultAction
+	}
+	if d.revoke != nil {
+		p.Revoke = *d.revoke
+	}
+	if d.maxRevocations != nil {
+		p.MaxRevocations = *d.maxRevocations
+	}
 	p.index()
-	return p, nil
+	return p
+}
+
+// parsePart reads one part in either form; listRule names the accept rule
+// of the plain-list form.
+func parsePart(text []byte, listRule string) (*document, error) {
+	trimmed := bytes.TrimSpace(text)
+	if len(trimmed) == 0 {
+		return nil, ErrEmpty
+	}
+	var d *document
+	var problems []Problem
+	if trimmed[0] == '{' {
+		d, problems = parseDocument(trimmed)
+	} else {
+		d, problems = parseList(trimmed, listRule)
+	}
+	if len(problems) > 0 {
+		return nil, &ValidationError{Problems: problems}
+	}
+	return d, nil
 }
 
 // parseList reads the plain-list form into one accept rule.
-func parseList(text []byte) (*Policy, []Problem) {
+func parseList(text []byte, ruleName string) (*document, []Problem) {
 	fields := strings.FieldsFunc(string(text), func(r rune) bool {
 		return r == ',' || unicode.IsSpace(r)
 	})
@@ -93,10 +213,7 @@ func parseList(text []byte) (*Policy, []Problem) {
 	if len(fields) == 0 {
 		problems = append(problems, Problem{Message: "the list holds no account ID"})
 	}
-	return &Policy{
-		DefaultAction: Reject,
-		Rules:         []Rule{{Name: AllowlistRuleName, Action: Accept, Accounts: fields}},
-	}, problems
+	return &document{rules: []Rule{{Name: ruleName, Action: Accept, Accounts: fields}}}, problems
 }
 
 // validator accumulates problems while walking a JSON document.
@@ -157,7 +274,7 @@ func (v *validator) object(path string, raw json.RawMessage, allowed ...string) 
 	return members, true
 }
 
-func parseDocument(text []byte) (*Policy, []Problem) {
+func parseDocument(text []byte) (*document, []Problem) {
 	v := &validator{}
 	// Reject truncated or trailing content before looking at fields: a policy
 	// cut short by an editor must never be read as a smaller policy.
@@ -165,11 +282,11 @@ func parseDocument(text []byte) (*Policy, []Problem) {
 		v.add("", "policy is not valid JSON: %v", err)
 		return nil, v.problems
 	}
-	members, ok := v.object("", text, "version", "defaultAction", "rules")
+	members, ok := v.object("", text, "version", "defaultAction", "revoke", "maxRevocations", "rules")
 	if !ok {
 		return nil, v.problems
 	}
-	p := &Policy{DefaultAction: Reject}
+	p := &document{}
 
 	if raw, ok := members["version"]; !ok {
 		v.add("version", "is required and must be 1")
@@ -183,9 +300,25 @@ func parseDocument(text []byte) (*Policy, []Problem) {
 		case json.Unmarshal(raw, &s) != nil:
 			v.add("defaultAction", "must be a string: \"reject\" or \"manual\"")
 		case s == string(Reject) || s == string(Manual):
-			p.DefaultAction = Action(s)
+			a := Action(s)
+			p.defaultAction = &a
 		default:
 			v.add("defaultAction", "%q is not allowed: must be \"reject\" or \"manual\"", s)
+		}
+	}
+
+	if raw, ok := members["revoke"]; ok {
+		var b bool
+		if json.Unmarshal(raw, &b) != nil {
+			v.add("revoke", "must be true or false")
+		} else {
+			p.revoke = &b
+		}
+	}
+
+	if raw, ok := members["maxRevocations"]; ok {
+		if n, ok := v.wholeNumber("maxRevocations", raw, 0); ok {
+			p.maxRevocations = &n
 		}
 	}
 
@@ -213,13 +346,13 @@ func parseDocument(text []byte) (*Policy, []Problem) {
 				names[r.Name] = i
 			}
 		}
-		p.Rules = append(p.Rules, r)
+		p.rules = append(p.rules, r)
 	}
 	return p, v.problems
 }
 
 func (v *validator) rule(path string, raw json.RawMessage) (Rule, bool) {
-	members, ok := v.object(path, raw, "name", "action", "accounts", "services", "endpoints", "regions", "expires")
+	members, ok := v.object(path, raw, "name", "action", "accounts", "services", "endpoints", "regions", "expires", "maxEndpoints")
 	if !ok {
 		return Rule{}, false
 	}
@@ -274,6 +407,15 @@ func (v *validator) rule(path string, raw json.RawMessage) (Rule, bool) {
 		return fmt.Sprintf("%q is not an AWS Region name such as eu-west-1", s)
 	})
 
+	if raw, ok := members["maxEndpoints"]; ok {
+		if n, ok := v.wholeNumber(path+".maxEndpoints", raw, 1); ok {
+			if r.Action == Reject {
+				v.add(path+".maxEndpoints", "applies to accept rules only: a limit never rejects")
+			}
+			r.MaxEndpoints = n
+		}
+	}
+
 	if s, ok := v.str(path+".expires", members, false); ok {
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
@@ -283,6 +425,16 @@ func (v *validator) rule(path string, raw json.RawMessage) (Rule, bool) {
 		}
 	}
 	return r, true
+}
+
+// wholeNumber reads a JSON integer of at least lowest.
+func (v *validator) wholeNumber(path string, raw json.RawMessage, lowest int) (int, bool) {
+	var n int
+	if err := json.Unmarshal(raw, &n); err != nil || n < lowest {
+		v.add(path, "must be a whole number of at least %d, got %s", lowest, raw)
+		return 0, false
+	}
+	return n, true
 }
 
 // str reads a string member; ok is false when absent or not a string (the

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"slices"
 	"time"
 )
@@ -26,11 +27,20 @@ const AllowlistRuleName = "allowlist"
 // AnyAccount in a rule's accounts matches every consumer account.
 const AnyAccount = "*"
 
+// DefaultMaxRevocations is maxRevocations when a policy does not set it.
+const DefaultMaxRevocations = 10
+
 // Policy is a validated allowlist. Build one with Parse; the zero value
 // decides nothing useful.
 type Policy struct {
 	// DefaultAction applies when no rule matches: Reject or Manual.
 	DefaultAction Action
+	// Revoke makes sweeps also reject already-accepted connections whose
+	// decision is now Reject.
+	Revoke bool
+	// MaxRevocations is the most connections one invocation may revoke; past
+	// it, it revokes none and fails.
+	MaxRevocations int
 	// Rules in document order.
 	Rules []Rule
 
@@ -53,6 +63,9 @@ type Rule struct {
 	// Expires is zero when the rule never expires; otherwise the rule applies
 	// while the evaluation time is before it.
 	Expires time.Time
+	// MaxEndpoints, when above zero, lets an accept rule accept a request
+	// only while the account has fewer accepted connections to the service.
+	MaxEndpoints int
 }
 
 // Request is one connection request as the provider sees it.
@@ -66,6 +79,13 @@ type Request struct {
 	// Region is the consumer endpoint's region: VpcEndpointRegion, or the
 	// provider's own region when EC2 reports none (same-region PrivateLink).
 	Region string
+	// Accepted counts the account's accepted connections to the service
+	// (EC2 states pending and available, and those accepted earlier in the
+	// same run), for rules with MaxEndpoints.
+	Accepted int
+	// Existing marks a connection that is already accepted, evaluated for
+	// revocation: limits do not apply to it (a limit never revokes).
+	Existing bool
 }
 
 // Decision is the outcome of evaluating a Request.
@@ -76,20 +96,30 @@ type Decision struct {
 	// ExpiredRule names a rule that would have matched had it not expired,
 	// when no live rule matched; it explains surprising defaults.
 	ExpiredRule string
+	// LimitedRule names an accept rule that matched but whose maxEndpoints
+	// the account has reached (Accepted of Limit), when no later rule accepted.
+	LimitedRule     string
+	Accepted, Limit int
 }
 
 // Reason says in words why the decision was made.
 func (d Decision) Reason() string {
+	var why string
 	switch {
 	case d.Rule != DefaultRuleName && d.Action == Reject:
-		return "matched reject rule " + d.Rule + " (a reject rule wins over any accept rule)"
+		why = "matched reject rule " + d.Rule + " (a reject rule wins over any accept rule)"
 	case d.Rule != DefaultRuleName:
-		return "matched accept rule " + d.Rule + " and no reject rule"
+		why = "matched accept rule " + d.Rule + " and no reject rule"
 	case d.ExpiredRule != "":
-		return "no rule in force matched (rule " + d.ExpiredRule + " matched but has expired); defaultAction is " + string(d.Action)
+		why = "no rule in force matched (rule " + d.ExpiredRule + " matched but has expired); defaultAction is " + string(d.Action)
 	default:
-		return "no rule matched; defaultAction is " + string(d.Action)
+		why = "no rule matched; defaultAction is " + string(d.Action)
 	}
+	if d.LimitedRule != "" {
+		why = fmt.Sprintf("rule %s did not apply: the account has %d accepted connections to this service, its maxEndpoints is %d; %s",
+			d.LimitedRule, d.Accepted, d.Limit, why)
+	}
+	return why
 }
 
 // Decide evaluates req at time now. A matching reject rule wins over any
@@ -97,7 +127,7 @@ func (d Decision) Reason() string {
 // order is reported; no match yields DefaultAction. It does not allocate.
 func (p *Policy) Decide(req Request, now time.Time) Decision {
 	const none = int32(-1)
-	firstAccept, firstReject, firstExpired := none, none, none
+	firstAccept, firstReject, firstExpired, firstLimited := none, none, none, none
 	consider := func(indexes []int32) {
 		for _, i := range indexes {
 			r := &p.Rules[i]
@@ -107,6 +137,12 @@ func (p *Policy) Decide(req Request, now time.Time) Decision {
 			if !r.Expires.IsZero() && !now.Before(r.Expires) {
 				if firstExpired == none || i < firstExpired {
 					firstExpired = i
+				}
+				continue
+			}
+			if r.MaxEndpoints > 0 && !req.Existing && req.Accepted >= r.MaxEndpoints {
+				if firstLimited == none || i < firstLimited {
+					firstLimited = i
 				}
 				continue
 			}
@@ -122,15 +158,20 @@ func (p *Policy) Decide(req Request, now time.Time) Decision {
 	consider(p.byAccount[req.Account])
 	consider(p.anyAccount)
 
+	var d Decision
 	switch {
 	case firstReject != none:
 		return Decision{Action: Reject, Rule: p.Rules[firstReject].Name}
 	case firstAccept != none:
-		return Decision{Action: Accept, Rule: p.Rules[firstAccept].Name}
+		d = Decision{Action: Accept, Rule: p.Rules[firstAccept].Name}
+	default:
+		d = Decision{Action: p.DefaultAction, Rule: DefaultRuleName}
+		if firstExpired != none {
+			d.ExpiredRule = p.Rules[firstExpired].Name
+		}
 	}
-	d := Decision{Action: p.DefaultAction, Rule: DefaultRuleName}
-	if firstExpired != none {
-		d.ExpiredRule = p.Rules[firstExpired].Name
+	if firstLimited != none && (firstAccept == none || firstLimited < firstAccept) {
+		d.LimitedRule, d.Accepted, d.Limit = p.Rules[firstLimited].Name, req.Accepted, p.Rules[firstLimited].MaxEndpoints
 	}
 	return d
 }
