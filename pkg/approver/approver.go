@@ -101,6 +101,9 @@ type Request struct {
 	Services []string
 	// ReloadPolicy bypasses any cached policy.
 	ReloadPolicy bool
+	// Sweep marks a sweep (the schedule or a policy change): only a sweep
+	// revokes accepted connections, when the policy says "revoke".
+	Sweep bool
 }
 
 // Reconcile loads the policy, then reconciles each requested managed
@@ -129,11 +132,28 @@ func (a *Approver) Reconcile(ctx context.Context, req Request) (*Report, error) 
 		Services:        services,
 		Decisions:       []Decision{},
 	}
+	revoking := req.Sweep && loaded.Policy.Revoke
+	plans := make([]*plan, 0, len(services))
+	revocations := 0
 	for _, svc := range services {
-		decisions, err := a.reconcileService(ctx, loaded, svc, req.Trigger)
-		report.add(svc, decisions, err)
+		pl := a.plan(ctx, loaded, svc, req.Trigger, revoking)
+		revocations += pl.revocations
+		plans = append(plans, pl)
+	}
+	// The guard counts across every service, before anything is applied: a
+	// mistaken edit must not cut off every consumer at once.
+	if limit := loaded.Policy.MaxRevocations; revocations > limit {
+		report.Guard = fmt.Sprintf("%d revocations exceed maxRevocations %d: nothing revoked; check the policy, then raise maxRevocations if they are meant", revocations, limit)
+		for _, pl := range plans {
+			pl.holdRevocations(report.Guard)
+		}
+		a.log.ErrorContext(ctx, "revocations held", "trigger", req.Trigger, "revocations", revocations, "maxRevocations", limit)
+	}
+	for _, pl := range plans {
+		err := a.apply(ctx, pl)
+		report.add(pl.svc, pl.decisions, err)
 		if err != nil {
-			a.log.ErrorContext(ctx, "reconcile failed", "serviceId", svc, "trigger", req.Trigger, "error", err.Error())
+			a.log.ErrorContext(ctx, "reconcile failed", "serviceId", pl.svc, "trigger", req.Trigger, "error", err.Error())
 		}
 	}
 	return report, nil
@@ -184,62 +204,140 @@ func (a *Approver) ownedServices(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
-// reconcileService decides every pending request of one service and applies
-// the decisions. The error reports a failure of the service as a whole or
-// of any decision; every other decision is still applied.
-func (a *Approver) reconcileService(ctx context.Context, loaded *policystore.Loaded, svc, trigger string) ([]Decision, error) {
-	pending, err := a.connections(ctx, svc, statePendingAcceptance, nil)
+// plan is what one service's reconcile will do: its decisions, and which of
+// them call Accept or Reject.
+type plan struct {
+	svc       string
+	decisions []Decision
+	// describeErr is a failure to read the service's connections: nothing
+	// is decided for it.
+	describeErr error
+	revocations int
+}
+
+// plan reads the service's connections and decides them, changing nothing:
+// every pending request, and, when revoking, every accepted connection
+// (EC2 states pending and available) whose decision is now reject.
+func (a *Approver) plan(ctx context.Context, loaded *policystore.Loaded, svc, trigger string, revoking bool) *plan {
+	pl := &plan{svc: svc}
+	pending, err := a.connections(ctx, svc, []string{statePendingAcceptance}, nil)
 	if err != nil {
-		return nil, fmt.Errorf("describe pending connections of %s: %w", svc, err)
+		pl.describeErr = fmt.Errorf("describe pending connections of %s: %w", svc, err)
+		return pl
 	}
-	slices.SortFunc(pending, func(x, y types.VpcEndpointConnection) int {
+	// Accepted connections matter for revocation, and for connection
+	// limits, which count them per account.
+	var accepted []types.VpcEndpointConnection
+	if revoking || loaded.Policy.HasLimits() {
+		accepted, err = a.connections(ctx, svc, []string{statePending, stateAvailable}, nil)
+		if err != nil {
+			pl.describeErr = fmt.Errorf("describe accepted connections of %s: %w", svc, err)
+			return pl
+		}
+	}
+	acceptedBy := map[string]int{}
+	for _, c := range accepted {
+		acceptedBy[aws.ToString(c.VpcEndpointOwner)]++
+	}
+
+	// Oldest first, then by ID: connection limits go to the earliest.
+	byAge := func(x, y types.VpcEndpointConnection) int {
 		return cmp.Or(
 			aws.ToTime(x.CreationTimestamp).Compare(aws.ToTime(y.CreationTimestamp)),
 			strings.Compare(aws.ToString(x.VpcEndpointId), aws.ToString(y.VpcEndpointId)),
 		)
-	})
+	}
+	slices.SortFunc(pending, byAge)
+	slices.SortFunc(accepted, byAge)
 
 	now := a.now()
-	decisions := make([]Decision, 0, len(pending))
-	var acceptIDs, rejectIDs []string
+	pl.decisions = make([]Decision, 0, len(pending))
 	for _, c := range pending {
-		d := Decision{
-			ServiceID:       svc,
-			EndpointID:      aws.ToString(c.VpcEndpointId),
-			Owner:           aws.ToString(c.VpcEndpointOwner),
-			Region:          cmp.Or(aws.ToString(c.VpcEndpointRegion), a.cfg.Region),
-			Created:         aws.ToTime(c.CreationTimestamp),
-			DryRun:          a.cfg.DryRun,
-			Trigger:         trigger,
-			PolicyVersion:   loaded.Version,
-			PolicyParameter: loaded.Parameter,
-		}
-		pd := loaded.Policy.Decide(policy.Request{Account: d.Owner, ServiceID: svc, EndpointID: d.EndpointID, Region: d.Region}, now)
+		d := a.newDecision(loaded, svc, trigger, c)
+		pd := loaded.Policy.Decide(policy.Request{Account: d.Owner, ServiceID: svc, EndpointID: d.EndpointID, Region: d.Region,
+			Accepted: acceptedBy[d.Owner]}, now)
 		d.Action, d.Rule, d.Reason = pd.Action, pd.Rule, pd.Reason()
 		switch {
 		case pd.Action == policy.Manual:
 			d.Result = ResultLeftPending
 		case a.cfg.DryRun:
 			d.Result = ResultDryRun
-		case pd.Action == policy.Accept:
+		}
+		if pd.Action == policy.Accept {
+			acceptedBy[d.Owner]++ // counts toward the limit of later requests
+		}
+		pl.decisions = append(pl.decisions, d)
+	}
+	if revoking {
+		for _, c := range accepted {
+			d := a.newDecision(loaded, svc, trigger, c)
+			pd := loaded.Policy.Decide(policy.Request{Account: d.Owner, ServiceID: svc, EndpointID: d.EndpointID, Region: d.Region,
+				Existing: true}, now)
+			if pd.Action != policy.Reject {
+				continue // accept keeps it; manual never revokes
+			}
+			d.Action, d.Rule, d.Reason, d.Revoked = pd.Action, pd.Rule, "revoked: "+pd.Reason(), true
+			if a.cfg.DryRun {
+				d.Result = ResultDryRun
+			}
+			pl.decisions = append(pl.decisions, d)
+			pl.revocations++
+		}
+	}
+	return pl
+}
+
+func (a *Approver) newDecision(loaded *policystore.Loaded, svc, trigger string, c types.VpcEndpointConnection) Decision {
+	return Decision{
+		ServiceID:       svc,
+		EndpointID:      aws.ToString(c.VpcEndpointId),
+		Owner:           aws.ToString(c.VpcEndpointOwner),
+		Region:          cmp.Or(aws.ToString(c.VpcEndpointRegion), a.cfg.Region),
+		Created:         aws.ToTime(c.CreationTimestamp),
+		State:           string(c.VpcEndpointState),
+		DryRun:          a.cfg.DryRun,
+		Trigger:         trigger,
+		PolicyVersion:   loaded.Version,
+		PolicyParameter: loaded.Parameter,
+	}
+}
+
+// holdRevocations marks the plan's revocations as not to be applied.
+func (pl *plan) holdRevocations(why string) {
+	for i := range pl.decisions {
+		if d := &pl.decisions[i]; d.Revoked && d.Result == "" {
+			d.Result = ResultHeld + ": " + why
+		}
+	}
+}
+
+// apply accepts and rejects what the plan decided (one Accept and one
+// Reject call, split only past 1,000 IDs), settles the failures, and logs
+// every decision. The error reports a failure of the service as a whole or
+// of any decision; every other decision is still applied.
+func (a *Approver) apply(ctx context.Context, pl *plan) error {
+	if pl.describeErr != nil {
+		return pl.describeErr
+	}
+	var acceptIDs, rejectIDs []string
+	for _, d := range pl.decisions {
+		switch {
+		case d.Result != "": // manual, dry run, held
+		case d.Action == policy.Accept:
 			acceptIDs = append(acceptIDs, d.EndpointID)
-		case pd.Action == policy.Reject:
+		case d.Action == policy.Reject:
 			rejectIDs = append(rejectIDs, d.EndpointID)
 		}
-		decisions = append(decisions, d)
 	}
-
-	if !a.cfg.DryRun {
-		failures := a.apply(ctx, svc, policy.Accept, acceptIDs)
-		for id, f := range a.apply(ctx, svc, policy.Reject, rejectIDs) {
-			failures[id] = f
-		}
-		a.settle(ctx, svc, decisions, failures)
+	failures := a.call(ctx, pl.svc, policy.Accept, acceptIDs)
+	for id, f := range a.call(ctx, pl.svc, policy.Reject, rejectIDs) {
+		failures[id] = f
 	}
+	a.settle(ctx, pl.svc, pl.decisions, failures)
 
 	var failed int
 	codes := map[string]int{}
-	for _, d := range decisions {
+	for _, d := range pl.decisions {
 		a.logDecision(ctx, d)
 		if d.Error != "" {
 			failed++
@@ -251,9 +349,9 @@ func (a *Approver) reconcileService(ctx context.Context, loaded *policystore.Loa
 		for _, code := range slices.Sorted(maps.Keys(codes)) {
 			why = append(why, fmt.Sprintf("%s x%d", code, codes[code]))
 		}
-		return decisions, fmt.Errorf("%s: %d of %d decisions could not be applied (%s)", svc, failed, len(decisions), strings.Join(why, ", "))
+		return fmt.Errorf("%s: %d of %d decisions could not be applied (%s)", pl.svc, failed, len(pl.decisions), strings.Join(why, ", "))
 	}
-	return decisions, nil
+	return nil
 }
 
 // failure is why EC2 did not apply a decision to one endpoint.
@@ -262,9 +360,9 @@ type failure struct {
 	message string
 }
 
-// apply accepts or rejects ids in batches of at most maxBatch and returns
+// call accepts or rejects ids in batches of at most maxBatch and returns
 // the endpoints EC2 did not act on, from Unsuccessful or a failed call.
-func (a *Approver) apply(ctx context.Context, svc string, action policy.Action, ids []string) map[string]failure {
+func (a *Approver) call(ctx context.Context, svc string, action policy.Action, ids []string) map[string]failure {
 	failures := map[string]failure{}
 	for batch := range slices.Chunk(ids, maxBatch) {
 		var unsuccessful []types.UnsuccessfulItem
@@ -315,7 +413,7 @@ func (a *Approver) settle(ctx context.Context, svc string, decisions []Decision,
 	var statesErr error
 	if len(failedIDs) > 0 {
 		var current []types.VpcEndpointConnection
-		current, statesErr = a.connections(ctx, svc, "", failedIDs)
+		current, statesErr = a.connections(ctx, svc, nil, failedIDs)
 		states = make(map[string]string, len(current))
 		for _, c := range current {
 			states[aws.ToString(c.VpcEndpointId)] = string(c.VpcEndpointState)
@@ -329,7 +427,14 @@ func (a *Approver) settle(ctx context.Context, svc string, decisions []Decision,
 		}
 		f, failed := failures[d.EndpointID]
 		if !failed {
-			d.Result = map[policy.Action]string{policy.Accept: ResultAccepted, policy.Reject: ResultRejected}[d.Action]
+			switch {
+			case d.Revoked:
+				d.Result = ResultRevoked
+			case d.Action == policy.Accept:
+				d.Result = ResultAccepted
+			default:
+				d.Result = ResultRejected
+			}
 			continue
 		}
 		state, present := states[d.EndpointID]
@@ -350,16 +455,19 @@ func (a *Approver) settle(ctx context.Context, svc string, decisions []Decision,
 	}
 }
 
-// connections describes connections of svc, optionally only those in state
-// and only the endpoints ids, following every page.
-func (a *Approver) connections(ctx context.Context, svc, state string, ids []string) ([]types.VpcEndpointConnection, error) {
+// connections describes connections of svc, only those in states when
+// given, and only the endpoints ids when given, following every page.
+func (a *Approver) connections(ctx context.Context, svc string, states, ids []string) ([]types.VpcEndpointConnection, error) {
 	filters := []types.Filter{{Name: aws.String("service-id"), Values: []string{svc}}}
-	if state != "" {
-		filters = append(filters, types.Filter{Name: aws.String("vpc-endpoint-state"), Values: []string{state}})
+	if len(states) > 0 {
+		filters = append(filters, types.Filter{Name: aws.String("vpc-endpoint-state"), Values: states})
 	}
 	idBatches := [][]string{nil}
 	if len(ids) > 0 {
 		idBatches = slices.Collect(slices.Chunk(ids, maxFilterValues))
+	}
+	inStates := func(state types.State) bool {
+		return len(states) == 0 || slices.ContainsFunc(states, func(s string) bool { return strings.EqualFold(s, string(state)) })
 	}
 	var out []types.VpcEndpointConnection
 	for _, batch := range idBatches {
@@ -379,7 +487,7 @@ func (a *Approver) connections(ctx context.Context, svc, state string, ids []str
 			for _, c := range page.VpcEndpointConnections {
 				// Trust, but verify: never act on a connection of another
 				// service or state because a filter was ignored.
-				if aws.ToString(c.ServiceId) != svc || (state != "" && !strings.EqualFold(string(c.VpcEndpointState), state)) {
+				if aws.ToString(c.ServiceId) != svc || !inStates(c.VpcEndpointState) {
 					continue
 				}
 				out = append(out, c)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -130,7 +131,7 @@ func (f *fakeEC2) DescribeVpcEndpointServiceConfigurations(context.Context, *ec2
 	return out, nil
 }
 
-func (f *fakeEC2) decide(op, svc string, ids []string, to string) ([]types.UnsuccessfulItem, error) {
+func (f *fakeEC2) decide(op, svc string, ids []string, to string, from ...string) ([]types.UnsuccessfulItem, error) {
 	if f.beforeApply != nil {
 		f.beforeApply(f)
 	}
@@ -148,7 +149,7 @@ func (f *fakeEC2) decide(op, svc string, ids []string, to string) ([]types.Unsuc
 		case !ok || aws.ToString(c.ServiceId) != svc:
 			code = "InvalidVpcEndpointId.NotFound"
 		case code != "":
-		case string(c.VpcEndpointState) != "pendingAcceptance":
+		case !slices.Contains(from, string(c.VpcEndpointState)):
 			code = "InvalidState"
 		default:
 			c.VpcEndpointState = types.State(to)
@@ -161,7 +162,7 @@ func (f *fakeEC2) decide(op, svc string, ids []string, to string) ([]types.Unsuc
 
 func (f *fakeEC2) AcceptVpcEndpointConnections(_ context.Context, in *ec2.AcceptVpcEndpointConnectionsInput, _ ...func(*ec2.Options)) (*ec2.AcceptVpcEndpointConnectionsOutput, error) {
 	f.accepted = append(f.accepted, in.VpcEndpointIds)
-	bad, err := f.decide("Accept", aws.ToString(in.ServiceId), in.VpcEndpointIds, "available")
+	bad, err := f.decide("Accept", aws.ToString(in.ServiceId), in.VpcEndpointIds, "available", "pendingAcceptance")
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +171,7 @@ func (f *fakeEC2) AcceptVpcEndpointConnections(_ context.Context, in *ec2.Accept
 
 func (f *fakeEC2) RejectVpcEndpointConnections(_ context.Context, in *ec2.RejectVpcEndpointConnectionsInput, _ ...func(*ec2.Options)) (*ec2.RejectVpcEndpointConnectionsOutput, error) {
 	f.rejected = append(f.rejected, in.VpcEndpointIds)
-	bad, err := f.decide("Reject", aws.ToString(in.ServiceId), in.VpcEndpointIds, "rejected")
+	bad, err := f.decide("Reject", aws.ToString(in.ServiceId), in.VpcEndpointIds, "rejected", "pendingAcceptance", "pending", "available")
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +190,7 @@ func staticPolicy(t *testing.T, text string) loaderFunc {
 	p, err := policy.Parse([]byte(text))
 	require.NoError(t, err)
 	return func(context.Context, bool) (*policystore.Loaded, error) {
-		return &policystore.Loaded{Policy: p, Parameter: "/test/policy", Version: 7}, nil
+		return &policystore.Loaded{Policy: p, Parameter: "/test/policy", Version: "7"}, nil
 	}
 }
 
@@ -255,7 +256,7 @@ func TestReconcileDecidesAndBatches(t *testing.T) {
 	assert.Equal(t, "us-east-1", byID["vpce-0000000000000000d"].Region, "no VpcEndpointRegion means the function's region")
 	assert.Equal(t, policy.DefaultRuleName, byID["vpce-0000000000000000d"].Rule)
 	assert.Equal(t, "blocked", byID["vpce-00000000000000001"].Rule)
-	assert.Equal(t, int64(7), byID["vpce-00000000000000001"].PolicyVersion)
+	assert.Equal(t, "7", byID["vpce-00000000000000001"].PolicyVersion)
 	assert.Equal(t, "schedule", byID["vpce-00000000000000001"].Trigger)
 
 	// Every describe asks for one service's pending connections at 1000.
@@ -424,4 +425,93 @@ func TestReconcileSplitsPast1000(t *testing.T) {
 	assert.Len(t, f.accepted[1], 1000)
 	assert.Len(t, f.accepted[2], 500)
 	assert.Equal(t, []string{"Describe", "Describe", "Describe", "Accept", "Accept", "Accept"}, f.calls)
+}
+
+func TestRevocation(t *testing.T) {
+	const revoking = `{"version": 1, "revoke": true, "maxRevocations": 2, "defaultAction": "reject", "rules": [
+		{"name": "partner", "action": "accept", "accounts": ["111111111111"]},
+		{"name": "left", "action": "reject", "accounts": ["222222222222"]}]}`
+	setup := func() *fakeEC2 {
+		f := newFake(svcA, svcB)
+		f.add(svcA, "vpce-0000000000000000a", "111111111111", "available", "")         // still allowed
+		f.add(svcA, "vpce-0000000000000000b", "222222222222", "available", "")         // revoked by a reject rule
+		f.add(svcB, "vpce-0000000000000000c", "333333333333", "pending", "")           // revoked by defaultAction
+		f.add(svcA, "vpce-0000000000000000d", "333333333333", "pendingAcceptance", "") // rejected as usual
+		return f
+	}
+	tests := []struct {
+		name        string
+		policy      string
+		sweep       bool
+		want        map[string]string
+		wantRevoked int
+		wantErr     string
+	}{
+		{"a sweep revokes within the guard", revoking, true, map[string]string{
+			"vpce-0000000000000000a": "available", "vpce-0000000000000000b": "rejected",
+			"vpce-0000000000000000c": "rejected", "vpce-0000000000000000d": "rejected"}, 2, ""},
+		{"a notification never revokes", revoking, false, map[string]string{
+			"vpce-0000000000000000a": "available", "vpce-0000000000000000b": "available",
+			"vpce-0000000000000000c": "pending", "vpce-0000000000000000d": "rejected"}, 0, ""},
+		{"one over the guard revokes nothing", strings.Replace(revoking, `"maxRevocations": 2`, `"maxRevocations": 1`, 1), true, map[string]string{
+			"vpce-0000000000000000a": "available", "vpce-0000000000000000b": "available",
+			"vpce-0000000000000000c": "pending", "vpce-0000000000000000d": "rejected"}, 0, "2 revocations exceed maxRevocations 1"},
+		{"manual never revokes", `{"version": 1, "revoke": true, "defaultAction": "manual", "rules": [
+			{"name": "partner", "action": "accept", "accounts": ["111111111111"]}]}`, true, map[string]string{
+			"vpce-0000000000000000a": "available", "vpce-0000000000000000b": "available",
+			"vpce-0000000000000000c": "pending", "vpce-0000000000000000d": "pendingAcceptance"}, 0, ""},
+		{"without revoke, accepted connections stay", `{"version": 1, "rules": []}`, true, map[string]string{
+			"vpce-0000000000000000a": "available", "vpce-0000000000000000b": "available",
+			"vpce-0000000000000000c": "pending", "vpce-0000000000000000d": "rejected"}, 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := setup()
+			a := approver.New(f, staticPolicy(t, tt.policy), approver.Config{ServiceIDs: []string{svcA, svcB}})
+			report, err := a.Reconcile(context.Background(), approver.Request{All: true, Sweep: tt.sweep})
+			require.NoError(t, err)
+			got := map[string]string{}
+			for id := range tt.want {
+				got[id] = f.state(id)
+			}
+			assert.Equal(t, tt.want, got)
+			assert.Equal(t, tt.wantRevoked, report.Revoked)
+			if tt.wantErr != "" {
+				require.Error(t, report.Err())
+				assert.Contains(t, report.Err().Error(), tt.wantErr)
+			} else {
+				require.NoError(t, report.Err())
+			}
+			for _, d := range report.Decisions {
+				if d.Revoked {
+					assert.Equal(t, policy.Reject, d.Action)
+					assert.Contains(t, []string{"vpce-0000000000000000b", "vpce-0000000000000000c"}, d.EndpointID)
+				}
+			}
+		})
+	}
+}
+
+func TestConnectionLimitsCountAcceptedAndEarlierDecisions(t *testing.T) {
+	f := newFake(svcA)
+	f.add(svcA, "vpce-00000000000000001", "111111111111", "available", "")
+	f.add(svcA, "vpce-00000000000000002", "111111111111", "pendingAcceptance", "") // second: accepted
+	f.add(svcA, "vpce-00000000000000003", "111111111111", "pendingAcceptance", "") // third: over the limit
+	f.add(svcA, "vpce-00000000000000004", "222222222222", "pendingAcceptance", "") // another account: its own count
+	f.add(svcA, "vpce-00000000000000005", "111111111111", "pendingAcceptance", "") // fourth: over
+	a := approver.New(f, staticPolicy(t, `{"version": 1, "rules": [
+		{"name": "two", "action": "accept", "accounts": ["111111111111", "222222222222"], "maxEndpoints": 2}]}`), approver.Config{ServiceIDs: []string{svcA}})
+	report, err := a.Reconcile(context.Background(), approver.Request{All: true})
+	require.NoError(t, err)
+	require.NoError(t, report.Err())
+	assert.Equal(t, "available", f.state("vpce-00000000000000001"), "a limit never revokes")
+	assert.Equal(t, "available", f.state("vpce-00000000000000002"))
+	assert.Equal(t, "rejected", f.state("vpce-00000000000000003"))
+	assert.Equal(t, "available", f.state("vpce-00000000000000004"))
+	assert.Equal(t, "rejected", f.state("vpce-00000000000000005"))
+	for _, d := range report.Decisions {
+		if d.EndpointID == "vpce-00000000000000003" {
+			assert.Contains(t, d.Reason, "rule two did not apply: the account has 2 accepted connections to this service, its maxEndpoints is 2")
+		}
+	}
 }

@@ -19,26 +19,33 @@ const (
 	ResultAlreadyRejected = "already rejected"
 	ResultGone            = "gone: deleted by its consumer"
 	ResultFailed          = "failed"
+	ResultRevoked         = "revoked"
+	// ResultHeld prefixes a revocation the maxRevocations guard held back.
+	ResultHeld = "not revoked"
 )
 
 // Decision is what was decided for one connection request, and what came of
 // it. It is logged as one JSON line and returned in the summary.
 type Decision struct {
-	ServiceID       string        `json:"serviceId"`
-	EndpointID      string        `json:"endpointId"`
-	Owner           string        `json:"owner"`
-	Region          string        `json:"region"`
-	Created         time.Time     `json:"created,omitzero"`
-	Action          policy.Action `json:"action"`
-	Rule            string        `json:"rule"`
-	Reason          string        `json:"reason"`
-	DryRun          bool          `json:"dryRun"`
-	Trigger         string        `json:"trigger"`
-	PolicyParameter string        `json:"policyParameter"`
-	PolicyVersion   int64         `json:"policyVersion"`
-	Result          string        `json:"result"`
-	ErrorCode       string        `json:"errorCode,omitempty"`
-	Error           string        `json:"error,omitempty"`
+	ServiceID  string    `json:"serviceId"`
+	EndpointID string    `json:"endpointId"`
+	Owner      string    `json:"owner"`
+	Region     string    `json:"region"`
+	Created    time.Time `json:"created,omitzero"`
+	// State is the connection's EC2 state when it was decided.
+	State  string        `json:"state"`
+	Action policy.Action `json:"action"`
+	Rule   string        `json:"rule"`
+	Reason string        `json:"reason"`
+	// Revoked marks the rejection of an already-accepted connection.
+	Revoked         bool   `json:"revoked,omitempty"`
+	DryRun          bool   `json:"dryRun"`
+	Trigger         string `json:"trigger"`
+	PolicyParameter string `json:"policyParameter"`
+	PolicyVersion   string `json:"policyVersion"`
+	Result          string `json:"result"`
+	ErrorCode       string `json:"errorCode,omitempty"`
+	Error           string `json:"error,omitempty"`
 }
 
 func (d Decision) attrs() []slog.Attr {
@@ -51,11 +58,15 @@ func (d Decision) attrs() []slog.Attr {
 		slog.String("action", string(d.Action)),
 		slog.String("rule", d.Rule),
 		slog.String("reason", d.Reason),
+		slog.String("state", d.State),
 		slog.Bool("dryRun", d.DryRun),
 		slog.String("trigger", d.Trigger),
 		slog.String("policyParameter", d.PolicyParameter),
-		slog.Int64("policyVersion", d.PolicyVersion),
+		slog.String("policyVersion", d.PolicyVersion),
 		slog.String("result", d.Result),
+	}
+	if d.Revoked {
+		attrs = append(attrs, slog.Bool("revoked", true))
 	}
 	if d.Error != "" {
 		attrs = append(attrs, slog.String("errorCode", d.ErrorCode), slog.String("error", d.Error))
@@ -77,14 +88,18 @@ type Report struct {
 	Trigger         string         `json:"trigger"`
 	DryRun          bool           `json:"dryRun"`
 	PolicyParameter string         `json:"policyParameter"`
-	PolicyVersion   int64          `json:"policyVersion"`
+	PolicyVersion   string         `json:"policyVersion"`
 	Services        []string       `json:"services"`
 	Accepted        int            `json:"accepted"`
 	Rejected        int            `json:"rejected"`
 	Manual          int            `json:"manual"`
+	Revoked         int            `json:"revoked"`
 	Failed          int            `json:"failed"`
 	Decisions       []Decision     `json:"decisions"`
 	Errors          []ServiceError `json:"errors,omitempty"`
+	// Guard says why revocations were held back (maxRevocations); the
+	// invocation then fails.
+	Guard string `json:"guard,omitempty"`
 }
 
 func (r *Report) add(svc string, decisions []Decision, err error) {
@@ -93,6 +108,10 @@ func (r *Report) add(svc string, decisions []Decision, err error) {
 		switch {
 		case d.Error != "":
 			r.Failed++
+		case d.Revoked:
+			if d.Result == ResultRevoked || d.Result == ResultDryRun {
+				r.Revoked++
+			}
 		case d.Action == policy.Accept:
 			r.Accepted++
 		case d.Action == policy.Reject:
@@ -120,9 +139,15 @@ func (r *Report) ServiceFailed(svc string) bool {
 // otherwise it names the failed services.
 func (r *Report) Err() error {
 	if len(r.Errors) == 0 {
+		if r.Guard != "" {
+			return errors.New(r.Guard)
+		}
 		return nil
 	}
-	errs := make([]error, 0, len(r.Errors))
+	errs := make([]error, 0, len(r.Errors)+1)
+	if r.Guard != "" {
+		errs = append(errs, errors.New(r.Guard))
+	}
 	for _, e := range r.Errors {
 		if e.err == nil {
 			e.err = errors.New(e.Error)

@@ -83,7 +83,13 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (response
 		return Ignored{Trigger: string(t.Kind), Ignored: t.Ignored}, nil
 	}
 
-	req := approver.Request{Trigger: string(t.Kind), ReloadPolicy: t.ReloadPolicy}
+	req := approver.Request{
+		Trigger:      string(t.Kind),
+		ReloadPolicy: t.ReloadPolicy,
+		// Only sweeps revoke: a notification or CloudTrail event names a
+		// service, but says nothing about its accepted connections.
+		Sweep: t.Kind == trigger.Schedule || t.Kind == trigger.PolicyChange,
+	}
 	for _, target := range t.Targets {
 		req.All = req.All || target.All
 		req.Services = append(req.Services, target.Services...)

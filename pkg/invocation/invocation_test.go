@@ -73,8 +73,8 @@ func TestHandleBuildsOneRequestPerInvocation(t *testing.T) {
 		payload json.RawMessage
 		want    approver.Request
 	}{
-		{"schedule", sample(t, "eventbridge-scheduled-event.json"), approver.Request{Trigger: "schedule", All: true}},
-		{"policy change reloads", sample(t, "ssm-parameter-store-change.json"), approver.Request{Trigger: "policy-change", All: true, ReloadPolicy: true}},
+		{"schedule", sample(t, "eventbridge-scheduled-event.json"), approver.Request{Trigger: "schedule", All: true, Sweep: true}},
+		{"policy change reloads", sample(t, "ssm-parameter-store-change.json"), approver.Request{Trigger: "policy-change", All: true, ReloadPolicy: true, Sweep: true}},
 		{"cloudtrail", sample(t, "cloudtrail-create-vpc-endpoint.json"), approver.Request{Trigger: "cloudtrail", Services: []string{"vpce-svc-0123456789abcdef0"}}},
 		{"SQS records naming the same services reconcile each once", sqsPayload(t, svcB, svcA, svcA+" "+svcB, svcA),
 			approver.Request{Trigger: "notification", Services: []string{svcA, svcB}}},

@@ -49,7 +49,12 @@ type Policy struct {
 	byAccount map[string][]int32
 	// anyAccount holds the rules whose accounts include "*".
 	anyAccount []int32
+	hasLimits  bool
 }
+
+// HasLimits reports whether any rule sets maxEndpoints: deciding then needs
+// each account's count of accepted connections.
+func (p *Policy) HasLimits() bool { return p.hasLimits }
 
 // Rule is one named entry of a policy. Empty Services, Endpoints and Regions
 // mean "any"; when set, they narrow the rule.
@@ -194,6 +199,7 @@ func (p *Policy) index() {
 	p.byAccount = make(map[string][]int32)
 	p.anyAccount = nil
 	for i, r := range p.Rules {
+		p.hasLimits = p.hasLimits || r.MaxEndpoints > 0
 		seen := make(map[string]bool, len(r.Accounts))
 		for _, a := range r.Accounts {
 			if seen[a] {

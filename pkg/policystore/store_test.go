@@ -3,6 +3,8 @@ package policystore
 import (
 	"context"
 	"errors"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -17,23 +19,36 @@ import (
 
 var _ SSMAPI = (*ssm.Client)(nil)
 
-// ssmFunc adapts a function to SSMAPI.
-type ssmFunc func(ctx context.Context, in *ssm.GetParameterInput, optFns ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
+// ssmFunc adapts functions to SSMAPI; a nil one fails the test.
+type ssmFunc struct {
+	get    func(ctx context.Context, in *ssm.GetParameterInput, optFns ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
+	byPath func(ctx context.Context, in *ssm.GetParametersByPathInput, optFns ...func(*ssm.Options)) (*ssm.GetParametersByPathOutput, error)
+}
 
 func (f ssmFunc) GetParameter(ctx context.Context, in *ssm.GetParameterInput, optFns ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
-	return f(ctx, in, optFns...)
+	if f.get == nil {
+		return nil, errors.New("unexpected GetParameter")
+	}
+	return f.get(ctx, in, optFns...)
+}
+
+func (f ssmFunc) GetParametersByPath(ctx context.Context, in *ssm.GetParametersByPathInput, optFns ...func(*ssm.Options)) (*ssm.GetParametersByPathOutput, error) {
+	if f.byPath == nil {
+		return nil, errors.New("unexpected GetParametersByPath")
+	}
+	return f.byPath(ctx, in, optFns...)
 }
 
 // fakeSSM serves values in turn (the last one again when they run out) and
 // counts calls, checking each request.
 func fakeSSM(t *testing.T, calls *int, values ...string) ssmFunc {
-	return func(_ context.Context, in *ssm.GetParameterInput, _ ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
+	return ssmFunc{get: func(_ context.Context, in *ssm.GetParameterInput, _ ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
 		assert.Equal(t, "/privatelink/policy", aws.ToString(in.Name))
 		assert.True(t, aws.ToBool(in.WithDecryption), "SecureString must be decrypted")
 		*calls++
 		v := values[min(*calls, len(values))-1]
 		return &ssm.GetParameterOutput{Parameter: &ssmtypes.Parameter{Value: aws.String(v), Version: int64(*calls)}}, nil
-	}
+	}}
 }
 
 func TestLoadCachesAValidPolicy(t *testing.T) {
@@ -80,7 +95,7 @@ func TestLoadNeverCachesAnInvalidPolicy(t *testing.T) {
 
 	loaded, err := s.Load(context.Background(), false)
 	require.NoError(t, err, "a fixed policy is read at once")
-	assert.Equal(t, int64(2), loaded.Version)
+	assert.Equal(t, "2", loaded.Version)
 }
 
 func TestLoadErrors(t *testing.T) {
@@ -97,15 +112,86 @@ func TestLoadErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := New(ssmFunc(func(context.Context, *ssm.GetParameterInput, ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
+			s := New(ssmFunc{get: func(context.Context, *ssm.GetParameterInput, ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
 				return tt.out, tt.err
-			}), "/privatelink/policy", time.Hour)
+			}}, "/privatelink/policy", time.Hour)
 			loaded, err := s.Load(context.Background(), false)
 			assert.Nil(t, loaded)
 			var perr *Error
 			require.ErrorAs(t, err, &perr)
 			assert.Equal(t, "/privatelink/policy", perr.Parameter)
 			assert.Contains(t, err.Error(), "policy parameter /privatelink/policy")
+			assert.Contains(t, err.Error(), tt.wantText)
+		})
+	}
+}
+
+// byPath serves parameters under /p/ in pages of two, out of name order.
+func byPath(t *testing.T, params map[string]string) ssmFunc {
+	var names []string
+	for n := range params {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	slices.Reverse(names)
+	return ssmFunc{byPath: func(_ context.Context, in *ssm.GetParametersByPathInput, _ ...func(*ssm.Options)) (*ssm.GetParametersByPathOutput, error) {
+		assert.Equal(t, "/p", aws.ToString(in.Path))
+		assert.True(t, aws.ToBool(in.Recursive))
+		assert.True(t, aws.ToBool(in.WithDecryption))
+		start := 0
+		if in.NextToken != nil {
+			start, _ = strconv.Atoi(*in.NextToken)
+		}
+		out := &ssm.GetParametersByPathOutput{}
+		for _, n := range names[start:min(start+2, len(names))] {
+			out.Parameters = append(out.Parameters, ssmtypes.Parameter{Name: aws.String(n), Value: aws.String(params[n]), Version: 3})
+		}
+		if start+2 < len(names) {
+			out.NextToken = aws.String(strconv.Itoa(start + 2))
+		}
+		return out, nil
+	}}
+}
+
+func TestLoadPath(t *testing.T) {
+	s := New(byPath(t, map[string]string{
+		"/p/a":         "111111111111",
+		"/p/b":         `{"version": 1, "rules": [{"name": "blocked", "action": "reject", "accounts": ["222222222222"]}]}`,
+		"/p/deeper/c":  "333333333333",
+		"/p/deeper/d":  "444444444444",
+		"/p/deeper/e/": "555555555555",
+	}), "/p/", time.Hour)
+	loaded, err := s.Load(context.Background(), false)
+	require.NoError(t, err)
+	assert.Equal(t, "/p/", loaded.Parameter)
+	assert.Len(t, loaded.Parts, 5)
+	assert.Regexp(t, `^sha256:[0-9a-f]{12}$`, loaded.Version)
+	var names []string
+	for _, r := range loaded.Policy.Rules {
+		names = append(names, r.Name)
+	}
+	assert.Equal(t, []string{"/p/a", "blocked", "/p/deeper/c", "/p/deeper/d", "/p/deeper/e/"}, names, "every page, in name order")
+}
+
+func TestLoadPathErrors(t *testing.T) {
+	tests := []struct {
+		name      string
+		params    map[string]string
+		wantParam string
+		wantText  string
+	}{
+		{"an invalid part names itself", map[string]string{"/p/a": "111111111111", "/p/b": "11111"}, "/p/b", `accounts[0]: "11111" is not a 12-digit account ID`},
+		{"parts that disagree", map[string]string{
+			"/p/a": `{"version": 1, "defaultAction": "manual", "rules": []}`,
+			"/p/b": `{"version": 1, "defaultAction": "reject", "rules": []}`}, "/p/", "defaultAction"},
+		{"an empty path", map[string]string{}, "/p/", "no parameter under this path"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New(byPath(t, tt.params), "/p/", time.Hour).Load(context.Background(), false)
+			var perr *Error
+			require.ErrorAs(t, err, &perr)
+			assert.Equal(t, tt.wantParam, perr.Parameter)
 			assert.Contains(t, err.Error(), tt.wantText)
 		})
 	}

@@ -213,7 +213,7 @@ func decodeEventBridge(payload []byte, policyParameter string) (Trigger, error) 
 			return Trigger{}, fmt.Errorf("%w: malformed Parameter Store Change detail: %v", ErrUnsupported, err)
 		}
 		t := Trigger{Kind: PolicyChange, Source: FromEventBridge}
-		if d.Name != policyParameter {
+		if !IsPolicyParameter(d.Name, policyParameter) {
 			t.Ignored = fmt.Sprintf("parameter %q changed; the policy is %q", d.Name, policyParameter)
 			return t, nil
 		}
@@ -222,6 +222,16 @@ func decodeEventBridge(payload []byte, policyParameter string) (Trigger, error) 
 		return t, nil
 	}
 	return Trigger{}, fmt.Errorf("%w: EventBridge event with detail-type %q from source %q", ErrUnsupported, ev.DetailType, ev.Source)
+}
+
+// IsPolicyParameter reports whether a change of parameter name changes the
+// policy held in policyParameter: that very parameter or, when
+// policyParameter is a path (it ends in "/"), any parameter under it.
+func IsPolicyParameter(name, policyParameter string) bool {
+	if strings.HasSuffix(policyParameter, "/") {
+		return strings.HasPrefix(name, policyParameter)
+	}
+	return name == policyParameter
 }
 
 // keysOf lists the top-level keys of a JSON object for error messages,

@@ -478,7 +478,7 @@ def describe_vpc_endpoint_connections(self: EC2Response) -> ActionResult:
 
 
 def _decide(
-    endpoint: VPCEndPoint | None, endpoint_id: str, new_state: str
+    endpoint: VPCEndPoint | None, endpoint_id: str, new_state: str, from_states: frozenset[str]
 ) -> tuple[str, str] | None:
     """Apply one decision; return (error code, message) for ``Unsuccessful``."""
     if endpoint is None:
@@ -512,13 +512,13 @@ def _decide(
             )
         endpoint.state = STATE_CHOSEN_BY_PERSON[person_decision]
 
-    if endpoint.state != PENDING:
-        return "InvalidState", f"Endpoint {endpoint_id} is in state {endpoint.state}, not {PENDING}"
+    if endpoint.state not in from_states:
+        return "InvalidState", f"Endpoint {endpoint_id} is in state {endpoint.state}, not {' or '.join(sorted(from_states))}"
     endpoint.state = new_state
     return None
 
 
-def _decide_connections(self: EC2Response, new_state: str) -> ActionResult:
+def _decide_connections(self: EC2Response, new_state: str, from_states: frozenset[str]) -> ActionResult:
     self.error_on_dryrun()
 
     endpoint_ids = self._get_param("VpcEndpointIds", [])
@@ -536,7 +536,7 @@ def _decide_connections(self: EC2Response, new_state: str) -> ActionResult:
     unsuccessful = []
     with _decision_lock:
         for endpoint_id in endpoint_ids:
-            error = _decide(endpoints.get(endpoint_id), endpoint_id, new_state)
+            error = _decide(endpoints.get(endpoint_id), endpoint_id, new_state, from_states)
             if error:
                 code, message = error
                 unsuccessful.append(
@@ -545,12 +545,18 @@ def _decide_connections(self: EC2Response, new_state: str) -> ActionResult:
     return ActionResult({"Unsuccessful": unsuccessful})
 
 
+# Only a pending request can be accepted; a provider can also reject a
+# connection it accepted before (revoking it), as on AWS.
+ACCEPTABLE = frozenset({PENDING})
+REJECTABLE = frozenset({PENDING, "pending", AVAILABLE})
+
+
 def accept_vpc_endpoint_connections(self: EC2Response) -> ActionResult:
-    return _decide_connections(self, AVAILABLE)
+    return _decide_connections(self, AVAILABLE, ACCEPTABLE)
 
 
 def reject_vpc_endpoint_connections(self: EC2Response) -> ActionResult:
-    return _decide_connections(self, REJECTED)
+    return _decide_connections(self, REJECTED, REJECTABLE)
 
 
 # --------------------------------------------------------------------------

@@ -301,8 +301,8 @@ def run_checks(env: Env) -> None:
     }, result
     assert all(item["Error"]["Message"] for item in result["Unsuccessful"])
 
-    result = reject([a2, b_person_rejects, a1])
-    assert unsuccessful_codes(result) == {b_person_rejects: "InvalidState", a1: "InvalidState"}, result
+    result = reject([a2, b_person_rejects])
+    assert unsuccessful_codes(result) == {b_person_rejects: "InvalidState"}, result
     assert accept([])["Unsuccessful"] == []
 
     # States after, as the consumers see them and as the provider sees them.
@@ -320,8 +320,13 @@ def run_checks(env: Env) -> None:
     }, states
     assert ids(Filters=f("vpc-endpoint-state", "pendingacceptance")) == [b_fails]
 
-    # A decided connection is not decided again.
+    # A decided connection is not decided again, but an accepted one can be
+    # rejected later (revoked), as on AWS.
     assert unsuccessful_codes(accept([a1])) == {a1: "InvalidState"}
+    assert unsuccessful_codes(reject([a2])) == {a2: "InvalidState"}
+    assert unsuccessful_codes(reject([a1])) == {}
+    assert endpoint_state(env, CONSUMER_A, a1) == "rejected"
+    count("ec2:DescribeVpcEndpoints")
 
     def new_endpoint(account: str, tags: dict | None = None) -> str:
         count("ec2:CreateVpc")
