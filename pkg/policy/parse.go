@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Problem is one thing wrong with a policy, located by a field path such as
@@ -49,6 +50,9 @@ var (
 	servicePattern  = regexp.MustCompile(`^vpce-svc-[0-9a-f]{8,17}$`)
 	endpointPattern = regexp.MustCompile(`^vpce-[0-9a-fA-F]{8,17}$`)
 	regionPattern   = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+	// rfc3339Pattern holds time.Parse to RFC 3339 proper: it also takes a
+	// comma before the fraction, one-digit hours and offsets past 23:59.
+	rfc3339Pattern = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$`)
 )
 
 // maxRuleNameLength keeps rule names readable in logs and messages.
@@ -309,7 +313,7 @@ func parseDocument(text []byte) (*document, []Problem) {
 
 	if raw, ok := members["revoke"]; ok {
 		var b bool
-		if json.Unmarshal(raw, &b) != nil {
+		if string(raw) == "null" || json.Unmarshal(raw, &b) != nil {
 			v.add("revoke", "must be true or false")
 		} else {
 			p.revoke = &b
@@ -362,7 +366,7 @@ func (v *validator) rule(path string, raw json.RawMessage) (Rule, bool) {
 		switch {
 		case name == "" || strings.TrimSpace(name) != name:
 			v.add(path+".name", "must be a non-empty name without surrounding spaces")
-		case len(name) > maxRuleNameLength:
+		case utf8.RuneCountInString(name) > maxRuleNameLength:
 			v.add(path+".name", "is longer than %d characters", maxRuleNameLength)
 		case strings.EqualFold(name, DefaultRuleName):
 			v.add(path+".name", "%q is reserved for decisions made by defaultAction", name)
@@ -418,7 +422,7 @@ func (v *validator) rule(path string, raw json.RawMessage) (Rule, bool) {
 
 	if s, ok := v.str(path+".expires", members, false); ok {
 		t, err := time.Parse(time.RFC3339, s)
-		if err != nil {
+		if err != nil || !rfc3339Pattern.MatchString(s) {
 			v.add(path+".expires", "%q is not an RFC 3339 time such as 2027-06-30T00:00:00Z", s)
 		} else {
 			r.Expires = t
@@ -430,7 +434,7 @@ func (v *validator) rule(path string, raw json.RawMessage) (Rule, bool) {
 // wholeNumber reads a JSON integer of at least lowest.
 func (v *validator) wholeNumber(path string, raw json.RawMessage, lowest int) (int, bool) {
 	var n int
-	if err := json.Unmarshal(raw, &n); err != nil || n < lowest {
+	if err := json.Unmarshal(raw, &n); err != nil || string(raw) == "null" || n < lowest {
 		v.add(path, "must be a whole number of at least %d, got %s", lowest, raw)
 		return 0, false
 	}

@@ -36,7 +36,8 @@ var (
 
 // Settings is the validated configuration.
 type Settings struct {
-	// PolicyParameter is the SSM parameter that holds the policy.
+	// PolicyParameter is the SSM parameter that holds the policy, or, when
+	// it ends in "/", the path whose parameters together hold it.
 	PolicyParameter string
 	// ServiceIDs are the endpoint services managed; empty means every
 	// endpoint service the account owns.
@@ -58,6 +59,8 @@ func FromEnv(getenv func(string) string) (Settings, error) {
 		problems = append(problems, fmt.Errorf("%s is required: the name of the SSM parameter that holds the policy", EnvPolicyParameter))
 	case len(s.PolicyParameter) > maxParameterName || !parameterPattern.MatchString(s.PolicyParameter):
 		problems = append(problems, fmt.Errorf("%s %q is not a valid SSM parameter name", EnvPolicyParameter, s.PolicyParameter))
+	case strings.HasSuffix(s.PolicyParameter, "/") && (!strings.HasPrefix(s.PolicyParameter, "/") || len(s.PolicyParameter) < 3 || strings.Contains(s.PolicyParameter, "//")):
+		problems = append(problems, fmt.Errorf("%s %q: a path must look like /name/ or /a/b/ (leading and trailing slash)", EnvPolicyParameter, s.PolicyParameter))
 	}
 
 	ids, err := ParseServiceIDs(getenv(EnvServiceIDs))

@@ -213,6 +213,7 @@ func (s *scenario) sample(name string) []byte {
 // summary is the JSON an EventBridge invocation returns.
 type summary struct {
 	Trigger   string     `json:"trigger"`
+	Revoked   int        `json:"revoked"`
 	DryRun    bool       `json:"dryRun"`
 	Services  []string   `json:"services"`
 	Accepted  int        `json:"accepted"`
@@ -307,3 +308,24 @@ func (b batchResponse) ids() []string {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// jsonReplace replaces old with new in a sample payload.
+func jsonReplace(b []byte, old, new string) ([]byte, error) {
+	if !strings.Contains(string(b), old) {
+		return nil, fmt.Errorf("%q not in the payload", old)
+	}
+	return []byte(strings.ReplaceAll(string(b), old, new)), nil
+}
+
+// allStates returns the state of every connection of every service of the
+// scenario.
+func (s *scenario) allStates() map[string]string {
+	s.t.Helper()
+	all := map[string]string{}
+	for _, svc := range s.services {
+		for id, st := range s.states(svc) {
+			all[id] = st
+		}
+	}
+	return all
+}

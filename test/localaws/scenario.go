@@ -168,8 +168,12 @@ func (m *Moto) PutPolicy(ctx context.Context, region, name, value string, typ ss
 	if typ == "" {
 		typ = ssmtypes.ParameterTypeString
 	}
+	tier := ssmtypes.ParameterTierStandard
+	if len(value) > 4096 {
+		tier = ssmtypes.ParameterTierAdvanced // up to 8 KB
+	}
 	_, err := ssm.NewFromConfig(m.Config(ProviderAccount, region)).PutParameter(ctx, &ssm.PutParameterInput{
-		Name: aws.String(name), Value: aws.String(value), Type: typ, Overwrite: aws.Bool(true),
+		Name: aws.String(name), Value: aws.String(value), Type: typ, Overwrite: aws.Bool(true), Tier: tier,
 	})
 	if err != nil {
 		return fmt.Errorf("put policy %s: %w", name, err)

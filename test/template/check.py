@@ -187,6 +187,8 @@ def check_contract(text: str, tpl: dict) -> str:
     for target in ("ConnectionNotificationDeadLetterQueue", "EventDeadLetterQueue", "ApproverFunction"):
         expect(any(target in w for w in watched), f"an alarm watches {target}")
 
+    expect("ssm:GetParametersByPath" in text, "a policy path is read with ssm:GetParametersByPath")
+
     loops = [v for k, v in resources.items() if k.startswith(FOREACH)]
     expect(
         any(
