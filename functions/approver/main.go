@@ -11,8 +11,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/privatelink-approver/privatelink-approver/pkg/announce"
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
 	"github.com/privatelink-approver/privatelink-approver/pkg/awsconfig"
 	"github.com/privatelink-approver/privatelink-approver/pkg/invocation"
@@ -51,7 +53,17 @@ func run(log *slog.Logger) error {
 		Region:     cfg.Region,
 		Logger:     log,
 	})
-	lambda.Start(invocation.New(a, s.PolicyParameter, log).Handle)
+	announcer := announce.New(sns.NewFromConfig(cfg), announce.Config{
+		TopicARN:    s.DecisionTopicARN,
+		All:         s.PublishAll,
+		SweepPeriod: s.SweepPeriod,
+		Region:      cfg.Region,
+	}, log)
+	lambda.Start(invocation.New(a, s.PolicyParameter, invocation.Options{
+		Logger:    log,
+		Metrics:   os.Stdout,
+		Announcer: announcer,
+	}).Handle)
 	return nil
 }
 

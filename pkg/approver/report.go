@@ -48,6 +48,12 @@ type Decision struct {
 	Error           string `json:"error,omitempty"`
 }
 
+// StillPending reports whether the connection is still pendingAcceptance
+// after the reconcile: left for a person, in dry run, or failed.
+func (d Decision) StillPending() bool {
+	return !d.Revoked && (d.Result == ResultLeftPending || d.Result == ResultDryRun || d.Result == ResultFailed)
+}
+
 func (d Decision) attrs() []slog.Attr {
 	attrs := []slog.Attr{
 		slog.String("serviceId", d.ServiceID),

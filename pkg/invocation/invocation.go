@@ -11,14 +11,19 @@ package invocation
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/privatelink-approver/privatelink-approver/pkg/announce"
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
+	"github.com/privatelink-approver/privatelink-approver/pkg/metrics"
+	"github.com/privatelink-approver/privatelink-approver/pkg/policystore"
 	"github.com/privatelink-approver/privatelink-approver/pkg/trigger"
 )
 
@@ -27,20 +32,36 @@ type Reconciler interface {
 	Reconcile(ctx context.Context, req approver.Request) (*approver.Report, error)
 }
 
+// Options are the handler's optional collaborators.
+type Options struct {
+	// Logger receives the invocation's log lines; nil discards.
+	Logger *slog.Logger
+	// Metrics receives the invocation's EMF lines; nil writes none.
+	Metrics io.Writer
+	// Announcer tells people about decisions; nil announces nothing.
+	Announcer *announce.Announcer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
 // Handler answers Lambda invocations.
 type Handler struct {
 	reconciler      Reconciler
 	policyParameter string
+	opts            Options
 	log             *slog.Logger
 }
 
-// New returns a Handler. policyParameter is the SSM parameter of the policy,
-// whose change events reload it; log receives one line per invocation.
-func New(r Reconciler, policyParameter string, log *slog.Logger) *Handler {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// New returns a Handler. policyParameter is the SSM parameter (or path) of
+// the policy, whose change events reload it.
+func New(r Reconciler, policyParameter string, opts Options) *Handler {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{reconciler: r, policyParameter: policyParameter, log: log}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Handler{reconciler: r, policyParameter: policyParameter, opts: opts, log: opts.Logger}
 }
 
 // answerMargin is the time kept before the function's deadline to log and
@@ -83,6 +104,10 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (response
 		return Ignored{Trigger: string(t.Kind), Ignored: t.Ignored}, nil
 	}
 
+	var endpoints []string
+	for _, target := range t.Targets {
+		endpoints = append(endpoints, target.Endpoints...)
+	}
 	req := approver.Request{
 		Trigger:      string(t.Kind),
 		ReloadPolicy: t.ReloadPolicy,
@@ -105,7 +130,15 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (response
 		// No policy or no service list: nothing was decided. For SQS the
 		// whole batch fails and is redelivered.
 		h.log.ErrorContext(ctx, "invocation failed", "trigger", string(t.Kind), "error", err.Error())
+		var policyErr *policystore.Error
+		if errors.As(err, &policyErr) {
+			h.writeMetrics(func(w io.Writer) error { return metrics.WritePolicyError(w, h.opts.Now()) })
+		}
 		return nil, fmt.Errorf("%s: nothing decided: %w", t.Kind, err)
+	}
+	h.writeMetrics(func(w io.Writer) error { return metrics.WriteReport(w, report, h.opts.Now()) })
+	if h.opts.Announcer != nil {
+		h.opts.Announcer.Announce(ctx, report, announce.Event{Sweep: req.Sweep, Endpoints: endpoints}, h.opts.Now())
 	}
 	h.log.InfoContext(ctx, "summary", "trigger", report.Trigger, "services", report.Services,
 		"accepted", report.Accepted, "rejected", report.Rejected, "manual", report.Manual,
@@ -119,6 +152,17 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (response
 		return nil, fmt.Errorf("%s: %w", t.Kind, err)
 	}
 	return report, nil
+}
+
+// writeMetrics writes EMF lines when a writer is set; a failure to write
+// them is logged, never the invocation's failure.
+func (h *Handler) writeMetrics(write func(io.Writer) error) {
+	if h.opts.Metrics == nil {
+		return
+	}
+	if err := write(h.opts.Metrics); err != nil {
+		h.log.Error("metrics not written", "error", err.Error())
+	}
 }
 
 // batchResponse returns, for redelivery, the SQS messages that named a

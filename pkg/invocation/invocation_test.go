@@ -88,7 +88,7 @@ func TestHandleBuildsOneRequestPerInvocation(t *testing.T) {
 				calls++
 				got = req
 				return report(req.Trigger), nil
-			}), parameter, nil)
+			}), parameter, invocation.Options{})
 			_, err := h.Handle(context.Background(), tt.payload)
 			require.NoError(t, err)
 			assert.Equal(t, 1, calls)
@@ -111,7 +111,7 @@ func TestHandleSQSReturnsTheRecordsOfFailedServices(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got approver.Request
-			h := invocation.New(failing(&got, tt.failed...), parameter, nil)
+			h := invocation.New(failing(&got, tt.failed...), parameter, invocation.Options{})
 			resp, err := h.Handle(context.Background(), tt.payload)
 			require.NoError(t, err)
 			batch, ok := resp.(events.SQSEventResponse)
@@ -152,7 +152,7 @@ func TestHandleErrors(t *testing.T) {
 					return nil, nil
 				}
 			}
-			resp, err := invocation.New(r, parameter, nil).Handle(context.Background(), tt.payload)
+			resp, err := invocation.New(r, parameter, invocation.Options{}).Handle(context.Background(), tt.payload)
 			require.Error(t, err)
 			assert.Nil(t, resp)
 			assert.Contains(t, err.Error(), tt.wantText)
@@ -166,7 +166,7 @@ func TestHandleIgnoresWhatIsNotOurs(t *testing.T) {
 			h := invocation.New(reconcilerFunc(func(context.Context, approver.Request) (*approver.Report, error) {
 				t.Fatal("nothing may be reconciled")
 				return nil, nil
-			}), parameter, nil)
+			}), parameter, invocation.Options{})
 			resp, err := h.Handle(context.Background(), sample(t, file))
 			require.NoError(t, err)
 			ign, ok := resp.(invocation.Ignored)

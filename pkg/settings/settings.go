@@ -18,7 +18,14 @@ const (
 	EnvServiceIDs         = "SERVICE_IDS"
 	EnvDryRun             = "DRY_RUN"
 	EnvPolicyCacheSeconds = "POLICY_CACHE_SECONDS"
+	EnvDecisionTopicARN   = "DECISION_TOPIC_ARN"
+	EnvPublishAll         = "PUBLISH_ALL_DECISIONS"
+	EnvSweepPeriodSeconds = "SWEEP_PERIOD_SECONDS"
 )
+
+// DefaultSweepPeriod is the sweep period when SWEEP_PERIOD_SECONDS is unset:
+// the template's default schedule.
+const DefaultSweepPeriod = 5 * time.Minute
 
 // DefaultPolicyCache is how long a parsed policy is reused across warm
 // invocations when POLICY_CACHE_SECONDS is unset.
@@ -32,6 +39,7 @@ var (
 	// SSM parameter names: letters, digits and . - _ / (the length is
 	// checked apart: RE2 repeats stop at 1000).
 	parameterPattern = regexp.MustCompile(`^[a-zA-Z0-9_.\-/]+$`)
+	topicARNPattern  = regexp.MustCompile(`^arn:[a-z-]+:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]{1,256}$`)
 )
 
 // Settings is the validated configuration.
@@ -46,6 +54,13 @@ type Settings struct {
 	DryRun bool
 	// PolicyCache is how long a loaded policy is reused; 0 disables caching.
 	PolicyCache time.Duration
+	// DecisionTopicARN is the SNS topic decisions are announced on; empty
+	// announces nothing.
+	DecisionTopicARN string
+	// PublishAll announces every decision, not only manual ones.
+	PublishAll bool
+	// SweepPeriod is the time between scheduled sweeps.
+	SweepPeriod time.Duration
 }
 
 // FromEnv reads Settings through getenv (os.Getenv in main, a map in tests).
@@ -69,12 +84,25 @@ func FromEnv(getenv func(string) string) (Settings, error) {
 	}
 	s.ServiceIDs = ids
 
-	switch v := strings.TrimSpace(getenv(EnvDryRun)); strings.ToLower(v) {
-	case "", "false":
-	case "true":
-		s.DryRun = true
-	default:
-		problems = append(problems, fmt.Errorf("%s %q must be true or false", EnvDryRun, v))
+	var err2 error
+	if s.DryRun, err2 = boolean(getenv, EnvDryRun); err2 != nil {
+		problems = append(problems, err2)
+	}
+	if s.PublishAll, err2 = boolean(getenv, EnvPublishAll); err2 != nil {
+		problems = append(problems, err2)
+	}
+	s.DecisionTopicARN = strings.TrimSpace(getenv(EnvDecisionTopicARN))
+	if s.DecisionTopicARN != "" && !topicARNPattern.MatchString(s.DecisionTopicARN) {
+		problems = append(problems, fmt.Errorf("%s %q is not an SNS topic ARN (arn:<partition>:sns:<region>:<account>:<name>)", EnvDecisionTopicARN, s.DecisionTopicARN))
+	}
+	s.SweepPeriod = DefaultSweepPeriod
+	if v := strings.TrimSpace(getenv(EnvSweepPeriodSeconds)); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 60 {
+			problems = append(problems, fmt.Errorf("%s %q must be a whole number of seconds, 60 or more (EventBridge schedules run at most every minute)", EnvSweepPeriodSeconds, v))
+		} else {
+			s.SweepPeriod = time.Duration(n) * time.Second
+		}
 	}
 
 	s.PolicyCache = DefaultPolicyCache
@@ -91,6 +119,18 @@ func FromEnv(getenv func(string) string) (Settings, error) {
 		return Settings{}, fmt.Errorf("invalid settings: %w", errors.Join(problems...))
 	}
 	return s, nil
+}
+
+// boolean reads an optional true/false variable, in any case.
+func boolean(getenv func(string) string, name string) (bool, error) {
+	switch v := strings.TrimSpace(getenv(name)); strings.ToLower(v) {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	default:
+		return false, fmt.Errorf("%s %q must be true or false", name, v)
+	}
 }
 
 // ParseServiceIDs reads a comma-separated list of endpoint service IDs, as

@@ -18,19 +18,23 @@ func TestFromEnv(t *testing.T) {
 		wantErr []string // each must appear in the error
 	}{
 		{"minimal", map[string]string{"POLICY_PARAMETER": "/privatelink/policy"},
-			settings.Settings{PolicyParameter: "/privatelink/policy", PolicyCache: time.Minute}, nil},
+			settings.Settings{PolicyParameter: "/privatelink/policy", PolicyCache: time.Minute, SweepPeriod: 5 * time.Minute}, nil},
 		{"everything", map[string]string{
 			"POLICY_PARAMETER": "policy", "SERVICE_IDS": " vpce-svc-0aaaaaaaaaaaaaaaa, vpce-svc-0bbbbbbbbbbbbbbbb,vpce-svc-0aaaaaaaaaaaaaaaa,",
-			"DRY_RUN": "TRUE", "POLICY_CACHE_SECONDS": "0"},
-			settings.Settings{PolicyParameter: "policy", ServiceIDs: []string{"vpce-svc-0aaaaaaaaaaaaaaaa", "vpce-svc-0bbbbbbbbbbbbbbbb"}, DryRun: true}, nil},
+			"DRY_RUN": "TRUE", "POLICY_CACHE_SECONDS": "0", "DECISION_TOPIC_ARN": "arn:aws-us-gov:sns:us-gov-west-1:123456789012:decisions",
+			"PUBLISH_ALL_DECISIONS": "true", "SWEEP_PERIOD_SECONDS": "60"},
+			settings.Settings{PolicyParameter: "policy", ServiceIDs: []string{"vpce-svc-0aaaaaaaaaaaaaaaa", "vpce-svc-0bbbbbbbbbbbbbbbb"}, DryRun: true,
+				DecisionTopicARN: "arn:aws-us-gov:sns:us-gov-west-1:123456789012:decisions", PublishAll: true, SweepPeriod: time.Minute}, nil},
 		{"dry run false", map[string]string{"POLICY_PARAMETER": "p", "DRY_RUN": "false"},
-			settings.Settings{PolicyParameter: "p", PolicyCache: time.Minute}, nil},
+			settings.Settings{PolicyParameter: "p", PolicyCache: time.Minute, SweepPeriod: 5 * time.Minute}, nil},
 		{"a path", map[string]string{"POLICY_PARAMETER": "/privatelink/policies/"},
-			settings.Settings{PolicyParameter: "/privatelink/policies/", PolicyCache: time.Minute}, nil},
+			settings.Settings{PolicyParameter: "/privatelink/policies/", PolicyCache: time.Minute, SweepPeriod: 5 * time.Minute}, nil},
 		{"a path without a leading slash", map[string]string{"POLICY_PARAMETER": "policies/"}, settings.Settings{}, []string{"POLICY_PARAMETER", "a path must look like"}},
 		{"the root is no path", map[string]string{"POLICY_PARAMETER": "/"}, settings.Settings{}, []string{"a path must look like"}},
 		{"missing parameter", map[string]string{}, settings.Settings{}, []string{"POLICY_PARAMETER is required"}},
 		{"bad parameter name", map[string]string{"POLICY_PARAMETER": "my policy"}, settings.Settings{}, []string{"POLICY_PARAMETER", `"my policy"`}},
+		{"bad announcement settings", map[string]string{"POLICY_PARAMETER": "p", "DECISION_TOPIC_ARN": "decisions", "PUBLISH_ALL_DECISIONS": "1", "SWEEP_PERIOD_SECONDS": "30"},
+			settings.Settings{}, []string{`DECISION_TOPIC_ARN "decisions"`, `PUBLISH_ALL_DECISIONS "1"`, `SWEEP_PERIOD_SECONDS "30"`}},
 		{"every problem at once", map[string]string{"SERVICE_IDS": "vpce-svc-0aaaaaaaaaaaaaaaa,svc-2,vpce-svc-XYZ", "DRY_RUN": "yes", "POLICY_CACHE_SECONDS": "-1"},
 			settings.Settings{}, []string{"POLICY_PARAMETER is required", "SERVICE_IDS", `"svc-2"`, `"vpce-svc-XYZ"`, `DRY_RUN "yes"`, `POLICY_CACHE_SECONDS "-1"`}},
 	}

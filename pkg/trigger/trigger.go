@@ -56,6 +56,9 @@ type Target struct {
 	// Services are the vpce-svc-... IDs named, sorted; only meaningful when
 	// All is false. They are not yet filtered to the managed services.
 	Services []string
+	// Endpoints are the vpce-... endpoint IDs named, sorted: the requests
+	// the event brings, announced to people once (never trusted for state).
+	Endpoints []string
 }
 
 // Trigger is the decoded work of one invocation.
@@ -77,9 +80,20 @@ var ErrUnsupported = errors.New("unsupported event")
 // the service name com.amazonaws.vpce.eu-west-1.vpce-svc-0123456789abcdef0.
 var serviceIDPattern = regexp.MustCompile(`\bvpce-svc-[0-9a-f]{8,17}\b`)
 
+// endpointIDPattern finds VPC endpoint IDs (never a vpce-svc-... ID: "s"
+// is no hex digit).
+var endpointIDPattern = regexp.MustCompile(`\bvpce-[0-9a-f]{8,17}\b`)
+
 // ServiceIDsIn returns the distinct endpoint service IDs in text, sorted.
 func ServiceIDsIn(text string) []string {
 	ids := serviceIDPattern.FindAllString(text, -1)
+	sort.Strings(ids)
+	return slices.Compact(ids)
+}
+
+// EndpointIDsIn returns the distinct VPC endpoint IDs in text, sorted.
+func EndpointIDsIn(text string) []string {
+	ids := endpointIDPattern.FindAllString(text, -1)
 	sort.Strings(ids)
 	return slices.Compact(ids)
 }
@@ -165,7 +179,7 @@ func unwrapSNS(body string) string {
 // documented, so a notification that names nothing still wakes a sweep.
 func notificationTarget(id, message string) Target {
 	services := ServiceIDsIn(message)
-	return Target{ID: id, All: len(services) == 0, Services: services}
+	return Target{ID: id, All: len(services) == 0, Services: services, Endpoints: EndpointIDsIn(message)}
 }
 
 // cloudTrailDetail is the part of a CloudTrail API call event read here.
@@ -201,7 +215,7 @@ func decodeEventBridge(payload []byte, policyParameter string) (Trigger, error) 
 			t.Ignored = "CreateVpcEndpoint names no endpoint service ID"
 			return t, nil
 		}
-		t.Targets = []Target{{Services: services}}
+		t.Targets = []Target{{Services: services, Endpoints: EndpointIDsIn(string(d.ResponseElements))}}
 		return t, nil
 
 	case ev.DetailType == "Parameter Store Change" && ev.Source == "aws.ssm":

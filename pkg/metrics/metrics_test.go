@@ -1,0 +1,89 @@
+package metrics_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
+	"github.com/privatelink-approver/privatelink-approver/pkg/metrics"
+)
+
+var now = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+
+func lines(t *testing.T, out string) []map[string]any {
+	t.Helper()
+	var got []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &m), l)
+		got = append(got, m)
+	}
+	return got
+}
+
+func directive(t *testing.T, line map[string]any) map[string]any {
+	t.Helper()
+	aws, ok := line["_aws"].(map[string]any)
+	require.True(t, ok, "an EMF line has _aws")
+	assert.EqualValues(t, now.UnixMilli(), aws["Timestamp"])
+	ds := aws["CloudWatchMetrics"].([]any)
+	require.Len(t, ds, 1)
+	d := ds[0].(map[string]any)
+	assert.Equal(t, metrics.Namespace, d["Namespace"])
+	return d
+}
+
+func TestWriteReport(t *testing.T) {
+	report := &approver.Report{
+		Services: []string{"vpce-svc-0aaaaaaaaaaaaaaaa", "vpce-svc-0bbbbbbbbbbbbbbbb", "vpce-svc-0ccccccccccccccccc"},
+		Decisions: []approver.Decision{
+			{ServiceID: "vpce-svc-0aaaaaaaaaaaaaaaa", Action: "accept", Result: approver.ResultAccepted, Created: now.Add(-time.Hour)},
+			{ServiceID: "vpce-svc-0aaaaaaaaaaaaaaaa", Action: "accept", Result: approver.ResultAccepted},
+			{ServiceID: "vpce-svc-0aaaaaaaaaaaaaaaa", Action: "reject", Result: approver.ResultRejected},
+			{ServiceID: "vpce-svc-0aaaaaaaaaaaaaaaa", Action: "manual", Result: approver.ResultLeftPending, Created: now.Add(-90 * time.Minute)},
+			{ServiceID: "vpce-svc-0aaaaaaaaaaaaaaaa", Action: "reject", Result: approver.ResultRevoked, Revoked: true, Created: now.Add(-72 * time.Hour)},
+			{ServiceID: "vpce-svc-0bbbbbbbbbbbbbbbb", Action: "accept", Result: approver.ResultFailed, Error: "InternalError", Created: now.Add(-10 * time.Second)},
+		},
+		Errors: []approver.ServiceError{{ServiceID: "vpce-svc-0bbbbbbbbbbbbbbbb", Error: "1 of 1 failed"}, {ServiceID: "vpce-svc-0ccccccccccccccccc", Error: "describe failed"}},
+	}
+	var out bytes.Buffer
+	require.NoError(t, metrics.WriteReport(&out, report, now))
+	got := lines(t, out.String())
+	require.Len(t, got, 3, "one line per service reconciled")
+
+	want := []map[string]float64{
+		{"Accepted": 2, "Rejected": 1, "Manual": 1, "Revoked": 1, "Failed": 0, "OldestPendingSeconds": 5400},
+		{"Accepted": 0, "Rejected": 0, "Manual": 0, "Revoked": 0, "Failed": 1, "OldestPendingSeconds": 10},
+		{"Accepted": 0, "Rejected": 0, "Manual": 0, "Revoked": 0, "Failed": 1, "OldestPendingSeconds": 0},
+	}
+	for i, line := range got {
+		d := directive(t, line)
+		assert.Equal(t, []any{[]any{"ServiceId"}}, d["Dimensions"])
+		var names []string
+		for _, m := range d["Metrics"].([]any) {
+			names = append(names, m.(map[string]any)["Name"].(string))
+		}
+		assert.ElementsMatch(t, []string{"Accepted", "Rejected", "Manual", "Revoked", "Failed", "OldestPendingSeconds"}, names)
+		assert.Equal(t, report.Services[i], line["ServiceId"])
+		for name, v := range want[i] {
+			assert.EqualValues(t, v, line[name], "%s %s", report.Services[i], name)
+		}
+	}
+}
+
+func TestWritePolicyError(t *testing.T) {
+	var out bytes.Buffer
+	require.NoError(t, metrics.WritePolicyError(&out, now))
+	got := lines(t, out.String())
+	require.Len(t, got, 1)
+	d := directive(t, got[0])
+	assert.Equal(t, []any{[]any{}}, d["Dimensions"], "no dimension")
+	assert.EqualValues(t, 1, got[0]["PolicyErrors"])
+	assert.NotContains(t, got[0], "ServiceId")
+}
