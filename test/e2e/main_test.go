@@ -30,6 +30,7 @@ import (
 var (
 	moto      *localaws.Moto
 	bootstrap string
+	ctl       string
 	rie       string
 )
 
@@ -46,6 +47,10 @@ func run(m *testing.M) int {
 	defer os.RemoveAll(dir)
 
 	if bootstrap, err = buildBootstrap(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	if ctl, err = buildCtl(dir); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
@@ -75,6 +80,18 @@ func buildBootstrap(dir string) (string, error) {
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build the function: %v\n%s", err, b)
+	}
+	return out, nil
+}
+
+func buildCtl(dir string) (string, error) {
+	if p := os.Getenv("APPROVERCTL"); p != "" {
+		return filepath.Abs(p)
+	}
+	out := filepath.Join(dir, "approverctl")
+	cmd := exec.Command("go", "build", "-o", out, "../../cmd/approverctl")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build approverctl: %v\n%s", err, b)
 	}
 	return out, nil
 }

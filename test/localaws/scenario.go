@@ -2,6 +2,7 @@ package localaws
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -14,6 +15,9 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 )
@@ -203,3 +207,66 @@ const (
 	SampleServiceID       = "vpce-svc-0123456789abcdef0"
 	SamplePolicyParameter = "/privatelink-approver/policy"
 )
+
+// Inbox is an SNS topic of the provider with an SQS queue subscribed, so a
+// test can read what the function published.
+type Inbox struct {
+	TopicARN string
+	queueURL string
+	m        *Moto
+}
+
+// CreateInbox creates a topic named name and a queue subscribed to it
+// (raw message delivery off: messages arrive in the SNS envelope).
+func (m *Moto) CreateInbox(ctx context.Context, name string) (*Inbox, error) {
+	cfg := m.Config(ProviderAccount, Region)
+	topic, err := sns.NewFromConfig(cfg).CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(name)})
+	if err != nil {
+		return nil, fmt.Errorf("create topic: %w", err)
+	}
+	q, err := sqs.NewFromConfig(cfg).CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name)})
+	if err != nil {
+		return nil, fmt.Errorf("create queue: %w", err)
+	}
+	attrs, err := sqs.NewFromConfig(cfg).GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := sns.NewFromConfig(cfg).Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"),
+		Endpoint: aws.String(attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)])}); err != nil {
+		return nil, fmt.Errorf("subscribe: %w", err)
+	}
+	return &Inbox{TopicARN: aws.ToString(topic.TopicArn), queueURL: aws.ToString(q.QueueUrl), m: m}, nil
+}
+
+// Message is one message published on the topic.
+type Message struct {
+	Subject string `json:"Subject"`
+	Message string `json:"Message"`
+}
+
+// Receive returns (and deletes) every message waiting in the inbox.
+func (in *Inbox) Receive(ctx context.Context) ([]Message, error) {
+	client := sqs.NewFromConfig(in.m.Config(ProviderAccount, Region))
+	var out []Message
+	for {
+		resp, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(in.queueURL), MaxNumberOfMessages: 10})
+		if err != nil {
+			return nil, err
+		}
+		if len(resp.Messages) == 0 {
+			return out, nil
+		}
+		for _, msg := range resp.Messages {
+			var m Message
+			if err := json.Unmarshal([]byte(aws.ToString(msg.Body)), &m); err != nil {
+				return nil, fmt.Errorf("not an SNS envelope: %s", aws.ToString(msg.Body))
+			}
+			out = append(out, m)
+			if _, err := client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(in.queueURL), ReceiptHandle: msg.ReceiptHandle}); err != nil {
+				return nil, err
+			}
+		}
+	}
+}

@@ -46,8 +46,52 @@ SCENARIOS = {
 }
 
 
+# Namespace of the function's embedded-metric-format lines (pkg/metrics).
+EMF_NAMESPACE = "PrivateLinkApprover"
+
+
 class CheckError(Exception):
     """A check failed; the message says why."""
+
+
+def as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def statements(policies: Any) -> list[dict]:
+    """The statements of a SAM Policies list, conditional ones (Fn::If) included."""
+    found = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            if "Effect" in node and "Action" in node:
+                found.append(node)
+            elif list(node) == ["Fn::If"] and isinstance(node["Fn::If"], list):
+                walk(node["Fn::If"][1:])
+            elif "Statement" in node:
+                walk(node["Statement"])
+
+    walk(policies)
+    return found
+
+
+def find_in_map(node: Any, parameter: str) -> tuple[str, str] | None:
+    """(map, second-level key) when node is Fn::FindInMap [map, Ref parameter, key]."""
+    if not (isinstance(node, dict) and list(node) == ["Fn::FindInMap"]):
+        return None
+    args = node["Fn::FindInMap"]
+    if (
+        isinstance(args, list)
+        and len(args) == 3
+        and isinstance(args[0], str)
+        and args[1] == {"Ref": parameter}
+        and isinstance(args[2], str)
+    ):
+        return args[0], args[2]
+    return None
 
 
 # --------------------------------------------------------------- dependencies
@@ -120,7 +164,15 @@ def check_contract(text: str, tpl: dict) -> str:
     )
 
     params = tpl.get("Parameters", {})
-    for name in ("PolicyParameterName", "ServiceIds", "DryRun", "SweepRate"):
+    for name in (
+        "PolicyParameterName",
+        "ServiceIds",
+        "DryRun",
+        "SweepMinutes",
+        "DecisionEmail",
+        "PublishAllDecisions",
+        "PendingAlarmMinutes",
+    ):
         expect(name in params, f"parameter {name} exists")
     expect(params.get("ServiceIds", {}).get("Type") == "CommaDelimitedList", "ServiceIds is a CommaDelimitedList")
     expect(params.get("ServiceIds", {}).get("Default") == "", 'ServiceIds defaults to "" (all services)')
@@ -129,7 +181,23 @@ def check_contract(text: str, tpl: dict) -> str:
         sorted(params.get("DryRun", {}).get("AllowedValues", [])) == ["false", "true"],
         "DryRun allows true/false",
     )
-    expect(params.get("SweepRate", {}).get("Default") == "rate(5 minutes)", "SweepRate defaults to rate(5 minutes)")
+    # The sweep period is known in minutes; a mapping turns each allowed value
+    # into the schedule's rate expression and the function's seconds.
+    sweep = params.get("SweepMinutes", {})
+    expect(sweep.get("Type") == "Number", "SweepMinutes is a Number")
+    expect(str(sweep.get("Default")) == "5", "SweepMinutes defaults to 5")
+    sweep_values = sweep.get("AllowedValues", [])
+    expect(
+        sorted(int(v) for v in sweep_values) == [1, 2, 5, 10, 15, 30, 60],
+        "SweepMinutes allows 1, 2, 5, 10, 15, 30 and 60",
+    )
+    publish_all = params.get("PublishAllDecisions", {})
+    expect(publish_all.get("Default") == "false", 'PublishAllDecisions defaults to "false"')
+    expect(sorted(publish_all.get("AllowedValues", [])) == ["false", "true"], "PublishAllDecisions allows true/false")
+    expect(params.get("DecisionEmail", {}).get("Default") == "", 'DecisionEmail defaults to "" (no subscription)')
+    pending = params.get("PendingAlarmMinutes", {})
+    expect(pending.get("Type") == "Number", "PendingAlarmMinutes is a Number")
+    expect(str(pending.get("Default")) == "60", "PendingAlarmMinutes defaults to 60")
 
     resources = tpl.get("Resources", {})
     fn = resources.get("ApproverFunction", {})
@@ -144,12 +212,59 @@ def check_contract(text: str, tpl: dict) -> str:
     ):
         expect(props.get(key) == want, f"ApproverFunction {key} is {want!r}")
     env = props.get("Environment", {}).get("Variables", {})
-    for var in ("POLICY_PARAMETER", "SERVICE_IDS", "DRY_RUN"):
+    for var in (
+        "POLICY_PARAMETER",
+        "SERVICE_IDS",
+        "DRY_RUN",
+        "DECISION_TOPIC_ARN",
+        "PUBLISH_ALL_DECISIONS",
+        "SWEEP_PERIOD_SECONDS",
+    ):
         expect(var in env, f"environment variable {var} is set")
+    expect(env.get("DECISION_TOPIC_ARN") == {"Ref": "DecisionTopic"}, "DECISION_TOPIC_ARN is the stack's DecisionTopic")
+    expect(env.get("PUBLISH_ALL_DECISIONS") == {"Ref": "PublishAllDecisions"}, "PUBLISH_ALL_DECISIONS is PublishAllDecisions")
     expect(isinstance(props.get("Policies"), list) and len(props["Policies"]) == 1, "exactly one function policy")
+    publish = [st for st in statements(props.get("Policies")) if "sns:Publish" in as_list(st.get("Action"))]
+    expect(
+        bool(publish) and all(st.get("Resource") == {"Ref": "DecisionTopic"} for st in publish),
+        "the function policy allows sns:Publish on DecisionTopic only",
+    )
+    expect(resources.get("DecisionTopic", {}).get("Type") == "AWS::SNS::Topic", "DecisionTopic is an AWS::SNS::Topic")
+    subscriptions = [
+        r
+        for r in resources.values()
+        if isinstance(r, dict)
+        and r.get("Type") == "AWS::SNS::Subscription"
+        and r.get("Properties", {}).get("TopicArn") == {"Ref": "DecisionTopic"}
+    ]
+    expect(
+        len(subscriptions) == 1
+        and "Condition" in subscriptions[0]
+        and subscriptions[0]["Properties"].get("Protocol") == "email"
+        and subscriptions[0]["Properties"].get("Endpoint") == {"Ref": "DecisionEmail"},
+        "DecisionTopic has one email subscription to DecisionEmail, behind a condition",
+    )
 
     events = props.get("Events", {})
     types = sorted(e.get("Type") for e in events.values())
+    mappings = tpl.get("Mappings", {})
+    schedules = [e.get("Properties", {}).get("Schedule") for e in events.values() if e.get("Type") == "Schedule"]
+    sweep_map = find_in_map(schedules[0] if len(schedules) == 1 else None, "SweepMinutes")
+    seconds_map = find_in_map(env.get("SWEEP_PERIOD_SECONDS"), "SweepMinutes")
+    expect(sweep_map is not None, "the Schedule event takes its rate expression from a mapping keyed by SweepMinutes")
+    expect(
+        seconds_map is not None and sweep_map is not None and seconds_map[0] == sweep_map[0],
+        "SWEEP_PERIOD_SECONDS comes from the same mapping, keyed by SweepMinutes",
+    )
+    if sweep_map and seconds_map and seconds_map[0] == sweep_map[0]:
+        table = mappings.get(sweep_map[0], {})
+        for minutes in sweep_values:
+            row = table.get(str(minutes), {})
+            want = "rate(1 minute)" if int(minutes) == 1 else f"rate({int(minutes)} minutes)"
+            expect(
+                row.get(sweep_map[1]) == want and str(row.get(seconds_map[1])) == str(60 * int(minutes)),
+                f"mapping {sweep_map[0]}[{minutes!r}] has {sweep_map[1]} {want!r} and {seconds_map[1]} {60 * int(minutes)}",
+            )
     expect(types == ["EventBridgeRule", "EventBridgeRule", "SQS", "Schedule"], "events: Schedule, 2 x EventBridgeRule, SQS")
     patterns = [e["Properties"].get("Pattern", {}) for e in events.values() if e.get("Type") == "EventBridgeRule"]
     expect(
@@ -182,10 +297,82 @@ def check_contract(text: str, tpl: dict) -> str:
         if e.get("Type") in ("Schedule", "EventBridgeRule"):
             ep = e.get("Properties", {})
             expect("RetryPolicy" in ep and "DeadLetterConfig" in ep, f"event {name} has a retry policy and a dead-letter queue")
-    alarms = [r for r in resources.values() if isinstance(r, dict) and r.get("Type") == "AWS::CloudWatch::Alarm"]
-    watched = {str(a["Properties"]["Dimensions"][0]["Value"]) for a in alarms}
+    alarms = {k: r for k, r in resources.items() if isinstance(r, dict) and r.get("Type") == "AWS::CloudWatch::Alarm"}
+    watched = {
+        str(d.get("Value")) for a in alarms.values() for d in a.get("Properties", {}).get("Dimensions", [])
+    }
     for target in ("ConnectionNotificationDeadLetterQueue", "EventDeadLetterQueue", "ApproverFunction"):
         expect(any(target in w for w in watched), f"an alarm watches {target}")
+    for key, alarm in alarms.items():
+        ap = alarm.get("Properties", {})
+        expect(bool(ap.get("AlarmDescription")), f"{key} has an AlarmDescription (the runbook's first line)")
+        expect("HasAlarmAction" in json.dumps(ap.get("AlarmActions")), f"{key} notifies AlarmActionArn when it is set")
+        # CloudWatch refuses SEARCH in alarms (graphs only).
+        expect("SEARCH(" not in json.dumps(ap.get("Metrics", [])), f"{key} uses no SEARCH expression")
+
+    # The function's embedded-metric-format metrics, namespace PrivateLinkApprover.
+    def emf_alarms(metric: str) -> list[str]:
+        found = []
+        for key, alarm in alarms.items():
+            ap = alarm.get("Properties", {})
+            if ap.get("Namespace") == EMF_NAMESPACE and ap.get("MetricName") == metric:
+                found.append(key)
+            for q in ap.get("Metrics", []):
+                stat = q.get("MetricStat", {}).get("Metric", {})
+                if stat.get("Namespace") == EMF_NAMESPACE and stat.get("MetricName") == metric:
+                    found.append(key)
+                expr = q.get("Expression")
+                if isinstance(expr, str) and EMF_NAMESPACE in expr and re.search(rf"\b{metric}\b", expr):
+                    found.append(key)
+        return found
+
+    for metric in ("PolicyErrors", "Failed", "OldestPendingSeconds"):
+        expect(len(emf_alarms(metric)) == 1, f"one alarm watches {EMF_NAMESPACE} {metric}")
+    for key in emf_alarms("PolicyErrors"):
+        expect("Dimensions" not in alarms[key]["Properties"], f"{key} watches PolicyErrors without dimension")
+    for key in emf_alarms("OldestPendingSeconds"):
+        threshold = find_in_map(alarms[key]["Properties"].get("Threshold"), "PendingAlarmMinutes")
+        expect(threshold is not None, f"{key}'s threshold comes from a mapping keyed by PendingAlarmMinutes")
+        if threshold:
+            table = mappings.get(threshold[0], {})
+            for minutes in pending.get("AllowedValues", []):
+                expect(
+                    str(table.get(str(minutes), {}).get(threshold[1])) == str(60 * int(minutes)),
+                    f"mapping {threshold[0]}[{minutes!r}] has {threshold[1]} {60 * int(minutes)}",
+                )
+
+    dashboards = [r for r in resources.values() if isinstance(r, dict) and r.get("Type") == "AWS::CloudWatch::Dashboard"]
+    expect(len(dashboards) == 1, "one CloudWatch dashboard")
+    body = dashboards[0].get("Properties", {}).get("DashboardBody", {}) if dashboards else {}
+    body = body.get("Fn::Sub") if isinstance(body, dict) else None
+    body = body[0] if isinstance(body, list) and body else body
+    expect(isinstance(body, str), "the dashboard body is one Fn::Sub string")
+    if isinstance(body, str):
+        try:
+            widgets = json.loads(re.sub(r"\$\{[^!}][^}]*\}", "0", body)).get("widgets", [])
+        except ValueError as exc:
+            widgets = []
+            expect(False, f"the dashboard body is JSON once substituted ({exc})")
+        expect(bool(widgets), "the dashboard has widgets")
+        for ref in ("${AWS::Region}", "${ApproverFunction}", "${ApproverFunctionLogGroup}",
+                    "${ConnectionNotificationDeadLetterQueue.QueueName}", "${EventDeadLetterQueue.QueueName}"):
+            expect(ref in body, f"the dashboard uses {ref}")
+        for metric in ("Accepted", "Rejected", "Manual", "Revoked", "Failed", "OldestPendingSeconds"):
+            expect(
+                re.search(r"SEARCH\('\{" + EMF_NAMESPACE + r',ServiceId\} MetricName=\\"' + metric + r'\\"', body)
+                is not None,
+                f"the dashboard graphs {metric} over every service (SEARCH)",
+            )
+        for metric in ("PolicyErrors", "Invocations", "Errors", "Throttles", "Duration", "ApproximateNumberOfMessagesVisible"):
+            expect(f'"{metric}"' in body, f"the dashboard graphs {metric}")
+        expect(
+            any(w.get("type") == "log" and 'filter msg = "decision"' in w.get("properties", {}).get("query", "")
+                for w in widgets),
+            "the dashboard has a Logs Insights widget on the decision lines",
+        )
+    outputs = tpl.get("Outputs", {})
+    for name in ("DecisionTopicArn", "DashboardName", "DashboardUrl"):
+        expect(name in outputs, f"output {name} exists")
 
     expect("ssm:GetParametersByPath" in text, "a policy path is read with ssm:GetParametersByPath")
 
