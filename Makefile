@@ -17,6 +17,7 @@ PYTHON ?= python3
 GO ?= go
 BIN := $(CURDIR)/bin
 BOOTSTRAP := $(BIN)/bootstrap
+APPROVERCTL := $(BIN)/approverctl
 RIE := $(BIN)/aws-lambda-rie
 STATICCHECK := $(BIN)/staticcheck
 
@@ -53,8 +54,9 @@ $(STATICCHECK):
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 .PHONY: build
-build: ## build the function for this machine (bin/bootstrap), as the tests and demo run it
+build: ## build the function (bin/bootstrap) and approverctl for this machine, as the tests and demo run them
 	$(GO) build $(GO_LAMBDA_FLAGS) -o $(BOOTSTRAP) ./functions/approver
+	$(GO) build -o $(APPROVERCTL) ./cmd/approverctl
 
 # SAM's makefile contract: `sam build` runs this with ARTIFACTS_DIR set.
 .PHONY: build-ApproverFunction
@@ -94,7 +96,7 @@ test-fuzz: ## a short bounded fuzz run of each target (part of make test)
 
 .PHONY: test-e2e
 test-e2e: check-tools build $(RIE) ## the real binary under the runtime emulator against moto
-	APPROVER_BOOTSTRAP=$(BOOTSTRAP) AWS_LAMBDA_RIE=$(RIE) PYTHON=$(PYTHON) \
+	APPROVER_BOOTSTRAP=$(BOOTSTRAP) APPROVERCTL=$(APPROVERCTL) AWS_LAMBDA_RIE=$(RIE) PYTHON=$(PYTHON) \
 		$(GO) test -tags e2e -count=1 -timeout 15m ./test/e2e
 
 .PHONY: test-template
@@ -104,7 +106,7 @@ test-template: check-tools ## cfn-lint the template and its SAM translation
 
 .PHONY: demo
 demo: check-tools build $(RIE) ## run the approver end to end against a local AWS, then stop it
-	$(GO) run ./test/demo -bootstrap $(BOOTSTRAP) -rie $(RIE) -python $(PYTHON)
+	$(GO) run ./test/demo -bootstrap $(BOOTSTRAP) -approverctl $(APPROVERCTL) -rie $(RIE) -python $(PYTHON)
 
 .PHONY: bench
 bench: check-tools build $(RIE) ## measure cold start, AWS calls for a burst and policy evaluation; write BENCHMARKS.md

@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -27,10 +29,11 @@ const policyParameter = localaws.SamplePolicyParameter
 
 func main() {
 	bootstrap := flag.String("bootstrap", "bin/bootstrap", "the function binary")
+	ctl := flag.String("approverctl", "bin/approverctl", "the operators' CLI")
 	rie := flag.String("rie", "bin/aws-lambda-rie", "the Lambda Runtime Interface Emulator")
 	python := flag.String("python", "python3", "python with moto installed")
 	flag.Parse()
-	if err := run(*bootstrap, *rie, *python); err != nil {
+	if err := run(*bootstrap, *ctl, *rie, *python); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
@@ -59,7 +62,7 @@ func demoPolicy(svc string) string {
    {"name": "blocked", "action": "reject", "accounts": ["999988887777"]}]}`, svc)
 }
 
-func run(bootstrap, rie, python string) error {
+func run(bootstrap, ctl, rie, python string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	dir, err := os.MkdirTemp("", "approver-demo-")
@@ -96,10 +99,25 @@ func run(bootstrap, rie, python string) error {
 		return err
 	}
 
-	step("The provider stores the policy in SSM: " + policyParameter)
+	step("The provider checks the policy and stores it in SSM with approverctl: " + policyParameter)
 	policy := demoPolicy(svc.ID)
 	fmt.Println(indent(policy))
-	if err := moto.PutPolicy(ctx, localaws.Region, policyParameter, policy, ""); err != nil {
+	policyFile := filepath.Join(dir, "policy.json")
+	if err := os.WriteFile(policyFile, []byte(policy), 0o600); err != nil {
+		return err
+	}
+	if err := approverctl(moto, ctl, "policy", "validate", policyFile); err != nil {
+		return err
+	}
+	if err := approverctl(moto, ctl, "policy", "explain", policyFile, "--account", "444455556666", "--service", svc.ID, "--endpoint-region", "eu-west-1"); err != nil {
+		return err
+	}
+	if err := approverctl(moto, ctl, "policy", "push", policyFile, "--parameter", policyParameter); err != nil {
+		return err
+	}
+
+	step("An operator checks the policy and what it would do: approverctl pending (changes nothing)")
+	if err := approverctl(moto, ctl, "pending", "--parameter", policyParameter, "--service", svc.ID); err != nil {
 		return err
 	}
 
@@ -140,6 +158,10 @@ func run(bootstrap, rie, python string) error {
 	if err := printStates(ctx, moto, svc, about); err != nil {
 		return err
 	}
+	step("approverctl pending after the function ran")
+	if err := approverctl(moto, ctl, "pending", "--parameter", policyParameter, "--service", svc.ID); err != nil {
+		return err
+	}
 
 	step("A broken policy decides nothing and fails loudly")
 	if err := moto.PutPolicy(ctx, localaws.Region, policyParameter, `{"version": 1, "rules": [{"name": "x", "action": "accept", "Accounts": ["12345"]}]}`, ""); err != nil {
@@ -160,6 +182,19 @@ func run(bootstrap, rie, python string) error {
 }
 
 func step(s string) { fmt.Printf("\n== %s\n", s) }
+
+// approverctl runs the CLI against the local AWS, indenting its output.
+func approverctl(moto *localaws.Moto, ctl string, args ...string) error {
+	fmt.Println("  $ approverctl " + strings.Join(args, " "))
+	cmd := exec.Command(ctl, args...)
+	cmd.Env = append(os.Environ(), moto.FunctionEnv(localaws.Region)...)
+	out, err := cmd.CombinedOutput()
+	fmt.Println(indent(strings.TrimRight(string(out), "\n")))
+	if err != nil {
+		return fmt.Errorf("approverctl %s: %w", strings.Join(args, " "), err)
+	}
+	return nil
+}
 
 func indent(s string) string { return "  " + strings.ReplaceAll(s, "\n", "\n  ") }
 
