@@ -4,8 +4,10 @@
 Usage: python3 test/template/check.py [--keep DIR] template.yaml
 
 1. contract  - the template keeps the documented contract (transforms, parameters,
-               function settings, events, queue timeouts, no hard-coded partition
-               or account).
+               function settings and environment, events, the sweep period
+               mapping, queue timeouts, the decision topic and sns:Publish on it
+               only, alarms on the dead-letter queues, the function and its
+               metrics, the dashboard, no hard-coded partition or account).
 2. cfn-lint  - cfn-lint on the template as written (cfn-lint applies
                AWS::LanguageExtensions and the SAM transform itself).
 3. translate - for each ServiceIds scenario: expand Fn::ForEach with our own small
