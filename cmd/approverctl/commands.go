@@ -16,7 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
-	"github.com/aws/smithy-go"
 	"github.com/spf13/cobra"
 
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
@@ -282,36 +281,37 @@ The function reloads the policy on the parameter's change event.`,
 				return err
 			}
 			client := ssm.NewFromConfig(cfg)
-			typ, tier := ssmtypes.ParameterTypeString, ssmtypes.ParameterTierStandard
+			in := &ssm.PutParameterInput{Name: aws.String(parameter), Value: aws.String(string(text)),
+				Type: ssmtypes.ParameterTypeString, Tier: ssmtypes.ParameterTierStandard, Overwrite: aws.Bool(true)}
 			if secure {
-				typ = ssmtypes.ParameterTypeSecureString
+				in.Type = ssmtypes.ParameterTypeSecureString
 			}
-			existing, err := client.GetParameter(cmd.Context(), &ssm.GetParameterInput{Name: aws.String(parameter)})
-			var apiErr smithy.APIError
-			switch {
-			case err == nil:
-				typ = existing.Parameter.Type
-			case errors.As(err, &apiErr) && apiErr.ErrorCode() == "ParameterNotFound":
-			default:
-				return fmt.Errorf("read %s: %w", parameter, err)
+			// An existing parameter keeps its type, KMS key and tier (an
+			// Advanced parameter cannot go back to Standard).
+			found, err := client.DescribeParameters(cmd.Context(), &ssm.DescribeParametersInput{
+				ParameterFilters: []ssmtypes.ParameterStringFilter{{Key: aws.String("Name"), Option: aws.String("Equals"), Values: []string{parameter}}},
+			})
+			if err != nil {
+				return fmt.Errorf("look up %s: %w", parameter, err)
+			}
+			if len(found.Parameters) > 0 {
+				existing := found.Parameters[0]
+				in.Type, in.KeyId = existing.Type, existing.KeyId
+				if existing.Tier == ssmtypes.ParameterTierAdvanced {
+					in.Tier = ssmtypes.ParameterTierAdvanced
+				}
 			}
 			if len(text) > 4096 {
-				tier = ssmtypes.ParameterTierAdvanced // up to 8 KB
-			}
-			in := &ssm.PutParameterInput{Name: aws.String(parameter), Value: aws.String(string(text)), Type: typ,
-				Overwrite: aws.Bool(true), Tier: tier}
-			if existing != nil && existing.Parameter != nil && len(text) <= 4096 {
-				// An Advanced parameter cannot go back to Standard: keep it.
-				in.Tier = ssmtypes.ParameterTierIntelligentTiering
+				in.Tier = ssmtypes.ParameterTierAdvanced // up to 8 KB
 			}
 			out, err := client.PutParameter(cmd.Context(), in)
 			if err != nil {
 				return fmt.Errorf("write %s: %w", parameter, err)
 			}
 			if a.g.output == "json" {
-				return writeJSON(a.stdout, map[string]any{"parameter": parameter, "version": out.Version, "tier": out.Tier, "type": typ})
+				return writeJSON(a.stdout, map[string]any{"parameter": parameter, "version": out.Version, "tier": out.Tier, "type": in.Type})
 			}
-			fmt.Fprintf(a.stdout, "%s: version %d written (%s, %s tier)\n", parameter, out.Version, typ, out.Tier)
+			fmt.Fprintf(a.stdout, "%s: version %d written (%s, %s tier)\n", parameter, out.Version, in.Type, out.Tier)
 			return nil
 		},
 	}

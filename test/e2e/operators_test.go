@@ -136,6 +136,9 @@ func TestCLIPushPendingSweep(t *testing.T) {
 	out, stderr, code := runCtl(t, env, "policy", "push", good, "--parameter", s.parameter)
 	require.Equal(t, 0, code, stderr)
 	assert.Contains(t, out, s.parameter+": version 1 written")
+	out, stderr, code = runCtl(t, env, "policy", "push", good, "--parameter", s.parameter, "--secure")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, s.parameter+": version 2 written (String, Standard tier)", "an existing parameter keeps its type")
 
 	// pending: what the policy would do, changing nothing; the parameter
 	// from the environment, as the function reads it.
