@@ -12,7 +12,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -196,12 +195,11 @@ func burstCalls(ctx context.Context, report *bytes.Buffer, moto *localaws.Moto, 
 			rejected += len(ids)
 		}
 		for _, id := range ids {
-			msg := fmt.Sprintf(`{"ServiceId":%q,"VpcEndpointId":%q,"NotificationType":"Connect"}`, svc.ID, id)
-			envelope, err := json.Marshal(map[string]string{"Type": "Notification", "Message": msg})
+			envelope, err := localaws.SNSEnvelope(fmt.Sprintf(`{"ServiceId":%q,"VpcEndpointId":%q,"NotificationType":"Connect"}`, svc.ID, id))
 			if err != nil {
 				return err
 			}
-			bodies = append(bodies, string(envelope))
+			bodies = append(bodies, envelope)
 		}
 	}
 	const parameter = "/bench/burst-policy"
@@ -222,7 +220,7 @@ func burstCalls(ctx context.Context, report *bytes.Buffer, moto *localaws.Moto, 
 	invocations := 0
 	start := time.Now()
 	for from := 0; from < len(bodies); from += batchSize {
-		payload, err := sqsEvent(bodies[from:min(from+batchSize, len(bodies))])
+		payload, err := localaws.SQSEvent(bodies[from:min(from+batchSize, len(bodies))]...)
 		if err != nil {
 			return err
 		}
@@ -282,21 +280,6 @@ func burstCalls(ctx context.Context, report *bytes.Buffer, moto *localaws.Moto, 
 	fmt.Fprintf(report, "| ratio to the floor | %.2fx | 1.00x | %.0fx |\n", float64(total)/float64(floorTotal), float64(perTotal)/float64(floorTotal))
 	fmt.Fprintln(report, "\nThe floor: one SSM read (the policy is cached across warm invocations), one Describe per\ninvocation (one page holds up to 1,000), and ceil(accepted/1000) + ceil(rejected/1000) decision calls.")
 	return nil
-}
-
-func sqsEvent(bodies []string) ([]byte, error) {
-	type record struct {
-		MessageID   string `json:"messageId"`
-		Body        string `json:"body"`
-		EventSource string `json:"eventSource"`
-	}
-	var ev struct {
-		Records []record `json:"Records"`
-	}
-	for i, b := range bodies {
-		ev.Records = append(ev.Records, record{MessageID: fmt.Sprintf("m%d", i), Body: b, EventSource: "aws:sqs"})
-	}
-	return json.Marshal(ev)
 }
 
 func policyBench(report *bytes.Buffer) error {

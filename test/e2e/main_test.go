@@ -285,18 +285,7 @@ func invokeErr(t *testing.T, f *localaws.Function, payload []byte) string {
 // m0, m1, ...
 func sqsEvent(t *testing.T, bodies ...string) []byte {
 	t.Helper()
-	type record struct {
-		MessageID   string `json:"messageId"`
-		Body        string `json:"body"`
-		EventSource string `json:"eventSource"`
-	}
-	var ev struct {
-		Records []record `json:"Records"`
-	}
-	for i, b := range bodies {
-		ev.Records = append(ev.Records, record{MessageID: fmt.Sprintf("m%d", i), Body: b, EventSource: "aws:sqs"})
-	}
-	out, err := json.Marshal(ev)
+	out, err := localaws.SQSEvent(bodies...)
 	require.NoError(t, err)
 	return out
 }
@@ -304,10 +293,9 @@ func sqsEvent(t *testing.T, bodies ...string) []byte {
 // snsEnvelope wraps message as SNS delivers it to SQS without raw delivery.
 func snsEnvelope(t *testing.T, message string) string {
 	t.Helper()
-	out, err := json.Marshal(map[string]string{"Type": "Notification", "MessageId": "n1", "Message": message,
-		"TopicArn": "arn:aws:sns:us-east-1:123456789012:notifications"})
+	out, err := localaws.SNSEnvelope(message)
 	require.NoError(t, err)
-	return string(out)
+	return out
 }
 
 type batchResponse struct {

@@ -270,3 +270,28 @@ func (in *Inbox) Receive(ctx context.Context) ([]Message, error) {
 		}
 	}
 }
+
+// SQSEvent builds the payload Lambda's SQS event source sends, one record
+// per body, with message IDs m0, m1, ...
+func SQSEvent(bodies ...string) ([]byte, error) {
+	type record struct {
+		MessageID   string `json:"messageId"`
+		Body        string `json:"body"`
+		EventSource string `json:"eventSource"`
+	}
+	var ev struct {
+		Records []record `json:"Records"`
+	}
+	for i, b := range bodies {
+		ev.Records = append(ev.Records, record{MessageID: fmt.Sprintf("m%d", i), Body: b, EventSource: "aws:sqs"})
+	}
+	return json.Marshal(ev)
+}
+
+// SNSEnvelope wraps message as SNS delivers it to an SQS queue without raw
+// message delivery.
+func SNSEnvelope(message string) (string, error) {
+	out, err := json.Marshal(map[string]string{"Type": "Notification", "MessageId": "n1", "Message": message,
+		"TopicArn": "arn:aws:sns:us-east-1:123456789012:notifications"})
+	return string(out), err
+}
