@@ -220,23 +220,25 @@ type plan struct {
 // (EC2 states pending and available) whose decision is now reject.
 func (a *Approver) plan(ctx context.Context, loaded *policystore.Loaded, svc, trigger string, revoking bool) *plan {
 	pl := &plan{svc: svc}
-	pending, err := a.connections(ctx, svc, []string{statePendingAcceptance}, nil)
+	// Accepted connections matter for revocation, and for connection
+	// limits, which count them per account: one Describe reads both kinds.
+	states := []string{statePendingAcceptance}
+	if revoking || loaded.Policy.HasLimits() {
+		states = append(states, statePending, stateAvailable)
+	}
+	conns, err := a.connections(ctx, svc, states, nil)
 	if err != nil {
-		pl.describeErr = fmt.Errorf("describe pending connections of %s: %w", svc, err)
+		pl.describeErr = fmt.Errorf("describe the connections of %s: %w", svc, err)
 		return pl
 	}
-	// Accepted connections matter for revocation, and for connection
-	// limits, which count them per account.
-	var accepted []types.VpcEndpointConnection
-	if revoking || loaded.Policy.HasLimits() {
-		accepted, err = a.connections(ctx, svc, []string{statePending, stateAvailable}, nil)
-		if err != nil {
-			pl.describeErr = fmt.Errorf("describe accepted connections of %s: %w", svc, err)
-			return pl
-		}
-	}
+	var pending, accepted []types.VpcEndpointConnection
 	acceptedBy := map[string]int{}
-	for _, c := range accepted {
+	for _, c := range conns {
+		if strings.EqualFold(string(c.VpcEndpointState), statePendingAcceptance) {
+			pending = append(pending, c)
+			continue
+		}
+		accepted = append(accepted, c)
 		acceptedBy[aws.ToString(c.VpcEndpointOwner)]++
 	}
 

@@ -384,7 +384,7 @@ func TestReconcileFailures(t *testing.T) {
 			})
 		}, nil, "policy parameter /test/policy: not found", ""},
 		{"describe fails", func(t *testing.T) approver.PolicyLoader { return staticPolicy(t, "111111111111") },
-			map[string]error{"Describe": apiErr}, "", "describe pending connections of " + svcA},
+			map[string]error{"Describe": apiErr}, "", "describe the connections of " + svcA},
 		{"accept call fails", func(t *testing.T) approver.PolicyLoader { return staticPolicy(t, "111111111111") },
 			map[string]error{"Accept": apiErr}, "", "1 of 1 decisions could not be applied"},
 	}
@@ -476,6 +476,13 @@ func TestRevocation(t *testing.T) {
 			}
 			assert.Equal(t, tt.want, got)
 			assert.Equal(t, tt.wantRevoked, report.Revoked)
+			var describes int
+			for _, c := range f.calls {
+				if c == "Describe" {
+					describes++
+				}
+			}
+			assert.Equal(t, 2, describes, "one Describe per service reads pending and accepted connections")
 			if tt.wantErr != "" {
 				require.Error(t, report.Err())
 				assert.Contains(t, report.Err().Error(), tt.wantErr)
