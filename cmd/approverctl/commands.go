@@ -328,7 +328,19 @@ type scope struct {
 	services  []string
 }
 
-func (a *app) scope(parameter string, services []string) (scope, error) {
+// scopeFlags are the --parameter and --service flags of pending and sweep.
+type scopeFlags struct {
+	parameter string
+	services  []string
+}
+
+func (f *scopeFlags) bind(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.parameter, "parameter", "", "the policy's SSM parameter (default: $POLICY_PARAMETER)")
+	cmd.Flags().StringArrayVar(&f.services, "service", nil, "an endpoint service ID; repeat for more (default: $SERVICE_IDS, else every owned service)")
+}
+
+func (a *app) scope(f scopeFlags) (scope, error) {
+	parameter, services := f.parameter, f.services
 	if parameter == "" {
 		parameter = strings.TrimSpace(a.getenv(settings.EnvPolicyParameter))
 	}
@@ -366,8 +378,7 @@ func (a *app) reconcile(ctx context.Context, sc scope, dryRun, sweep bool, trigg
 }
 
 func (a *app) pendingCmd() *cobra.Command {
-	var parameter string
-	var services []string
+	var flags scopeFlags
 	cmd := &cobra.Command{
 		Use:   "pending [--parameter NAME] [--service ID]...",
 		Short: "List pending connection requests and what the policy would decide",
@@ -378,7 +389,7 @@ account owns is listed.`,
 		Example: "  approverctl pending --parameter /privatelink-approver/policy\n  approverctl pending --service vpce-svc-0123456789abcdef0 --output json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			sc, err := a.scope(parameter, services)
+			sc, err := a.scope(flags)
 			if err != nil {
 				return err
 			}
@@ -408,14 +419,12 @@ account owns is listed.`,
 			return writeTable(a.stdout, []string{"SERVICE", "ENDPOINT", "OWNER", "REGION", "AGE", "WOULD", "RULE", "REASON"}, rows)
 		},
 	}
-	cmd.Flags().StringVar(&parameter, "parameter", "", "the policy's SSM parameter (default: $POLICY_PARAMETER)")
-	cmd.Flags().StringArrayVar(&services, "service", nil, "an endpoint service ID; repeat for more (default: $SERVICE_IDS, else every owned service)")
+	flags.bind(cmd)
 	return cmd
 }
 
 func (a *app) sweepCmd() *cobra.Command {
-	var parameter string
-	var services []string
+	var flags scopeFlags
 	var dryRun bool
 	cmd := &cobra.Command{
 		Use:   "sweep [--parameter NAME] [--service ID]... [--dry-run]",
@@ -428,7 +437,7 @@ Exit 1 when any decision could not be applied.`,
 		Example: "  approverctl sweep --parameter /privatelink-approver/policy --dry-run\n  approverctl sweep --service vpce-svc-0123456789abcdef0",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			sc, err := a.scope(parameter, services)
+			sc, err := a.scope(flags)
 			if err != nil {
 				return err
 			}
@@ -458,8 +467,7 @@ Exit 1 when any decision could not be applied.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&parameter, "parameter", "", "the policy's SSM parameter (default: $POLICY_PARAMETER)")
-	cmd.Flags().StringArrayVar(&services, "service", nil, "an endpoint service ID; repeat for more (default: $SERVICE_IDS, else every owned service)")
+	flags.bind(cmd)
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "decide and print, but change nothing")
 	return cmd
 }
