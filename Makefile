@@ -84,15 +84,18 @@ FUZZ_TARGETS := ./pkg/policy:FuzzParse ./pkg/trigger:FuzzDecode
 FUZZTIME ?= 60s
 
 .PHONY: fuzz
-fuzz: ## run each fuzz target for FUZZTIME (default 60s)
+fuzz: ## run each fuzz target for FUZZTIME (default 60s; or a count such as 100000x)
 	@for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
 		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
 	done
 
+# make test bounds the run by a count of executions, not a duration: Go 1.26's
+# fuzz coordinator can fail a clean run with "context deadline exceeded" when
+# a -fuzztime duration expires under load (golang/go#75804, fixed in Go 1.27).
 .PHONY: test-fuzz
 test-fuzz: ## a short bounded fuzz run of each target (part of make test)
-	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=50000x
 
 .PHONY: test-e2e
 test-e2e: check-tools build $(RIE) ## the real binary under the runtime emulator against moto
