@@ -104,10 +104,6 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (response
 		return Ignored{Trigger: string(t.Kind), Ignored: t.Ignored}, nil
 	}
 
-	var endpoints []string
-	for _, target := range t.Targets {
-		endpoints = append(endpoints, target.Endpoints...)
-	}
 	req := approver.Request{
 		Trigger:      string(t.Kind),
 		ReloadPolicy: t.ReloadPolicy,
@@ -115,9 +111,11 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (response
 		// service, but says nothing about its accepted connections.
 		Sweep: t.Kind == trigger.Schedule || t.Kind == trigger.PolicyChange,
 	}
+	var endpoints []string // the requests the event brings, to announce
 	for _, target := range t.Targets {
 		req.All = req.All || target.All
 		req.Services = append(req.Services, target.Services...)
+		endpoints = append(endpoints, target.Endpoints...)
 	}
 	if req.All {
 		req.Services = nil
@@ -142,7 +140,7 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (response
 	}
 	h.log.InfoContext(ctx, "summary", "trigger", report.Trigger, "services", report.Services,
 		"accepted", report.Accepted, "rejected", report.Rejected, "manual", report.Manual,
-		"failed", report.Failed, "dryRun", report.DryRun)
+		"revoked", report.Revoked, "failed", report.Failed, "dryRun", report.DryRun)
 
 	if t.Source == trigger.FromSQS {
 		return batchResponse(t, report), nil
