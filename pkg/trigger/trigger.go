@@ -20,7 +20,6 @@ import (
 	"maps"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -85,16 +84,14 @@ var serviceIDPattern = regexp.MustCompile(`\bvpce-svc-[0-9a-f]{8,17}\b`)
 var endpointIDPattern = regexp.MustCompile(`\bvpce-[0-9a-f]{8,17}\b`)
 
 // ServiceIDsIn returns the distinct endpoint service IDs in text, sorted.
-func ServiceIDsIn(text string) []string {
-	ids := serviceIDPattern.FindAllString(text, -1)
-	sort.Strings(ids)
-	return slices.Compact(ids)
-}
+func ServiceIDsIn(text string) []string { return distinctMatches(serviceIDPattern, text) }
 
 // EndpointIDsIn returns the distinct VPC endpoint IDs in text, sorted.
-func EndpointIDsIn(text string) []string {
-	ids := endpointIDPattern.FindAllString(text, -1)
-	sort.Strings(ids)
+func EndpointIDsIn(text string) []string { return distinctMatches(endpointIDPattern, text) }
+
+func distinctMatches(pattern *regexp.Regexp, text string) []string {
+	ids := pattern.FindAllString(text, -1)
+	slices.Sort(ids)
 	return slices.Compact(ids)
 }
 

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -174,7 +175,7 @@ func TestDuplicateAndRacingDeliveries(t *testing.T) {
 				answer, err := f.Invoke(ctx(t), event)
 				errs[i] = err
 				if err == nil {
-					errs[i] = jsonUnmarshal(answer, &answers[i])
+					errs[i] = json.Unmarshal(answer, &answers[i])
 				}
 			})
 		}

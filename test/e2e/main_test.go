@@ -312,8 +312,6 @@ func (b batchResponse) ids() []string {
 	return out
 }
 
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
-
 // jsonReplace replaces old with new in a sample payload.
 func jsonReplace(b []byte, old, new string) ([]byte, error) {
 	if !strings.Contains(string(b), old) {

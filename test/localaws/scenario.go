@@ -185,12 +185,6 @@ func (m *Moto) PutPolicy(ctx context.Context, region, name, value string, typ ss
 	return nil
 }
 
-// DeletePolicy deletes the provider's parameter name in region.
-func (m *Moto) DeletePolicy(ctx context.Context, region, name string) error {
-	_, err := ssm.NewFromConfig(m.Config(ProviderAccount, region)).DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(name)})
-	return err
-}
-
 // SampleEvent reads a payload from events/ (the files `sam local invoke -e`
 // uses) and replaces each old string with its new one, e.g. the sample's
 // service ID with one created for the run.
