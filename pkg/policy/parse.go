@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/privatelink-approver/privatelink-approver/pkg/awsid"
 )
 
 // Problem is one thing wrong with a policy, located by a field path such as
@@ -46,10 +48,6 @@ func (e *ValidationError) Error() string {
 var ErrEmpty = errors.New("invalid policy: the value is empty")
 
 var (
-	accountPattern  = regexp.MustCompile(`^[0-9]{12}$`)
-	servicePattern  = regexp.MustCompile(`^vpce-svc-[0-9a-f]{8,17}$`)
-	endpointPattern = regexp.MustCompile(`^vpce-[0-9a-fA-F]{8,17}$`)
-	regionPattern   = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 	// rfc3339Pattern holds time.Parse to RFC 3339 proper: it also takes a
 	// comma before the fraction, one-digit hours and offsets past 23:59.
 	rfc3339Pattern = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$`)
@@ -207,7 +205,7 @@ func parseList(text []byte, ruleName string) (*document, []Problem) {
 	})
 	var problems []Problem
 	for i, f := range fields {
-		if !accountPattern.MatchString(f) {
+		if !awsid.IsAccount(f) {
 			problems = append(problems, Problem{
 				Path:    fmt.Sprintf("accounts[%d]", i),
 				Message: fmt.Sprintf("%q is not a 12-digit account ID", f),
@@ -384,28 +382,28 @@ func (v *validator) rule(path string, raw json.RawMessage) (Rule, bool) {
 	}
 
 	r.Accounts = v.list(path+".accounts", members, true, func(s string) string {
-		if s == AnyAccount || accountPattern.MatchString(s) {
+		if s == AnyAccount || awsid.IsAccount(s) {
 			return ""
 		}
 		return fmt.Sprintf("%q is not a 12-digit account ID or \"*\"", s)
 	})
 	r.Services = v.list(path+".services", members, false, func(s string) string {
-		if servicePattern.MatchString(s) {
+		if awsid.IsServiceID(s) {
 			return ""
 		}
 		return fmt.Sprintf("%q is not an endpoint service ID (vpce-svc- and 8 to 17 lowercase hex digits)", s)
 	})
 	r.Endpoints = v.list(path+".endpoints", members, false, func(s string) string {
-		if endpointPattern.MatchString(s) {
+		if awsid.IsEndpointID(s) {
 			return ""
 		}
 		return fmt.Sprintf("%q is not a VPC endpoint ID (vpce- and 8 to 17 hex digits)", s)
 	})
 	for i, e := range r.Endpoints {
-		r.Endpoints[i] = strings.ToLower(e) // EC2 reports IDs in lowercase
+		r.Endpoints[i] = awsid.NormalizeEndpointID(e)
 	}
 	r.Regions = v.list(path+".regions", members, false, func(s string) string {
-		if regionPattern.MatchString(s) {
+		if awsid.IsRegion(s) {
 			return ""
 		}
 		return fmt.Sprintf("%q is not an AWS Region name such as eu-west-1", s)

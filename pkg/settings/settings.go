@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/privatelink-approver/privatelink-approver/pkg/awsid"
 )
 
 // Names of the environment variables the function and the CLI read.
@@ -35,7 +37,6 @@ const DefaultPolicyCache = 60 * time.Second
 const maxParameterName = 2048
 
 var (
-	serviceIDPattern = regexp.MustCompile(`^vpce-svc-[0-9a-f]{8,17}$`)
 	// SSM parameter names: letters, digits and . - _ / (the length is
 	// checked apart: RE2 repeats stop at 1000).
 	parameterPattern = regexp.MustCompile(`^[a-zA-Z0-9_.\-/]+$`)
@@ -142,7 +143,7 @@ func ParseServiceIDs(v string) ([]string, error) {
 		id = strings.TrimSpace(id)
 		switch {
 		case id == "" || seen[id]:
-		case !serviceIDPattern.MatchString(id):
+		case !awsid.IsServiceID(id):
 			bad = append(bad, strconv.Quote(id))
 		default:
 			seen[id] = true

@@ -18,11 +18,12 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/privatelink-approver/privatelink-approver/pkg/awsid"
 )
 
 // Kind names what woke the function; it is logged on every decision.
@@ -74,26 +75,6 @@ type Trigger struct {
 // ErrUnsupported is wrapped by every error for a payload this function does
 // not handle.
 var ErrUnsupported = errors.New("unsupported event")
-
-// serviceIDPattern finds endpoint service IDs anywhere in a text, such as
-// the service name com.amazonaws.vpce.eu-west-1.vpce-svc-0123456789abcdef0.
-var serviceIDPattern = regexp.MustCompile(`\bvpce-svc-[0-9a-f]{8,17}\b`)
-
-// endpointIDPattern finds VPC endpoint IDs (never a vpce-svc-... ID: "s"
-// is no hex digit).
-var endpointIDPattern = regexp.MustCompile(`\bvpce-[0-9a-f]{8,17}\b`)
-
-// ServiceIDsIn returns the distinct endpoint service IDs in text, sorted.
-func ServiceIDsIn(text string) []string { return distinctMatches(serviceIDPattern, text) }
-
-// EndpointIDsIn returns the distinct VPC endpoint IDs in text, sorted.
-func EndpointIDsIn(text string) []string { return distinctMatches(endpointIDPattern, text) }
-
-func distinctMatches(pattern *regexp.Regexp, text string) []string {
-	ids := pattern.FindAllString(text, -1)
-	slices.Sort(ids)
-	return slices.Compact(ids)
-}
 
 // envelope holds the members that tell the payload kinds apart. encoding/json
 // matches keys case-insensitively, which serves here: SQS says "eventSource",
@@ -175,8 +156,8 @@ func unwrapSNS(body string) string {
 // or every managed service when it names none: the message format is not
 // documented, so a notification that names nothing still wakes a sweep.
 func notificationTarget(id, message string) Target {
-	services := ServiceIDsIn(message)
-	return Target{ID: id, All: len(services) == 0, Services: services, Endpoints: EndpointIDsIn(message)}
+	services := awsid.ServiceIDsIn(message)
+	return Target{ID: id, All: len(services) == 0, Services: services, Endpoints: awsid.EndpointIDsIn(message)}
 }
 
 // cloudTrailDetail is the part of a CloudTrail API call event read here.
@@ -205,14 +186,14 @@ func decodeEventBridge(payload []byte, policyParameter string) (Trigger, error) 
 			return Trigger{}, fmt.Errorf("%w: CloudTrail event %q (only CreateVpcEndpoint is handled)", ErrUnsupported, d.EventName)
 		}
 		t := Trigger{Kind: CloudTrail, Source: FromEventBridge}
-		services := ServiceIDsIn(string(d.RequestParameters) + " " + string(d.ResponseElements))
+		services := awsid.ServiceIDsIn(string(d.RequestParameters) + " " + string(d.ResponseElements))
 		if len(services) == 0 {
 			// An endpoint to an AWS service (com.amazonaws.<region>.s3) or
 			// to a service with a private DNS name: nothing of ours.
 			t.Ignored = "CreateVpcEndpoint names no endpoint service ID"
 			return t, nil
 		}
-		t.Targets = []Target{{Services: services, Endpoints: EndpointIDsIn(string(d.ResponseElements))}}
+		t.Targets = []Target{{Services: services, Endpoints: awsid.EndpointIDsIn(string(d.ResponseElements))}}
 		return t, nil
 
 	case ev.DetailType == "Parameter Store Change" && ev.Source == "aws.ssm":

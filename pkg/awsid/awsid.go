@@ -1,0 +1,129 @@
+// Package awsid recognises the AWS identifiers the approver reads and
+// writes: account IDs, endpoint service IDs, VPC endpoint IDs and Region
+// names. The policy, the settings, the triggers and approverctl all check
+// IDs here, so they cannot disagree on what an ID looks like.
+//
+// The checks are small hand-written scanners rather than regular
+// expressions: they cost nothing at start-up, which matters for a Lambda
+// function's cold start.
+//
+// See https://docs.aws.amazon.com/vpc/latest/privatelink/configure-endpoint-service.html
+package awsid
+
+import (
+	"slices"
+	"strings"
+)
+
+// Prefixes and lengths of the IDs, as EC2 issues them.
+const (
+	ServicePrefix  = "vpce-svc-"
+	EndpointPrefix = "vpce-"
+	// MinHexDigits and MaxHexDigits bound the hex part of service and
+	// endpoint IDs (8 for older resources, 17 for newer ones).
+	MinHexDigits = 8
+	MaxHexDigits = 17
+	// AccountDigits is the length of an AWS account ID.
+	AccountDigits = 12
+)
+
+// IsAccount reports whether s is a 12-digit AWS account ID.
+func IsAccount(s string) bool {
+	return len(s) == AccountDigits && strings.Trim(s, "0123456789") == ""
+}
+
+// IsServiceID reports whether s is an endpoint service ID: vpce-svc- and 8
+// to 17 lowercase hex digits, as EC2 reports it.
+func IsServiceID(s string) bool {
+	rest, ok := strings.CutPrefix(s, ServicePrefix)
+	return ok && hexRun(rest, false) == len(rest) && validHexLength(len(rest))
+}
+
+// IsEndpointID reports whether s is a VPC endpoint ID: vpce- and 8 to 17
+// hex digits. Upper-case digits are accepted (people paste them so);
+// NormalizeEndpointID gives the form EC2 reports.
+func IsEndpointID(s string) bool {
+	rest, ok := strings.CutPrefix(s, EndpointPrefix)
+	return ok && hexRun(rest, true) == len(rest) && validHexLength(len(rest))
+}
+
+// NormalizeEndpointID returns an endpoint ID as EC2 reports it: lower case.
+func NormalizeEndpointID(s string) string { return strings.ToLower(s) }
+
+// IsRegion reports whether s looks like an AWS Region name such as
+// eu-west-1 or us-gov-east-1: two lowercase letters, one or more lowercase
+// words, and a number, joined by "-".
+func IsRegion(s string) bool {
+	parts := strings.Split(s, "-")
+	if len(parts) < 3 || len(parts[0]) != 2 || !lowerLetters(parts[0]) {
+		return false
+	}
+	last := parts[len(parts)-1]
+	if last == "" || strings.Trim(last, "0123456789") != "" {
+		return false
+	}
+	for _, p := range parts[1 : len(parts)-1] {
+		if p == "" || !lowerLetters(p) {
+			return false
+		}
+	}
+	return true
+}
+
+// ServiceIDsIn returns the distinct endpoint service IDs found anywhere in
+// text, sorted: for example in the service name
+// com.amazonaws.vpce.eu-west-1.vpce-svc-0123456789abcdef0.
+func ServiceIDsIn(text string) []string { return scan(text, ServicePrefix) }
+
+// EndpointIDsIn returns the distinct VPC endpoint IDs found anywhere in text,
+// sorted. A vpce-svc-... ID is never one ("s" is no hex digit).
+func EndpointIDsIn(text string) []string { return scan(text, EndpointPrefix) }
+
+// scan finds whole words prefix + 8 to 17 lowercase hex digits: the prefix
+// must not follow a word character, nor the digits precede one.
+func scan(text, prefix string) []string {
+	var ids []string
+	for i := 0; ; {
+		j := strings.Index(text[i:], prefix)
+		if j < 0 {
+			break
+		}
+		start := i + j
+		digits := start + len(prefix)
+		n := hexRun(text[digits:], false)
+		end := digits + n
+		if validHexLength(n) && (start == 0 || !isWordByte(text[start-1])) && (end == len(text) || !isWordByte(text[end])) {
+			ids = append(ids, text[start:end])
+		}
+		i = digits
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+// hexRun is the length of the run of hex digits at the start of s.
+func hexRun(s string, upper bool) int {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || upper && 'A' <= c && c <= 'F') {
+			return i
+		}
+	}
+	return len(s)
+}
+
+func validHexLength(n int) bool { return MinHexDigits <= n && n <= MaxHexDigits }
+
+func lowerLetters(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 'a' || s[i] > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+// isWordByte is a regular expression's \w: letters, digits and "_".
+func isWordByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_'
+}

@@ -1,0 +1,86 @@
+package awsid_test
+
+import (
+	"regexp"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/privatelink-approver/privatelink-approver/pkg/awsid"
+)
+
+func TestChecks(t *testing.T) {
+	tests := []struct {
+		name  string
+		check func(string) bool
+		in    string
+		want  bool
+	}{
+		{"account", awsid.IsAccount, "111122223333", true},
+		{"account too short", awsid.IsAccount, "11112222333", false},
+		{"account with a letter", awsid.IsAccount, "11112222333a", false},
+		{"account with a space", awsid.IsAccount, " 11122223333", false},
+		{"service", awsid.IsServiceID, "vpce-svc-0123456789abcdef0", true},
+		{"service with 8 digits", awsid.IsServiceID, "vpce-svc-01234567", true},
+		{"service with 7 digits", awsid.IsServiceID, "vpce-svc-0123456", false},
+		{"service with 18 digits", awsid.IsServiceID, "vpce-svc-0123456789abcdef01", false},
+		{"service in upper case", awsid.IsServiceID, "vpce-svc-0123456789ABCDEF0", false},
+		{"an endpoint is no service", awsid.IsServiceID, "vpce-0123456789abcdef0", false},
+		{"endpoint", awsid.IsEndpointID, "vpce-0123456789abcdef0", true},
+		{"endpoint in upper case", awsid.IsEndpointID, "vpce-0123456789ABCDEF0", true},
+		{"a service is no endpoint", awsid.IsEndpointID, "vpce-svc-0123456789abcdef0", false},
+		{"endpoint with a g", awsid.IsEndpointID, "vpce-0123456789abcdefg", false},
+		{"endpoint, empty", awsid.IsEndpointID, "vpce-", false},
+		{"region", awsid.IsRegion, "eu-west-1", true},
+		{"region in GovCloud", awsid.IsRegion, "us-gov-east-1", true},
+		{"region without a number", awsid.IsRegion, "eu-west", false},
+		{"region in upper case", awsid.IsRegion, "EU-west-1", false},
+		{"region with an empty word", awsid.IsRegion, "eu--1", false},
+		{"region with three letters", awsid.IsRegion, "eur-west-1", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, tt.check(tt.in), tt.in)
+		})
+	}
+}
+
+func TestScanners(t *testing.T) {
+	text := `{"ServiceName":"com.amazonaws.vpce.eu-west-1.vpce-svc-0123456789abcdef0",
+		"VpcEndpointId":"vpce-0aaaaaaaaaaaaaaaa", "again":"vpce-0aaaaaaaaaaaaaaaa", "long":"vpce-0123456789abcdef0123",
+		"glued":"xvpce-0bbbbbbbbbbbbbbbb", "upper":"vpce-0CCCCCCCCCCCCCCCC", "svc2":"vpce-svc-01234567"}`
+	assert.Equal(t, []string{"vpce-svc-01234567", "vpce-svc-0123456789abcdef0"}, awsid.ServiceIDsIn(text))
+	assert.Equal(t, []string{"vpce-0aaaaaaaaaaaaaaaa"}, awsid.EndpointIDsIn(text))
+	assert.Empty(t, awsid.EndpointIDsIn("nothing here"))
+}
+
+// The scanners replace these regular expressions: they must find exactly
+// what the expressions find.
+var (
+	serviceRE  = regexp.MustCompile(`\bvpce-svc-[0-9a-f]{8,17}\b`)
+	endpointRE = regexp.MustCompile(`\bvpce-[0-9a-f]{8,17}\b`)
+)
+
+func distinct(re *regexp.Regexp, text string) []string {
+	ids := re.FindAllString(text, -1)
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+func FuzzScannersMatchRegexps(f *testing.F) {
+	for _, seed := range []string{
+		"vpce-svc-0123456789abcdef0", "vpce-0123456789abcdef0", "_vpce-01234567", "vpce-01234567_", "vpce-vpce-01234567",
+		"vpce-svc-vpce-svc-01234567", "a.vpce-01234567.b", "vpce-0123456789abcdef01", "vpce-0123456", "é vpce-01234567 é",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		if got, want := awsid.ServiceIDsIn(text), distinct(serviceRE, text); !slices.Equal(got, want) {
+			t.Fatalf("ServiceIDsIn(%q) = %q, the expression finds %q", text, got, want)
+		}
+		if got, want := awsid.EndpointIDsIn(text), distinct(endpointRE, text); !slices.Equal(got, want) {
+			t.Fatalf("EndpointIDsIn(%q) = %q, the expression finds %q", text, got, want)
+		}
+	})
+}
