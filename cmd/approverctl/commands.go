@@ -452,9 +452,9 @@ Exit 1 when any decision could not be applied.`,
 			} else {
 				rows := make([][]string, 0, len(report.Decisions))
 				for _, d := range report.Decisions {
-					rows = append(rows, []string{d.ServiceID, d.EndpointID, d.Owner, string(d.Action), d.Rule, d.Result, d.Error})
+					rows = append(rows, []string{d.ServiceID, d.EndpointID, d.Owner, string(d.Action), d.Rule, d.Result, d.Detail})
 				}
-				if err := writeTable(a.stdout, []string{"SERVICE", "ENDPOINT", "OWNER", "ACTION", "RULE", "RESULT", "ERROR"}, rows); err != nil {
+				if err := writeTable(a.stdout, []string{"SERVICE", "ENDPOINT", "OWNER", "ACTION", "RULE", "RESULT", "DETAIL"}, rows); err != nil {
 					return err
 				}
 				fmt.Fprintf(a.stdout, "\n%d accepted, %d rejected, %d revoked, %d manual, %d failed on %d service(s)%s\n",

@@ -53,7 +53,7 @@ func run(log *slog.Logger) error {
 		Region:     cfg.Region,
 		Logger:     log,
 	})
-	announcer := announce.New(sns.NewFromConfig(cfg), announce.Config{
+	announcer := announce.New(sns.NewFromConfig(cfg), a, announce.Config{
 		TopicARN:    s.DecisionTopicARN,
 		All:         s.PublishAll,
 		SweepPeriod: s.SweepPeriod,

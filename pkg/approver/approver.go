@@ -1,22 +1,15 @@
 package approver
 
 import (
-	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	"github.com/aws/smithy-go"
 
-	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policystore"
 )
 
@@ -26,6 +19,8 @@ type EC2API interface {
 	DescribeVpcEndpointServiceConfigurations(ctx context.Context, params *ec2.DescribeVpcEndpointServiceConfigurationsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeVpcEndpointServiceConfigurationsOutput, error)
 	AcceptVpcEndpointConnections(ctx context.Context, params *ec2.AcceptVpcEndpointConnectionsInput, optFns ...func(*ec2.Options)) (*ec2.AcceptVpcEndpointConnectionsOutput, error)
 	RejectVpcEndpointConnections(ctx context.Context, params *ec2.RejectVpcEndpointConnectionsInput, optFns ...func(*ec2.Options)) (*ec2.RejectVpcEndpointConnectionsOutput, error)
+	CreateTags(ctx context.Context, params *ec2.CreateTagsInput, optFns ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error)
+	DeleteTags(ctx context.Context, params *ec2.DeleteTagsInput, optFns ...func(*ec2.Options)) (*ec2.DeleteTagsOutput, error)
 }
 
 // PolicyLoader supplies the policy; fresh bypasses any cached copy.
@@ -37,7 +32,8 @@ type PolicyLoader interface {
 const (
 	// maxPage is the largest MaxResults DescribeVpcEndpointConnections takes.
 	maxPage = 1000
-	// maxBatch is the most endpoint IDs one Accept or Reject call takes.
+	// maxBatch is the most endpoint IDs one Accept or Reject call takes, and
+	// the most resource IDs one CreateTags or DeleteTags call takes.
 	maxBatch = 1000
 	// maxFilterValues bounds the endpoint IDs in one vpc-endpoint-id filter.
 	maxFilterValues = 200
@@ -52,6 +48,8 @@ const (
 	stateRejected          = "rejected"
 	stateDeleting          = "deleting"
 	stateDeleted           = "deleted"
+	stateExpired           = "expired"
+	stateFailed            = "failed"
 )
 
 // Config holds the approver's settings.
@@ -66,7 +64,8 @@ type Config struct {
 	Region string
 	// Logger receives one line per decision; nil discards.
 	Logger *slog.Logger
-	// Now is the clock for rule expiry; nil means time.Now.
+	// Now is the clock for rule expiry and the decided-at stamp; nil means
+	// time.Now.
 	Now func() time.Time
 }
 
@@ -107,8 +106,14 @@ type Request struct {
 }
 
 // Reconcile loads the policy, then reconciles each requested managed
-// service. It returns an error, and decides nothing, when the policy or the
-// list of managed services cannot be had; failures of single services or
+// service: it reads their connections, decides them, and, when anything is
+// to be accepted, rejected or revoked with a policy cached by an earlier
+// invocation, reads the policy again and decides again if it changed. Then
+// it applies the decisions in batches and stamps each applied one on its
+// connection.
+//
+// It returns an error, and decides nothing, when the policy or the list of
+// managed services cannot be had; failures of single services or
 // connections are in the Report (see Report.Err).
 func (a *Approver) Reconcile(ctx context.Context, req Request) (*Report, error) {
 	services, err := a.servicesFor(ctx, req)
@@ -118,45 +123,53 @@ func (a *Approver) Reconcile(ctx context.Context, req Request) (*Report, error) 
 	if len(services) == 0 && !req.All {
 		// The event named only services of others: none of our business,
 		// whatever state the policy is in.
-		return &Report{Trigger: req.Trigger, DryRun: a.cfg.DryRun, Services: []string{}, Decisions: []Decision{}}, nil
+		return newReport(req.Trigger, a.cfg.DryRun, nil, []string{}), nil
 	}
 	loaded, err := a.policies.Load(ctx, req.ReloadPolicy)
 	if err != nil {
 		return nil, err
 	}
-	report := &Report{
-		Trigger:         req.Trigger,
-		DryRun:          a.cfg.DryRun,
-		PolicyParameter: loaded.Parameter,
-		PolicyVersion:   loaded.Version,
-		Services:        services,
-		Decisions:       []Decision{},
-	}
-	revoking := req.Sweep && loaded.Policy.Revoke
-	plans := make([]*plan, 0, len(services))
-	revocations := 0
-	for _, svc := range services {
-		pl := a.plan(ctx, loaded, svc, req.Trigger, revoking)
-		revocations += pl.revocations
-		plans = append(plans, pl)
-	}
-	// The guard counts across every service, before anything is applied: a
-	// mistaken edit must not cut off every consumer at once.
-	if limit := loaded.Policy.MaxRevocations; revocations > limit {
-		report.Guard = fmt.Sprintf("%d revocations exceed maxRevocations %d: nothing revoked; check the policy, then raise maxRevocations if they are meant", revocations, limit)
-		for _, pl := range plans {
-			pl.holdRevocations(report.Guard)
-		}
-		a.log.ErrorContext(ctx, "revocations held", "trigger", req.Trigger, "revocations", revocations, "maxRevocations", limit)
-	}
-	for _, pl := range plans {
-		err := a.apply(ctx, pl)
-		report.add(pl.svc, pl.decisions, err)
+	now := a.now() // rule expiry and the decided-at stamp: one time per invocation
+
+	reads := a.readAll(ctx, services, needsAccepted(loaded, req.Sweep))
+	plans := a.decideAll(loaded, reads, req, now)
+	if loaded.Cached && acts(plans) {
+		// Another execution environment may have heard of a change this one
+		// missed: never act on a copy the stored policy may have outlived.
+		fresh, err := a.policies.Load(ctx, true)
 		if err != nil {
+			return nil, fmt.Errorf("read the policy again before acting: %w", err)
+		}
+		if fresh.Version != loaded.Version {
+			a.log.InfoContext(ctx, "policy changed since it was cached: deciding again", "trigger", req.Trigger,
+				"cachedVersion", loaded.Version, "policyVersion", fresh.Version)
+			if needsAccepted(fresh, req.Sweep) && !needsAccepted(loaded, req.Sweep) {
+				reads = a.readAll(ctx, services, true)
+			}
+			loaded = fresh
+			plans = a.decideAll(loaded, reads, req, now)
+		}
+	}
+
+	report := newReport(req.Trigger, a.cfg.DryRun, loaded, services)
+	report.Guard = a.guard(ctx, plans, loaded, req)
+	for _, pl := range plans {
+		if err := a.apply(ctx, pl); err != nil {
+			report.fail(pl.svc, err)
 			a.log.ErrorContext(ctx, "reconcile failed", "serviceId", pl.svc, "trigger", req.Trigger, "error", err.Error())
 		}
+		report.Decisions = append(report.Decisions, pl.decisions...)
 	}
+	a.stamp(ctx, report.Decisions, now)
+	a.logDecisions(ctx, report.Decisions)
+	report.Counts = Count(report.Decisions)
 	return report, nil
+}
+
+// needsAccepted reports whether deciding needs the accepted connections too:
+// for revocation (sweeps of a revoking policy) and for connection limits.
+func needsAccepted(loaded *policystore.Loaded, sweep bool) bool {
+	return sweep && loaded.Policy.Revoke || loaded.Policy.HasLimits()
 }
 
 // servicesFor returns the managed services the request asks for, sorted.
@@ -186,332 +199,47 @@ func (a *Approver) servicesFor(ctx context.Context, req Request) ([]string, erro
 	return slices.Compact(out), nil
 }
 
-// ownedServices lists every endpoint service of the account and region.
-func (a *Approver) ownedServices(ctx context.Context) ([]string, error) {
-	var ids []string
-	pages := ec2.NewDescribeVpcEndpointServiceConfigurationsPaginator(a.ec2, &ec2.DescribeVpcEndpointServiceConfigurationsInput{
-		MaxResults: aws.Int32(maxPage),
-	})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("list the account's endpoint services: %w", err)
-		}
-		for _, s := range page.ServiceConfigurations {
-			ids = append(ids, aws.ToString(s.ServiceId))
+// guard holds every revocation of the invocation when revoking could cut off
+// consumers by mistake: when more than maxRevocations are due across every
+// service, or when any managed service could not be read (its revocations
+// are unknown, so the count cannot be trusted). It returns why, or "".
+func (a *Approver) guard(ctx context.Context, plans []*plan, loaded *policystore.Loaded, req Request) string {
+	revocations := 0
+	var unread []string
+	for _, pl := range plans {
+		revocations += pl.revocations()
+		if pl.err != nil {
+			unread = append(unread, pl.svc)
 		}
 	}
-	return ids, nil
+	if revocations == 0 {
+		return ""
+	}
+	limit := loaded.Policy.MaxRevocations
+	var why string
+	switch {
+	case len(unread) > 0:
+		why = fmt.Sprintf("%d revocations held: the connections of %s could not be read, and nothing is revoked while any managed service is unread (the next sweep tries again)",
+			revocations, strings.Join(unread, ", "))
+	case revocations > limit:
+		why = fmt.Sprintf("%d revocations exceed maxRevocations %d: nothing revoked; check the policy, then raise maxRevocations if they are meant", revocations, limit)
+	default:
+		return ""
+	}
+	for _, pl := range plans {
+		pl.holdRevocations(why)
+	}
+	a.log.ErrorContext(ctx, "revocations held", "trigger", req.Trigger, "revocations", revocations, "maxRevocations", limit,
+		"unreadServices", unread, "reason", why)
+	return why
 }
 
-// plan is what one service's reconcile will do: its decisions, and which of
-// them call Accept or Reject.
-type plan struct {
-	svc       string
-	decisions []Decision
-	// describeErr is a failure to read the service's connections: nothing
-	// is decided for it.
-	describeErr error
-	revocations int
-}
-
-// plan reads the service's connections and decides them, changing nothing:
-// every pending request, and, when revoking, every accepted connection
-// (EC2 states pending and available) whose decision is now reject.
-func (a *Approver) plan(ctx context.Context, loaded *policystore.Loaded, svc, trigger string, revoking bool) *plan {
-	pl := &plan{svc: svc}
-	// Accepted connections matter for revocation, and for connection
-	// limits, which count them per account: one Describe reads both kinds.
-	states := []string{statePendingAcceptance}
-	if revoking || loaded.Policy.HasLimits() {
-		states = append(states, statePending, stateAvailable)
-	}
-	conns, err := a.connections(ctx, svc, states, nil)
-	if err != nil {
-		pl.describeErr = fmt.Errorf("describe the connections of %s: %w", svc, err)
-		return pl
-	}
-	var pending, accepted []types.VpcEndpointConnection
-	acceptedBy := map[string]int{}
-	for _, c := range conns {
-		if strings.EqualFold(string(c.VpcEndpointState), statePendingAcceptance) {
-			pending = append(pending, c)
-			continue
+func (a *Approver) logDecisions(ctx context.Context, decisions []Decision) {
+	for _, d := range decisions {
+		level := slog.LevelInfo
+		if d.Result == ResultFailed {
+			level = slog.LevelError
 		}
-		accepted = append(accepted, c)
-		acceptedBy[aws.ToString(c.VpcEndpointOwner)]++
+		a.log.LogAttrs(ctx, level, "decision", d.attrs()...)
 	}
-
-	// Oldest first, then by ID: connection limits go to the earliest.
-	byAge := func(x, y types.VpcEndpointConnection) int {
-		return cmp.Or(
-			aws.ToTime(x.CreationTimestamp).Compare(aws.ToTime(y.CreationTimestamp)),
-			strings.Compare(aws.ToString(x.VpcEndpointId), aws.ToString(y.VpcEndpointId)),
-		)
-	}
-	slices.SortFunc(pending, byAge)
-	slices.SortFunc(accepted, byAge)
-
-	now := a.now()
-	pl.decisions = make([]Decision, 0, len(pending))
-	for _, c := range pending {
-		d := a.newDecision(loaded, svc, trigger, c)
-		pd := loaded.Policy.Decide(policy.Request{Account: d.Owner, ServiceID: svc, EndpointID: d.EndpointID, Region: d.Region,
-			Accepted: acceptedBy[d.Owner]}, now)
-		d.Action, d.Rule, d.Reason = pd.Action, pd.Rule, pd.Reason()
-		switch {
-		case pd.Action == policy.Manual:
-			d.Result = ResultLeftPending
-		case a.cfg.DryRun:
-			d.Result = ResultDryRun
-		}
-		if pd.Action == policy.Accept {
-			acceptedBy[d.Owner]++ // counts toward the limit of later requests
-		}
-		pl.decisions = append(pl.decisions, d)
-	}
-	if revoking {
-		for _, c := range accepted {
-			d := a.newDecision(loaded, svc, trigger, c)
-			pd := loaded.Policy.Decide(policy.Request{Account: d.Owner, ServiceID: svc, EndpointID: d.EndpointID, Region: d.Region,
-				Existing: true}, now)
-			if pd.Action != policy.Reject {
-				continue // accept keeps it; manual never revokes
-			}
-			d.Action, d.Rule, d.Reason, d.Revoked = pd.Action, pd.Rule, "revoked: "+pd.Reason(), true
-			if a.cfg.DryRun {
-				d.Result = ResultDryRun
-			}
-			pl.decisions = append(pl.decisions, d)
-			pl.revocations++
-		}
-	}
-	return pl
-}
-
-func (a *Approver) newDecision(loaded *policystore.Loaded, svc, trigger string, c types.VpcEndpointConnection) Decision {
-	return Decision{
-		ServiceID:       svc,
-		EndpointID:      aws.ToString(c.VpcEndpointId),
-		Owner:           aws.ToString(c.VpcEndpointOwner),
-		Region:          cmp.Or(aws.ToString(c.VpcEndpointRegion), a.cfg.Region),
-		Created:         aws.ToTime(c.CreationTimestamp),
-		State:           string(c.VpcEndpointState),
-		DryRun:          a.cfg.DryRun,
-		Trigger:         trigger,
-		PolicyVersion:   loaded.Version,
-		PolicyParameter: loaded.Parameter,
-	}
-}
-
-// holdRevocations marks the plan's revocations as not to be applied.
-func (pl *plan) holdRevocations(why string) {
-	for i := range pl.decisions {
-		if d := &pl.decisions[i]; d.Revoked && d.Result == "" {
-			d.Result = ResultHeld + ": " + why
-		}
-	}
-}
-
-// apply accepts and rejects what the plan decided (one Accept and one
-// Reject call, split only past 1,000 IDs), settles the failures, and logs
-// every decision. The error reports a failure of the service as a whole or
-// of any decision; every other decision is still applied.
-func (a *Approver) apply(ctx context.Context, pl *plan) error {
-	if pl.describeErr != nil {
-		return pl.describeErr
-	}
-	var acceptIDs, rejectIDs []string
-	for _, d := range pl.decisions {
-		switch {
-		case d.Result != "": // manual, dry run, held
-		case d.Action == policy.Accept:
-			acceptIDs = append(acceptIDs, d.EndpointID)
-		case d.Action == policy.Reject:
-			rejectIDs = append(rejectIDs, d.EndpointID)
-		}
-	}
-	failures := a.call(ctx, pl.svc, policy.Accept, acceptIDs)
-	for id, f := range a.call(ctx, pl.svc, policy.Reject, rejectIDs) {
-		failures[id] = f
-	}
-	a.settle(ctx, pl.svc, pl.decisions, failures)
-
-	var failed int
-	codes := map[string]int{}
-	for _, d := range pl.decisions {
-		a.logDecision(ctx, d)
-		if d.Error != "" {
-			failed++
-			codes[cmp.Or(d.ErrorCode, "no error code")]++
-		}
-	}
-	if failed > 0 {
-		var why []string
-		for _, code := range slices.Sorted(maps.Keys(codes)) {
-			why = append(why, fmt.Sprintf("%s x%d", code, codes[code]))
-		}
-		return fmt.Errorf("%s: %d of %d decisions could not be applied (%s)", pl.svc, failed, len(pl.decisions), strings.Join(why, ", "))
-	}
-	return nil
-}
-
-// failure is why EC2 did not apply a decision to one endpoint.
-type failure struct {
-	code    string
-	message string
-}
-
-// call accepts or rejects ids in batches of at most maxBatch and returns
-// the endpoints EC2 did not act on, from Unsuccessful or a failed call.
-func (a *Approver) call(ctx context.Context, svc string, action policy.Action, ids []string) map[string]failure {
-	failures := map[string]failure{}
-	for batch := range slices.Chunk(ids, maxBatch) {
-		var unsuccessful []types.UnsuccessfulItem
-		var err error
-		if action == policy.Accept {
-			var out *ec2.AcceptVpcEndpointConnectionsOutput
-			out, err = a.ec2.AcceptVpcEndpointConnections(ctx, &ec2.AcceptVpcEndpointConnectionsInput{ServiceId: aws.String(svc), VpcEndpointIds: batch})
-			if out != nil {
-				unsuccessful = out.Unsuccessful
-			}
-		} else {
-			var out *ec2.RejectVpcEndpointConnectionsOutput
-			out, err = a.ec2.RejectVpcEndpointConnections(ctx, &ec2.RejectVpcEndpointConnectionsInput{ServiceId: aws.String(svc), VpcEndpointIds: batch})
-			if out != nil {
-				unsuccessful = out.Unsuccessful
-			}
-		}
-		if err != nil {
-			f := failure{code: errorCode(err), message: fmt.Sprintf("%s %d connections of %s: %v", action, len(batch), svc, err)}
-			for _, id := range batch {
-				failures[id] = f
-			}
-			continue
-		}
-		for _, u := range unsuccessful {
-			f := failure{code: "Unknown", message: "EC2 listed the endpoint as unsuccessful without an error"}
-			if u.Error != nil {
-				code := aws.ToString(u.Error.Code)
-				f = failure{code: code, message: fmt.Sprintf("%s %s: %s: %s", action, aws.ToString(u.ResourceId), code, aws.ToString(u.Error.Message))}
-			}
-			failures[aws.ToString(u.ResourceId)] = f
-		}
-	}
-	return failures
-}
-
-// settle records the outcome of each applied decision. A failure whose
-// connection is already where the decision wanted it (a person acted
-// meanwhile) or gone (its consumer deleted it) is no error: the state is
-// right. Anything else is an error on that decision.
-func (a *Approver) settle(ctx context.Context, svc string, decisions []Decision, failures map[string]failure) {
-	var failedIDs []string
-	for id := range failures {
-		failedIDs = append(failedIDs, id)
-	}
-	slices.Sort(failedIDs)
-	var states map[string]string
-	var statesErr error
-	if len(failedIDs) > 0 {
-		var current []types.VpcEndpointConnection
-		current, statesErr = a.connections(ctx, svc, nil, failedIDs)
-		states = make(map[string]string, len(current))
-		for _, c := range current {
-			states[aws.ToString(c.VpcEndpointId)] = string(c.VpcEndpointState)
-		}
-	}
-
-	for i := range decisions {
-		d := &decisions[i]
-		if d.Result != "" {
-			continue // manual or dry run: nothing was applied
-		}
-		f, failed := failures[d.EndpointID]
-		if !failed {
-			switch {
-			case d.Revoked:
-				d.Result = ResultRevoked
-			case d.Action == policy.Accept:
-				d.Result = ResultAccepted
-			default:
-				d.Result = ResultRejected
-			}
-			continue
-		}
-		state, present := states[d.EndpointID]
-		switch {
-		case statesErr != nil:
-			d.Result, d.ErrorCode = ResultFailed, f.code
-			d.Error = fmt.Sprintf("%s (and its current state could not be read: %v)", f.message, statesErr)
-		case d.Action == policy.Accept && (strings.EqualFold(state, statePending) || strings.EqualFold(state, stateAvailable)):
-			d.Result = ResultAlreadyAccepted
-		case d.Action == policy.Reject && strings.EqualFold(state, stateRejected):
-			d.Result = ResultAlreadyRejected
-		case !present || strings.EqualFold(state, stateDeleting) || strings.EqualFold(state, stateDeleted):
-			d.Result = ResultGone
-		default:
-			d.Result, d.ErrorCode = ResultFailed, f.code
-			d.Error = fmt.Sprintf("%s (connection is %s)", f.message, state)
-		}
-	}
-}
-
-// connections describes connections of svc, only those in states when
-// given, and only the endpoints ids when given, following every page.
-func (a *Approver) connections(ctx context.Context, svc string, states, ids []string) ([]types.VpcEndpointConnection, error) {
-	filters := []types.Filter{{Name: aws.String("service-id"), Values: []string{svc}}}
-	if len(states) > 0 {
-		filters = append(filters, types.Filter{Name: aws.String("vpc-endpoint-state"), Values: states})
-	}
-	idBatches := [][]string{nil}
-	if len(ids) > 0 {
-		idBatches = slices.Collect(slices.Chunk(ids, maxFilterValues))
-	}
-	inStates := func(state types.State) bool {
-		return len(states) == 0 || slices.ContainsFunc(states, func(s string) bool { return strings.EqualFold(s, string(state)) })
-	}
-	var out []types.VpcEndpointConnection
-	for _, batch := range idBatches {
-		f := filters
-		if batch != nil {
-			f = append(slices.Clip(filters), types.Filter{Name: aws.String("vpc-endpoint-id"), Values: batch})
-		}
-		pages := ec2.NewDescribeVpcEndpointConnectionsPaginator(a.ec2, &ec2.DescribeVpcEndpointConnectionsInput{
-			Filters:    f,
-			MaxResults: aws.Int32(maxPage),
-		})
-		for pages.HasMorePages() {
-			page, err := pages.NextPage(ctx)
-			if err != nil {
-				return nil, err
-			}
-			for _, c := range page.VpcEndpointConnections {
-				// Trust, but verify: never act on a connection of another
-				// service or state because a filter was ignored.
-				if aws.ToString(c.ServiceId) != svc || !inStates(c.VpcEndpointState) {
-					continue
-				}
-				out = append(out, c)
-			}
-		}
-	}
-	return out, nil
-}
-
-func (a *Approver) logDecision(ctx context.Context, d Decision) {
-	level := slog.LevelInfo
-	if d.Error != "" {
-		level = slog.LevelError
-	}
-	a.log.LogAttrs(ctx, level, "decision", d.attrs()...)
-}
-
-// errorCode returns the AWS error code of err, or "" for other errors.
-func errorCode(err error) string {
-	var apiErr smithy.APIError
-	if errors.As(err, &apiErr) {
-		return apiErr.ErrorCode()
-	}
-	return ""
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -42,23 +43,39 @@ type fakeEC2 struct {
 	beforeApply func(f *fakeEC2)
 	// failCall fails the named operation with an API error.
 	failCall map[string]error
-	calls    []string
-	accepted [][]string
-	rejected [][]string
+	// failDescribe fails the Describe of a service's connections from its
+	// page number pagesBefore+1 on (0: every page).
+	failDescribe map[string]error
+	pagesBefore  int
+	// applyThenFail makes Accept/Reject apply the decision, then fail the
+	// call, as if the answer was lost.
+	applyThenFail error
+	calls         []string
+	accepted      [][]string
+	rejected      [][]string
 	// filters holds the filters of each DescribeVpcEndpointConnections.
 	filters [][]types.Filter
+	// tags are the connections' tags, by connection ID; tagCalls the
+	// CreateTags requests.
+	tags       map[string]map[string]string
+	tagCalls   []*ec2.CreateTagsInput
+	untagCalls []*ec2.DeleteTagsInput
 }
 
 func newFake(owned ...string) *fakeEC2 {
 	return &fakeEC2{owned: owned, conns: map[string]*types.VpcEndpointConnection{}, pageSize: 1000,
-		unsuccessful: map[string]string{}, failCall: map[string]error{}}
+		unsuccessful: map[string]string{}, failCall: map[string]error{}, failDescribe: map[string]error{},
+		tags: map[string]map[string]string{}}
 }
+
+// connID is the connection ID of endpoint id in the fake.
+func connID(id string) string { return "vpce-conn-" + strings.TrimPrefix(id, "vpce-") }
 
 var created = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 
 func (f *fakeEC2) add(svc, id, owner, state, region string) {
 	f.conns[id] = &types.VpcEndpointConnection{
-		ServiceId: aws.String(svc), VpcEndpointId: aws.String(id), VpcEndpointOwner: aws.String(owner),
+		ServiceId: aws.String(svc), VpcEndpointId: aws.String(id), VpcEndpointConnectionId: aws.String(connID(id)), VpcEndpointOwner: aws.String(owner),
 		VpcEndpointState: types.State(state), CreationTimestamp: aws.Time(created.Add(time.Duration(len(f.conns)) * time.Minute)),
 		VpcEndpointRegion: aws.String(region),
 	}
@@ -80,6 +97,20 @@ func (f *fakeEC2) DescribeVpcEndpointConnections(_ context.Context, in *ec2.Desc
 	f.filters = append(f.filters, in.Filters)
 	if err := f.failCall["Describe"]; err != nil {
 		return nil, err
+	}
+	for _, flt := range in.Filters {
+		if aws.ToString(flt.Name) != "service-id" {
+			continue
+		}
+		for _, svc := range flt.Values {
+			page := 1
+			if in.NextToken != nil {
+				page = 2 // any later page
+			}
+			if err := f.failDescribe[svc]; err != nil && page > f.pagesBefore {
+				return nil, err
+			}
+		}
 	}
 	var ids []string
 	for id := range f.conns {
@@ -105,7 +136,11 @@ func (f *fakeEC2) DescribeVpcEndpointConnections(_ context.Context, in *ec2.Desc
 			ok = ok && slices.Contains(flt.Values, v)
 		}
 		if ok {
-			match = append(match, *c)
+			cc := *c
+			for _, k := range slices.Sorted(maps.Keys(f.tags[connID(id)])) {
+				cc.Tags = append(cc.Tags, types.Tag{Key: aws.String(k), Value: aws.String(f.tags[connID(id)][k])})
+			}
+			match = append(match, cc)
 		}
 	}
 	start := 0
@@ -157,7 +192,49 @@ func (f *fakeEC2) decide(op, svc string, ids []string, to string, from ...string
 		}
 		bad = append(bad, types.UnsuccessfulItem{ResourceId: aws.String(id), Error: &types.UnsuccessfulItemError{Code: aws.String(code), Message: aws.String(code + " for " + id)}})
 	}
+	if f.applyThenFail != nil {
+		return nil, f.applyThenFail
+	}
 	return bad, nil
+}
+
+func (f *fakeEC2) CreateTags(_ context.Context, in *ec2.CreateTagsInput, _ ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "CreateTags")
+	f.tagCalls = append(f.tagCalls, in)
+	if err := f.failCall["CreateTags"]; err != nil {
+		return nil, err
+	}
+	for _, id := range in.Resources {
+		if f.tags[id] == nil {
+			f.tags[id] = map[string]string{}
+		}
+		for _, t := range in.Tags {
+			f.tags[id][aws.ToString(t.Key)] = aws.ToString(t.Value)
+		}
+	}
+	return &ec2.CreateTagsOutput{}, nil
+}
+
+func (f *fakeEC2) DeleteTags(_ context.Context, in *ec2.DeleteTagsInput, _ ...func(*ec2.Options)) (*ec2.DeleteTagsOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "DeleteTags")
+	f.untagCalls = append(f.untagCalls, in)
+	for _, id := range in.Resources {
+		for _, t := range in.Tags {
+			delete(f.tags[id], aws.ToString(t.Key))
+		}
+	}
+	return &ec2.DeleteTagsOutput{}, nil
+}
+
+// stamp returns the privatelink-approver tags of endpoint id's connection.
+func (f *fakeEC2) stamp(id string) map[string]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.tags[connID(id)])
 }
 
 func (f *fakeEC2) AcceptVpcEndpointConnections(_ context.Context, in *ec2.AcceptVpcEndpointConnectionsInput, _ ...func(*ec2.Options)) (*ec2.AcceptVpcEndpointConnectionsOutput, error) {
@@ -275,7 +352,7 @@ func TestReconcileOnlyTouchesManagedServices(t *testing.T) {
 	}{
 		{"named and managed", []string{svcA}, approver.Request{Services: []string{svcA}}, []string{svcA}, []string{"Describe"}},
 		{"named but not managed", []string{svcA}, approver.Request{Services: []string{svcB}}, []string{}, nil},
-		{"all configured", []string{svcB, svcA}, approver.Request{All: true}, []string{svcA, svcB}, []string{"Describe", "Describe", "Accept"}},
+		{"all configured", []string{svcB, svcA}, approver.Request{All: true}, []string{svcA, svcB}, []string{"Describe", "Describe", "Accept", "CreateTags"}},
 		{"all owned when none configured", nil, approver.Request{All: true}, []string{svcA}, []string{"DescribeServices", "Describe"}},
 		{"another provider's service when all owned are managed", nil, approver.Request{Services: []string{svcB}}, []string{}, []string{"DescribeServices"}},
 	}
@@ -361,9 +438,9 @@ func TestReconcileSettlesUnsuccessfulItems(t *testing.T) {
 	for _, d := range report.Decisions {
 		if d.EndpointID == "vpce-0000000000000000e" {
 			assert.Equal(t, "InternalError", d.ErrorCode)
-			assert.Contains(t, d.Error, "pendingAcceptance")
+			assert.Contains(t, d.Detail, "pendingAcceptance")
 		} else {
-			assert.Empty(t, d.Error, d.EndpointID)
+			assert.Empty(t, d.ErrorCode, d.EndpointID)
 		}
 	}
 	assert.Equal(t, "pendingAcceptance", f.state("vpce-0000000000000000e"))
@@ -424,7 +501,8 @@ func TestReconcileSplitsPast1000(t *testing.T) {
 	assert.Len(t, f.accepted[0], 1000)
 	assert.Len(t, f.accepted[1], 1000)
 	assert.Len(t, f.accepted[2], 500)
-	assert.Equal(t, []string{"Describe", "Describe", "Describe", "Accept", "Accept", "Accept"}, f.calls)
+	assert.Equal(t, []string{"Describe", "Describe", "Describe", "Accept", "Accept", "Accept", "CreateTags", "CreateTags", "CreateTags"}, f.calls,
+		"stamps too go 1,000 connections to a call")
 }
 
 func TestRevocation(t *testing.T) {

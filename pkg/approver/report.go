@@ -7,45 +7,89 @@ import (
 	"time"
 
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
+	"github.com/privatelink-approver/privatelink-approver/pkg/policystore"
 )
 
-// Results of a decision, as logged in its result field.
+// Results of a decision: the result field of its line, a value to filter
+// and count on. Why is in the decision's Detail.
 const (
-	ResultAccepted        = "accepted"
-	ResultRejected        = "rejected"
-	ResultLeftPending     = "left pending for a person"
-	ResultDryRun          = "dry run: nothing changed"
-	ResultAlreadyAccepted = "already accepted"
-	ResultAlreadyRejected = "already rejected"
-	ResultGone            = "gone: deleted by its consumer"
-	ResultFailed          = "failed"
-	ResultRevoked         = "revoked"
-	// ResultHeld prefixes a revocation the maxRevocations guard held back.
-	ResultHeld = "not revoked"
+	// ResultAccepted, ResultRejected and ResultRevoked: EC2 applied the
+	// decision (a revocation rejects an accepted connection).
+	ResultAccepted = "accepted"
+	ResultRejected = "rejected"
+	ResultRevoked  = "revoked"
+	// ResultLeftPending: the policy leaves the request to a person.
+	ResultLeftPending = "left-pending"
+	// ResultDryRun: decided, but nothing was called.
+	ResultDryRun = "dry-run"
+	// ResultHeld: a revocation the guard held back.
+	ResultHeld = "held"
+	// ResultAlreadyAccepted and ResultAlreadyRejected: EC2 did not act, but
+	// the connection is already where the decision wanted it.
+	ResultAlreadyAccepted = "already-accepted"
+	ResultAlreadyRejected = "already-rejected"
+	// ResultGone: the connection was deleted, or expired, before the call.
+	ResultGone = "gone"
+	// ResultFailed: anything else; ErrorCode and Detail say why.
+	ResultFailed = "failed"
 )
 
-// Decision is what was decided for one connection request, and what came of
-// it. It is logged as one JSON line and returned in the summary.
+// Decision is what was decided for one connection, and what came of it. It
+// is logged as one JSON line and returned in the summary.
 type Decision struct {
-	ServiceID  string    `json:"serviceId"`
-	EndpointID string    `json:"endpointId"`
-	Owner      string    `json:"owner"`
-	Region     string    `json:"region"`
-	Created    time.Time `json:"created,omitzero"`
+	ServiceID  string `json:"serviceId"`
+	EndpointID string `json:"endpointId"`
+	// ConnectionID is the connection's own ID (vpce-conn-...), which its
+	// stamp tags are on.
+	ConnectionID string    `json:"connectionId,omitempty"`
+	Owner        string    `json:"owner"`
+	Region       string    `json:"region"`
+	Created      time.Time `json:"created,omitzero"`
 	// State is the connection's EC2 state when it was decided.
 	State  string        `json:"state"`
 	Action policy.Action `json:"action"`
-	Rule   string        `json:"rule"`
-	Reason string        `json:"reason"`
+	// Rule is the deciding rule's name, "default", or PersonRule.
+	Rule   string `json:"rule"`
+	Reason string `json:"reason"`
 	// Revoked marks the rejection of an already-accepted connection.
 	Revoked         bool   `json:"revoked,omitempty"`
 	DryRun          bool   `json:"dryRun"`
 	Trigger         string `json:"trigger"`
-	PolicyParameter string `json:"policyParameter"`
-	PolicyVersion   string `json:"policyVersion"`
-	Result          string `json:"result"`
-	ErrorCode       string `json:"errorCode,omitempty"`
-	Error           string `json:"error,omitempty"`
+	PolicyParameter string `json:"policyParameter,omitempty"`
+	PolicyVersion   string `json:"policyVersion,omitempty"`
+	// By is the ARN of the person who decided (Rule PersonRule).
+	By     string `json:"by,omitempty"`
+	Result string `json:"result"`
+	// Detail explains the result where it needs explaining.
+	Detail    string `json:"detail,omitempty"`
+	ErrorCode string `json:"errorCode,omitempty"`
+	// StampError says why the stamp tags could not be written: the
+	// decision stands.
+	StampError string `json:"stampError,omitempty"`
+	// AnnouncedAt is when the request was announced on the decision topic,
+	// from its announced-at tag.
+	AnnouncedAt string `json:"announcedAt,omitempty"`
+
+	// tags are the connection's privatelink-approver:* tags when it was read.
+	tags map[string]string
+}
+
+// Applied reports whether EC2 applied the decision: accepted, rejected or
+// revoked.
+func (d Decision) Applied() bool {
+	return d.Result == ResultAccepted || d.Result == ResultRejected || d.Result == ResultRevoked
+}
+
+// applied is the result of the decision once EC2 applied it.
+func (d Decision) applied() string {
+	switch {
+	case d.Revoked:
+		return ResultRevoked
+	case d.Action == policy.Accept:
+		return ResultAccepted
+	default:
+		return ResultRejected
+	}
 }
 
 // StillPending reports whether the connection is still pendingAcceptance
@@ -58,6 +102,7 @@ func (d Decision) attrs() []slog.Attr {
 	attrs := []slog.Attr{
 		slog.String("serviceId", d.ServiceID),
 		slog.String("endpointId", d.EndpointID),
+		slog.String("connectionId", d.ConnectionID),
 		slog.String("owner", d.Owner),
 		slog.String("region", d.Region),
 		slog.Time("created", d.Created),
@@ -71,13 +116,71 @@ func (d Decision) attrs() []slog.Attr {
 		slog.String("policyVersion", d.PolicyVersion),
 		slog.String("result", d.Result),
 	}
+	optional := []struct{ key, value string }{
+		{"by", d.By}, {"detail", d.Detail}, {"errorCode", d.ErrorCode}, {"stampError", d.StampError}, {"announcedAt", d.AnnouncedAt},
+	}
+	for _, o := range optional {
+		if o.value != "" {
+			attrs = append(attrs, slog.String(o.key, o.value))
+		}
+	}
 	if d.Revoked {
 		attrs = append(attrs, slog.Bool("revoked", true))
 	}
-	if d.Error != "" {
-		attrs = append(attrs, slog.String("errorCode", d.ErrorCode), slog.String("error", d.Error))
-	}
 	return attrs
+}
+
+// Counts are decisions by result. The summary, the metrics and approverctl
+// all count with Count, so they cannot disagree.
+type Counts struct {
+	Accepted int `json:"accepted"`
+	Rejected int `json:"rejected"`
+	Revoked  int `json:"revoked"`
+	// Manual counts requests left pending for a person.
+	Manual int `json:"manual"`
+	// DryRunDecisions counts decisions made in dry run, which changed
+	// nothing.
+	DryRunDecisions int `json:"dryRunDecisions"`
+	// Held counts revocations the guard held back.
+	Held int `json:"held"`
+	// AlreadyDecided counts decisions someone else applied first.
+	AlreadyDecided int `json:"alreadyDecided"`
+	Gone           int `json:"gone"`
+	Failed         int `json:"failed"`
+	// StampFailures counts applied decisions whose stamp tags could not be
+	// written.
+	StampFailures int `json:"stampFailures"`
+}
+
+// Count counts decisions by result.
+func Count(decisions []Decision) Counts {
+	var c Counts
+	for _, d := range decisions {
+		switch d.Result {
+		case ResultAccepted:
+			c.Accepted++
+		case ResultRejected:
+			c.Rejected++
+		case ResultRevoked:
+			c.Revoked++
+		case ResultLeftPending:
+			c.Manual++
+		case ResultDryRun:
+			c.DryRunDecisions++
+		case ResultHeld:
+			c.Held++
+		case ResultAlreadyAccepted, ResultAlreadyRejected:
+			c.AlreadyDecided++
+		case ResultGone:
+			c.Gone++
+		case ResultFailed:
+			c.Failed++
+		}
+		if d.StampError != "" {
+			c.StampFailures++
+		}
+	}
+	return c
 }
 
 // ServiceError is a service whose reconcile failed, in whole or in part.
@@ -91,44 +194,29 @@ type ServiceError struct {
 // Report is the outcome of one Reconcile: the summary an EventBridge
 // invocation returns.
 type Report struct {
-	Trigger         string         `json:"trigger"`
-	DryRun          bool           `json:"dryRun"`
-	PolicyParameter string         `json:"policyParameter"`
-	PolicyVersion   string         `json:"policyVersion"`
-	Services        []string       `json:"services"`
-	Accepted        int            `json:"accepted"`
-	Rejected        int            `json:"rejected"`
-	Manual          int            `json:"manual"`
-	Revoked         int            `json:"revoked"`
-	Failed          int            `json:"failed"`
-	Decisions       []Decision     `json:"decisions"`
-	Errors          []ServiceError `json:"errors,omitempty"`
-	// Guard says why revocations were held back (maxRevocations); the
-	// invocation then fails.
+	Trigger         string   `json:"trigger"`
+	DryRun          bool     `json:"dryRun"`
+	PolicyParameter string   `json:"policyParameter"`
+	PolicyVersion   string   `json:"policyVersion"`
+	Services        []string `json:"services"`
+	Counts
+	Decisions []Decision     `json:"decisions"`
+	Errors    []ServiceError `json:"errors,omitempty"`
+	// Guard says why revocations were held back (maxRevocations, or a
+	// service that could not be read); the invocation then fails.
 	Guard string `json:"guard,omitempty"`
 }
 
-func (r *Report) add(svc string, decisions []Decision, err error) {
-	r.Decisions = append(r.Decisions, decisions...)
-	for _, d := range decisions {
-		switch {
-		case d.Error != "":
-			r.Failed++
-		case d.Revoked:
-			if d.Result == ResultRevoked || d.Result == ResultDryRun {
-				r.Revoked++
-			}
-		case d.Action == policy.Accept:
-			r.Accepted++
-		case d.Action == policy.Reject:
-			r.Rejected++
-		case d.Action == policy.Manual:
-			r.Manual++
-		}
+func newReport(trigger string, dryRun bool, loaded *policystore.Loaded, services []string) *Report {
+	r := &Report{Trigger: trigger, DryRun: dryRun, Services: services, Decisions: []Decision{}}
+	if loaded != nil {
+		r.PolicyParameter, r.PolicyVersion = loaded.Parameter, loaded.Version
 	}
-	if err != nil {
-		r.Errors = append(r.Errors, ServiceError{ServiceID: svc, Error: err.Error(), err: err})
-	}
+	return r
+}
+
+func (r *Report) fail(svc string, err error) {
+	r.Errors = append(r.Errors, ServiceError{ServiceID: svc, Error: err.Error(), err: err})
 }
 
 // ServiceFailed reports whether reconciling svc failed in whole or in part.
@@ -141,8 +229,8 @@ func (r *Report) ServiceFailed(svc string) bool {
 	return false
 }
 
-// Err is nil when every service was reconciled and every decision applied;
-// otherwise it names the failed services.
+// Err is nil when every service was reconciled, every decision applied and
+// nothing held; otherwise it says what failed.
 func (r *Report) Err() error {
 	if len(r.Errors) == 0 {
 		if r.Guard != "" {

@@ -73,25 +73,19 @@ func IsRegion(s string) bool {
 // ServiceIDsIn returns the distinct endpoint service IDs found anywhere in
 // text, sorted: for example in the service name
 // com.amazonaws.vpce.eu-west-1.vpce-svc-0123456789abcdef0.
-func ServiceIDsIn(text string) []string { return scan(text, ServicePrefix) }
-
-// EndpointIDsIn returns the distinct VPC endpoint IDs found anywhere in text,
-// sorted. A vpce-svc-... ID is never one ("s" is no hex digit).
-func EndpointIDsIn(text string) []string { return scan(text, EndpointPrefix) }
-
-// scan finds whole words prefix + 8 to 17 lowercase hex digits: the prefix
-// must not follow a word character, nor the digits precede one.
-func scan(text, prefix string) []string {
+func ServiceIDsIn(text string) []string {
 	var ids []string
 	for i := 0; ; {
-		j := strings.Index(text[i:], prefix)
+		j := strings.Index(text[i:], ServicePrefix)
 		if j < 0 {
 			break
 		}
 		start := i + j
-		digits := start + len(prefix)
+		digits := start + len(ServicePrefix)
 		n := hexRun(text[digits:], false)
 		end := digits + n
+		// Whole words only: the ID neither follows nor precedes a word
+		// character.
 		if validHexLength(n) && (start == 0 || !isWordByte(text[start-1])) && (end == len(text) || !isWordByte(text[end])) {
 			ids = append(ids, text[start:end])
 		}

@@ -111,11 +111,9 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (response
 		// service, but says nothing about its accepted connections.
 		Sweep: t.Kind == trigger.Schedule || t.Kind == trigger.PolicyChange,
 	}
-	var endpoints []string // the requests the event brings, to announce
 	for _, target := range t.Targets {
 		req.All = req.All || target.All
 		req.Services = append(req.Services, target.Services...)
-		endpoints = append(endpoints, target.Endpoints...)
 	}
 	if req.All {
 		req.Services = nil
@@ -134,13 +132,16 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (response
 		}
 		return nil, fmt.Errorf("%s: nothing decided: %w", t.Kind, err)
 	}
-	h.writeMetrics(func(w io.Writer) error { return metrics.WriteReport(w, report, h.opts.Now()) })
 	if h.opts.Announcer != nil {
-		h.opts.Announcer.Announce(ctx, report, announce.Event{Sweep: req.Sweep, Endpoints: endpoints}, h.opts.Now())
+		h.opts.Announcer.Announce(ctx, report, announce.Event{Sweep: req.Sweep}, h.opts.Now())
+		// Marking announced requests may have failed: count it too.
+		report.Counts = approver.Count(report.Decisions)
 	}
+	h.writeMetrics(func(w io.Writer) error { return metrics.WriteReport(w, report, h.opts.Now()) })
 	h.log.InfoContext(ctx, "summary", "trigger", report.Trigger, "services", report.Services,
-		"accepted", report.Accepted, "rejected", report.Rejected, "manual", report.Manual,
-		"revoked", report.Revoked, "failed", report.Failed, "dryRun", report.DryRun)
+		"accepted", report.Accepted, "rejected", report.Rejected, "revoked", report.Revoked, "manual", report.Manual,
+		"held", report.Held, "dryRunDecisions", report.DryRunDecisions, "alreadyDecided", report.AlreadyDecided, "gone", report.Gone,
+		"failed", report.Failed, "stampFailures", report.StampFailures, "dryRun", report.DryRun)
 
 	if t.Source == trigger.FromSQS {
 		return batchResponse(t, report), nil

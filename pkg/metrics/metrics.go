@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
-	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
 )
 
 // Namespace is the CloudWatch namespace of every metric.
@@ -27,6 +26,11 @@ const (
 	Failed               = "Failed"
 	OldestPendingSeconds = "OldestPendingSeconds"
 	PolicyErrors         = "PolicyErrors"
+	// RevocationsHeld counts the revocations the guard held back, and
+	// StampFailures the applied decisions (and announced requests) whose
+	// tags could not be written; both without dimension, on every reconcile.
+	RevocationsHeld = "RevocationsHeld"
+	StampFailures   = "StampFailures"
 	// DimensionServiceID is the dimension of the per-service metrics.
 	DimensionServiceID = "ServiceId"
 )
@@ -66,50 +70,41 @@ func line(now time.Time, dims []string, values map[string]any, defs []metricDef)
 }
 
 // WriteReport writes one line per service reconciled, with dimension
-// ServiceId: the decisions by outcome, and the age of the oldest request
-// still pending after the reconcile (0 when none).
+// ServiceId: the decisions by result (approver.Count: Accepted, Rejected and
+// Revoked are what EC2 applied, Manual what is left to a person), Failed,
+// and the age of the oldest request still pending after the reconcile (0
+// when none). Then one line without dimension for the whole reconcile:
+// RevocationsHeld and StampFailures.
 func WriteReport(w io.Writer, report *approver.Report, now time.Time) error {
 	defs := []metricDef{
 		{Accepted, "Count"}, {Rejected, "Count"}, {Manual, "Count"}, {Revoked, "Count"}, {Failed, "Count"},
 		{OldestPendingSeconds, "Seconds"},
 	}
+	bySvc := map[string][]approver.Decision{}
+	for _, d := range report.Decisions {
+		bySvc[d.ServiceID] = append(bySvc[d.ServiceID], d)
+	}
 	for _, svc := range report.Services {
-		counts := map[string]int{}
+		decisions := bySvc[svc]
+		c := approver.Count(decisions)
+		if report.ServiceFailed(svc) && c.Failed == 0 {
+			c.Failed++ // the service itself could not be reconciled
+		}
 		var oldest time.Duration
-		decisionFailed := false
-		for _, d := range report.Decisions {
-			if d.ServiceID != svc {
-				continue
-			}
-			switch {
-			case d.Error != "":
-				counts[Failed]++
-				decisionFailed = true
-			case d.Revoked:
-				counts[Revoked]++
-			case d.Action == policy.Accept:
-				counts[Accepted]++
-			case d.Action == policy.Reject:
-				counts[Rejected]++
-			case d.Action == policy.Manual:
-				counts[Manual]++
-			}
+		for _, d := range decisions {
 			if d.StillPending() && !d.Created.IsZero() {
 				oldest = max(oldest, now.Sub(d.Created))
 			}
 		}
-		if report.ServiceFailed(svc) && !decisionFailed {
-			counts[Failed]++ // the service itself could not be reconciled
-		}
-		values := map[string]any{DimensionServiceID: svc, OldestPendingSeconds: int64(oldest.Seconds())}
-		for _, name := range []string{Accepted, Rejected, Manual, Revoked, Failed} {
-			values[name] = counts[name]
-		}
+		values := map[string]any{DimensionServiceID: svc, OldestPendingSeconds: int64(oldest.Seconds()),
+			Accepted: c.Accepted, Rejected: c.Rejected, Manual: c.Manual, Revoked: c.Revoked, Failed: c.Failed}
 		if err := writeLine(w, line(now, []string{DimensionServiceID}, values, defs)); err != nil {
 			return err
 		}
 	}
-	return nil
+	total := approver.Count(report.Decisions)
+	return writeLine(w, line(now, []string{}, map[string]any{RevocationsHeld: total.Held, StampFailures: total.StampFailures},
+		[]metricDef{{RevocationsHeld, "Count"}, {StampFailures, "Count"}}))
 }
 
 // WritePolicyError writes the line for an invocation whose policy could not

@@ -48,21 +48,27 @@ func TestWriteReport(t *testing.T) {
 			{ServiceID: "vpce-svc-0aaaaaaaaaaaaaaaa", Action: "reject", Result: approver.ResultRejected},
 			{ServiceID: "vpce-svc-0aaaaaaaaaaaaaaaa", Action: "manual", Result: approver.ResultLeftPending, Created: now.Add(-90 * time.Minute)},
 			{ServiceID: "vpce-svc-0aaaaaaaaaaaaaaaa", Action: "reject", Result: approver.ResultRevoked, Revoked: true, Created: now.Add(-72 * time.Hour)},
-			{ServiceID: "vpce-svc-0bbbbbbbbbbbbbbbb", Action: "accept", Result: approver.ResultFailed, Error: "InternalError", Created: now.Add(-10 * time.Second)},
+			// Held back by the guard: not a revocation that happened.
+			{ServiceID: "vpce-svc-0aaaaaaaaaaaaaaaa", Action: "reject", Result: approver.ResultHeld, Revoked: true},
+			{ServiceID: "vpce-svc-0aaaaaaaaaaaaaaaa", Action: "reject", Result: approver.ResultHeld, Revoked: true},
+			// A dry run changes nothing: no Accepted.
+			{ServiceID: "vpce-svc-0aaaaaaaaaaaaaaaa", Action: "accept", Result: approver.ResultDryRun, Created: now.Add(-time.Minute)},
+			{ServiceID: "vpce-svc-0aaaaaaaaaaaaaaaa", Action: "accept", Result: approver.ResultAccepted, StampError: "AccessDenied"},
+			{ServiceID: "vpce-svc-0bbbbbbbbbbbbbbbb", Action: "accept", Result: approver.ResultFailed, ErrorCode: "InternalError", Created: now.Add(-10 * time.Second)},
 		},
 		Errors: []approver.ServiceError{{ServiceID: "vpce-svc-0bbbbbbbbbbbbbbbb", Error: "1 of 1 failed"}, {ServiceID: "vpce-svc-0ccccccccccccccccc", Error: "describe failed"}},
 	}
 	var out bytes.Buffer
 	require.NoError(t, metrics.WriteReport(&out, report, now))
 	got := lines(t, out.String())
-	require.Len(t, got, 3, "one line per service reconciled")
+	require.Len(t, got, 4, "one line per service reconciled, and one for the reconcile")
 
 	want := []map[string]float64{
-		{"Accepted": 2, "Rejected": 1, "Manual": 1, "Revoked": 1, "Failed": 0, "OldestPendingSeconds": 5400},
+		{"Accepted": 3, "Rejected": 1, "Manual": 1, "Revoked": 1, "Failed": 0, "OldestPendingSeconds": 5400},
 		{"Accepted": 0, "Rejected": 0, "Manual": 0, "Revoked": 0, "Failed": 1, "OldestPendingSeconds": 10},
 		{"Accepted": 0, "Rejected": 0, "Manual": 0, "Revoked": 0, "Failed": 1, "OldestPendingSeconds": 0},
 	}
-	for i, line := range got {
+	for i, line := range got[:3] {
 		d := directive(t, line)
 		assert.Equal(t, []any{[]any{"ServiceId"}}, d["Dimensions"])
 		var names []string
@@ -75,6 +81,11 @@ func TestWriteReport(t *testing.T) {
 			assert.EqualValues(t, v, line[name], "%s %s", report.Services[i], name)
 		}
 	}
+	total := got[3]
+	assert.Equal(t, []any{[]any{}}, directive(t, total)["Dimensions"], "no dimension: the guard holds across services")
+	assert.EqualValues(t, 2, total["RevocationsHeld"])
+	assert.EqualValues(t, 1, total["StampFailures"])
+	assert.NotContains(t, total, "ServiceId")
 }
 
 func TestWritePolicyError(t *testing.T) {

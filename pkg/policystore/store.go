@@ -21,7 +21,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
@@ -48,7 +47,22 @@ type Loaded struct {
 	Version string
 	// Parts are the parameters read, by name, with their versions.
 	Parts map[string]int64
+	// Cached is true when Load served the copy an earlier call read: the
+	// stored policy may have changed since.
+	Cached bool
 }
+
+// Part is one parameter of the policy as stored: the whole policy, or one
+// part of a path.
+type Part struct {
+	Name    string
+	Version int64
+	Text    []byte
+}
+
+// ErrNotFound is wrapped by the Error for a parameter that does not exist,
+// or a path with no parameter under it.
+var ErrNotFound = errors.New("not found")
 
 // Error is returned when the policy cannot be used: the parameter is
 // missing or unreadable, or its value is invalid. Nothing may be decided.
@@ -93,16 +107,16 @@ func (s *Store) Load(ctx context.Context, fresh bool) (*Loaded, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !fresh && s.cached != nil && s.now().Sub(s.loadedAt) < s.ttl {
-		return s.cached, nil
+		c := *s.cached
+		c.Cached = true
+		return &c, nil
 	}
 	s.cached = nil
-	var loaded *Loaded
-	var err error
-	if IsPath(s.parameter) {
-		loaded, err = s.loadPath(ctx)
-	} else {
-		loaded, err = s.loadOne(ctx)
+	parts, err := s.ReadParts(ctx)
+	if err != nil {
+		return nil, err
 	}
+	loaded, err := Build(s.parameter, parts)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +124,17 @@ func (s *Store) Load(ctx context.Context, fresh bool) (*Loaded, error) {
 	return loaded, nil
 }
 
-func (s *Store) loadOne(ctx context.Context) (*Loaded, error) {
+// ReadParts reads the stored policy without parsing it: the parameter, or
+// every parameter under the path (recursively, every page), in name order.
+// The error is an *Error; it wraps ErrNotFound when nothing is stored.
+func (s *Store) ReadParts(ctx context.Context) ([]Part, error) {
+	if IsPath(s.parameter) {
+		return s.readPath(ctx)
+	}
+	return s.readOne(ctx)
+}
+
+func (s *Store) readOne(ctx context.Context) ([]Part, error) {
 	out, err := s.ssm.GetParameter(ctx, &ssm.GetParameterInput{
 		Name:           aws.String(s.parameter),
 		WithDecryption: aws.Bool(true),
@@ -118,26 +142,18 @@ func (s *Store) loadOne(ctx context.Context) (*Loaded, error) {
 	if err != nil {
 		var apiErr smithy.APIError
 		if errors.As(err, &apiErr) && apiErr.ErrorCode() == "ParameterNotFound" {
-			return nil, &Error{Parameter: s.parameter, Err: fmt.Errorf("not found (ParameterNotFound): create it with aws ssm put-parameter: %w", err)}
+			return nil, &Error{Parameter: s.parameter, Err: fmt.Errorf("%w (ParameterNotFound): create it with aws ssm put-parameter: %v", ErrNotFound, err)}
 		}
 		return nil, &Error{Parameter: s.parameter, Err: fmt.Errorf("read: %w", err)}
 	}
 	if out.Parameter == nil || out.Parameter.Value == nil {
 		return nil, &Error{Parameter: s.parameter, Err: errors.New("SSM returned no value")}
 	}
-	version := out.Parameter.Version
-	p, err := policy.Parse([]byte(*out.Parameter.Value))
-	if err != nil {
-		return nil, &Error{Parameter: s.parameter, Version: version, Err: err}
-	}
-	return &Loaded{Policy: p, Parameter: s.parameter, Version: strconv.FormatInt(version, 10),
-		Parts: map[string]int64{s.parameter: version}}, nil
+	return []Part{{Name: s.parameter, Version: out.Parameter.Version, Text: []byte(*out.Parameter.Value)}}, nil
 }
 
-// loadPath reads every parameter under the path (recursively, every page)
-// and merges them, in name order. Any invalid part invalidates the whole.
-func (s *Store) loadPath(ctx context.Context) (*Loaded, error) {
-	var params []ssmtypes.Parameter
+func (s *Store) readPath(ctx context.Context) ([]Part, error) {
+	var parts []Part
 	pages := ssm.NewGetParametersByPathPaginator(s.ssm, &ssm.GetParametersByPathInput{
 		Path:           aws.String(strings.TrimSuffix(s.parameter, "/")),
 		Recursive:      aws.Bool(true),
@@ -149,30 +165,51 @@ func (s *Store) loadPath(ctx context.Context) (*Loaded, error) {
 		if err != nil {
 			return nil, &Error{Parameter: s.parameter, Err: fmt.Errorf("read the parameters under the path: %w", err)}
 		}
-		params = append(params, page.Parameters...)
+		for _, prm := range page.Parameters {
+			parts = append(parts, Part{Name: aws.ToString(prm.Name), Version: prm.Version, Text: []byte(aws.ToString(prm.Value))})
+		}
 	}
-	if len(params) == 0 {
-		return nil, &Error{Parameter: s.parameter, Err: errors.New("no parameter under this path: create one with aws ssm put-parameter")}
+	if len(parts) == 0 {
+		return nil, &Error{Parameter: s.parameter, Err: fmt.Errorf("%w: no parameter under this path: create one with aws ssm put-parameter", ErrNotFound)}
 	}
-	slices.SortFunc(params, func(x, y ssmtypes.Parameter) int { return strings.Compare(aws.ToString(x.Name), aws.ToString(y.Name)) })
+	slices.SortFunc(parts, func(x, y Part) int { return strings.Compare(x.Name, y.Name) })
+	return parts, nil
+}
 
-	sources := make([]policy.Source, 0, len(params))
-	parts := make(map[string]int64, len(params))
+// Build parses the parts read from parameter into one policy: the
+// parameter's own value, or for a path every part merged in name order (any
+// invalid part invalidates the whole, and the error names it). The error is
+// an *Error.
+func Build(parameter string, parts []Part) (*Loaded, error) {
+	versions := make(map[string]int64, len(parts))
+	for _, p := range parts {
+		versions[p.Name] = p.Version
+	}
+	if !IsPath(parameter) {
+		if len(parts) != 1 {
+			return nil, &Error{Parameter: parameter, Err: fmt.Errorf("%d values for one parameter", len(parts))}
+		}
+		version := parts[0].Version
+		p, err := policy.Parse(parts[0].Text)
+		if err != nil {
+			return nil, &Error{Parameter: parameter, Version: version, Err: err}
+		}
+		return &Loaded{Policy: p, Parameter: parameter, Version: strconv.FormatInt(version, 10), Parts: versions}, nil
+	}
+	sources := make([]policy.Source, 0, len(parts))
 	digest := sha256.New()
-	for _, prm := range params {
-		name := aws.ToString(prm.Name)
-		sources = append(sources, policy.Source{Name: name, Text: []byte(aws.ToString(prm.Value))})
-		parts[name] = prm.Version
-		fmt.Fprintf(digest, "%s:%d\n", name, prm.Version)
+	for _, part := range parts {
+		sources = append(sources, policy.Source{Name: part.Name, Text: part.Text})
+		fmt.Fprintf(digest, "%s:%d\n", part.Name, part.Version)
 	}
 	p, err := policy.Merge(sources)
 	if err != nil {
-		var part *policy.SourceError
-		if errors.As(err, &part) {
-			return nil, &Error{Parameter: part.Source, Version: parts[part.Source], Err: part.Err}
+		var bad *policy.SourceError
+		if errors.As(err, &bad) {
+			return nil, &Error{Parameter: bad.Source, Version: versions[bad.Source], Err: bad.Err}
 		}
-		return nil, &Error{Parameter: s.parameter, Err: err}
+		return nil, &Error{Parameter: parameter, Err: err}
 	}
-	return &Loaded{Policy: p, Parameter: s.parameter, Parts: parts,
+	return &Loaded{Policy: p, Parameter: parameter, Parts: versions,
 		Version: fmt.Sprintf("sha256:%x", digest.Sum(nil)[:6])}, nil
 }

@@ -71,11 +71,16 @@ func TestLoadCachesAValidPolicy(t *testing.T) {
 			s := New(fakeSSM(t, &calls, "111111111111"), "/privatelink/policy", tt.ttl)
 			now := clock
 			s.now = func() time.Time { return now }
+			reads := 0
 			for i, step := range tt.steps {
 				now = now.Add(step)
 				loaded, err := s.Load(context.Background(), tt.fresh[i])
 				require.NoError(t, err)
 				assert.Equal(t, "/privatelink/policy", loaded.Parameter)
+				// Cached says whether this Load read SSM or served an
+				// earlier read, which the stored policy may have outlived.
+				assert.Equal(t, calls == reads, loaded.Cached, "load %d", i)
+				reads = calls
 			}
 			assert.Equal(t, tt.wantCalls, calls)
 		})
@@ -105,7 +110,7 @@ func TestLoadErrors(t *testing.T) {
 		out      *ssm.GetParameterOutput
 		wantText string
 	}{
-		{"not found", &ssmtypes.ParameterNotFound{Message: aws.String("Parameter /privatelink/policy not found.")}, nil, "not found"},
+		{"not found", &ssmtypes.ParameterNotFound{Message: aws.String("Parameter /privatelink/policy not found.")}, nil, "not found (ParameterNotFound)"},
 		{"denied", errors.New("AccessDeniedException: not allowed"), nil, "read: AccessDeniedException"},
 		{"no value", nil, &ssm.GetParameterOutput{Parameter: &ssmtypes.Parameter{}}, "no value"},
 		{"empty value", nil, &ssm.GetParameterOutput{Parameter: &ssmtypes.Parameter{Value: aws.String(" "), Version: 3}}, "(version 3): invalid policy: the value is empty"},
@@ -122,6 +127,7 @@ func TestLoadErrors(t *testing.T) {
 			assert.Equal(t, "/privatelink/policy", perr.Parameter)
 			assert.Contains(t, err.Error(), "policy parameter /privatelink/policy")
 			assert.Contains(t, err.Error(), tt.wantText)
+			assert.Equal(t, tt.name == "not found", errors.Is(err, ErrNotFound), "only a missing parameter is ErrNotFound")
 		})
 	}
 }
@@ -193,6 +199,29 @@ func TestLoadPathErrors(t *testing.T) {
 			require.ErrorAs(t, err, &perr)
 			assert.Equal(t, tt.wantParam, perr.Parameter)
 			assert.Contains(t, err.Error(), tt.wantText)
+			assert.Equal(t, tt.name == "an empty path", errors.Is(err, ErrNotFound))
 		})
 	}
+}
+
+func TestBuildReplacesOnePart(t *testing.T) {
+	// What approverctl policy plan and push do: read the parts, put a new
+	// text in place of one, and build the merged policy.
+	parts, err := New(byPath(t, map[string]string{
+		"/p/a": "111111111111",
+		"/p/b": `{"version": 1, "defaultAction": "manual", "rules": []}`,
+	}), "/p/", time.Hour).ReadParts(context.Background())
+	require.NoError(t, err)
+	require.Len(t, parts, 2)
+	parts[1].Text = []byte(`{"version": 1, "defaultAction": "reject", "rules": [{"name": "/p/a", "action": "reject", "accounts": ["*"]}]}`)
+	_, err = Build("/p/", parts)
+	var perr *Error
+	require.ErrorAs(t, err, &perr, "a part that clashes with another invalidates the merge")
+	assert.Contains(t, err.Error(), `rule name "/p/a"`)
+
+	parts[1].Text = []byte(`{"version": 1, "defaultAction": "reject", "rules": []}`)
+	loaded, err := Build("/p/", parts)
+	require.NoError(t, err)
+	assert.Equal(t, policy.Reject, loaded.Policy.DefaultAction)
+	assert.False(t, loaded.Cached)
 }

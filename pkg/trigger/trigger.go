@@ -56,9 +56,6 @@ type Target struct {
 	// Services are the vpce-svc-... IDs named, sorted; only meaningful when
 	// All is false. They are not yet filtered to the managed services.
 	Services []string
-	// Endpoints are the vpce-... endpoint IDs named, sorted: the requests
-	// the event brings, announced to people once (never trusted for state).
-	Endpoints []string
 }
 
 // Trigger is the decoded work of one invocation.
@@ -157,7 +154,7 @@ func unwrapSNS(body string) string {
 // documented, so a notification that names nothing still wakes a sweep.
 func notificationTarget(id, message string) Target {
 	services := awsid.ServiceIDsIn(message)
-	return Target{ID: id, All: len(services) == 0, Services: services, Endpoints: awsid.EndpointIDsIn(message)}
+	return Target{ID: id, All: len(services) == 0, Services: services}
 }
 
 // cloudTrailDetail is the part of a CloudTrail API call event read here.
@@ -193,7 +190,7 @@ func decodeEventBridge(payload []byte, policyParameter string) (Trigger, error) 
 			t.Ignored = "CreateVpcEndpoint names no endpoint service ID"
 			return t, nil
 		}
-		t.Targets = []Target{{Services: services, Endpoints: awsid.EndpointIDsIn(string(d.ResponseElements))}}
+		t.Targets = []Target{{Services: services}}
 		return t, nil
 
 	case ev.DetailType == "Parameter Store Change" && ev.Source == "aws.ssm":

@@ -16,7 +16,6 @@ import (
 const (
 	policyParameter = "/privatelink-approver/policy"
 	sampleService   = "vpce-svc-0123456789abcdef0"
-	sampleEndpoint  = "vpce-0a1b2c3d4e5f67890"
 )
 
 // sample reads a payload from events/, the same files `sam local invoke -e`
@@ -36,7 +35,7 @@ func TestDecodeSamples(t *testing.T) {
 		{"eventbridge-scheduled-event.json", trigger.Trigger{Kind: trigger.Schedule, Source: trigger.FromEventBridge,
 			Targets: []trigger.Target{{All: true}}}},
 		{"cloudtrail-create-vpc-endpoint.json", trigger.Trigger{Kind: trigger.CloudTrail, Source: trigger.FromEventBridge,
-			Targets: []trigger.Target{{Services: []string{sampleService}, Endpoints: []string{sampleEndpoint}}}}},
+			Targets: []trigger.Target{{Services: []string{sampleService}}}}},
 		{"cloudtrail-create-vpc-endpoint-s3.json", trigger.Trigger{Kind: trigger.CloudTrail, Source: trigger.FromEventBridge,
 			Ignored: "CreateVpcEndpoint names no endpoint service ID"}},
 		{"ssm-parameter-store-change.json", trigger.Trigger{Kind: trigger.PolicyChange, Source: trigger.FromEventBridge,
@@ -44,11 +43,11 @@ func TestDecodeSamples(t *testing.T) {
 		{"ssm-parameter-store-change-other.json", trigger.Trigger{Kind: trigger.PolicyChange, Source: trigger.FromEventBridge,
 			Ignored: `parameter "/some-other-app/setting" changed; the policy is "/privatelink-approver/policy"`}},
 		{"sqs-sns-connection-notification.json", trigger.Trigger{Kind: trigger.Notification, Source: trigger.FromSQS,
-			Targets: []trigger.Target{{ID: "059f36b4-87a3-44ab-83d2-661975830a7d", Services: []string{sampleService}, Endpoints: []string{sampleEndpoint}}}}},
+			Targets: []trigger.Target{{ID: "059f36b4-87a3-44ab-83d2-661975830a7d", Services: []string{sampleService}}}}},
 		{"sqs-raw-connection-notification.json", trigger.Trigger{Kind: trigger.Notification, Source: trigger.FromSQS,
-			Targets: []trigger.Target{{ID: "2e1424d4-f796-459a-8184-9c92662be6da", Services: []string{sampleService}, Endpoints: []string{sampleEndpoint}}}}},
+			Targets: []trigger.Target{{ID: "2e1424d4-f796-459a-8184-9c92662be6da", Services: []string{sampleService}}}}},
 		{"sns-connection-notification.json", trigger.Trigger{Kind: trigger.Notification, Source: trigger.FromSNS,
-			Targets: []trigger.Target{{Services: []string{sampleService}, Endpoints: []string{sampleEndpoint}}}}},
+			Targets: []trigger.Target{{Services: []string{sampleService}}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

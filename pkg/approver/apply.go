@@ -1,0 +1,190 @@
+package approver
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
+)
+
+// apply accepts and rejects what the plan decided (one Accept and one
+// Reject call, split only past 1,000 IDs) and settles every outcome. The
+// error reports a failure of the service as a whole or of any decision;
+// every other decision is still applied.
+func (a *Approver) apply(ctx context.Context, pl *plan) error {
+	if pl.err != nil {
+		return pl.err
+	}
+	var acceptIDs, rejectIDs []string
+	for _, d := range pl.decisions {
+		switch {
+		case d.Result != "": // manual, dry run, held
+		case d.Action == policy.Accept:
+			acceptIDs = append(acceptIDs, d.EndpointID)
+		case d.Action == policy.Reject:
+			rejectIDs = append(rejectIDs, d.EndpointID)
+		}
+	}
+	failures := a.call(ctx, pl.svc, policy.Accept, acceptIDs)
+	maps.Copy(failures, a.call(ctx, pl.svc, policy.Reject, rejectIDs))
+	a.settle(ctx, pl.svc, pl.decisions, failures)
+	return failedDecisions(pl.svc, pl.decisions)
+}
+
+// failedDecisions is the error for the decisions of svc that failed, or nil.
+func failedDecisions(svc string, decisions []Decision) error {
+	failed := 0
+	codes := map[string]int{}
+	for _, d := range decisions {
+		if d.Result == ResultFailed {
+			failed++
+			codes[cmp.Or(d.ErrorCode, "no error code")]++
+		}
+	}
+	if failed == 0 {
+		return nil
+	}
+	var why []string
+	for _, code := range slices.Sorted(maps.Keys(codes)) {
+		why = append(why, fmt.Sprintf("%s x%d", code, codes[code]))
+	}
+	return fmt.Errorf("%s: %d of %d decisions could not be applied (%s)", svc, failed, len(decisions), strings.Join(why, ", "))
+}
+
+// failure is why EC2 did not apply a decision to one endpoint, as far as
+// the answer tells.
+type failure struct {
+	code    string
+	message string
+	// ambiguous is set when an earlier attempt of the call may have been
+	// applied although its answer was lost (the SDK retried it, or the call
+	// failed as a whole): a connection then found in the wanted state may
+	// be the function's own doing.
+	ambiguous bool
+}
+
+// call accepts or rejects ids in batches of at most maxBatch and returns
+// the endpoints EC2 did not act on, from Unsuccessful or a failed call.
+func (a *Approver) call(ctx context.Context, svc string, action policy.Action, ids []string) map[string]failure {
+	failures := map[string]failure{}
+	for batch := range slices.Chunk(ids, maxBatch) {
+		var unsuccessful []types.UnsuccessfulItem
+		var meta middleware.Metadata
+		var err error
+		if action == policy.Accept {
+			var out *ec2.AcceptVpcEndpointConnectionsOutput
+			out, err = a.ec2.AcceptVpcEndpointConnections(ctx, &ec2.AcceptVpcEndpointConnectionsInput{ServiceId: aws.String(svc), VpcEndpointIds: batch})
+			if out != nil {
+				unsuccessful, meta = out.Unsuccessful, out.ResultMetadata
+			}
+		} else {
+			var out *ec2.RejectVpcEndpointConnectionsOutput
+			out, err = a.ec2.RejectVpcEndpointConnections(ctx, &ec2.RejectVpcEndpointConnectionsInput{ServiceId: aws.String(svc), VpcEndpointIds: batch})
+			if out != nil {
+				unsuccessful, meta = out.Unsuccessful, out.ResultMetadata
+			}
+		}
+		if err != nil {
+			f := failure{code: errorCode(err), message: fmt.Sprintf("%s %d connections of %s: %v", action, len(batch), svc, err), ambiguous: true}
+			for _, id := range batch {
+				failures[id] = f
+			}
+			continue
+		}
+		attempts, _ := retry.GetAttemptResults(meta)
+		retried := len(attempts.Results) > 1
+		for _, u := range unsuccessful {
+			f := failure{code: "Unknown", message: "EC2 listed the endpoint as unsuccessful without an error", ambiguous: retried}
+			if u.Error != nil {
+				code := aws.ToString(u.Error.Code)
+				f.code, f.message = code, fmt.Sprintf("%s %s: %s: %s", action, aws.ToString(u.ResourceId), code, aws.ToString(u.Error.Message))
+			}
+			failures[aws.ToString(u.ResourceId)] = f
+		}
+	}
+	return failures
+}
+
+// settle records the outcome of each applied decision. A failure whose
+// connection is already where the decision wanted it (a person acted
+// meanwhile) or gone (its consumer deleted it, or it expired) is no error:
+// the state is right. When the call's answer was lost after EC2 may have
+// applied it, and nobody else stamped the connection, the decision is the
+// function's own. Anything else is an error on that decision.
+func (a *Approver) settle(ctx context.Context, svc string, decisions []Decision, failures map[string]failure) {
+	failedIDs := slices.Sorted(maps.Keys(failures))
+	current := map[string]types.VpcEndpointConnection{}
+	var readErr error
+	if len(failedIDs) > 0 {
+		var conns []types.VpcEndpointConnection
+		conns, readErr = a.connections(ctx, svc, nil, failedIDs)
+		for _, c := range conns {
+			current[aws.ToString(c.VpcEndpointId)] = c
+		}
+	}
+
+	for i := range decisions {
+		d := &decisions[i]
+		if d.Result != "" {
+			continue // manual, dry run or held: nothing was applied
+		}
+		f, failed := failures[d.EndpointID]
+		if !failed {
+			d.Result = d.applied()
+			continue
+		}
+		c, present := current[d.EndpointID]
+		state := string(c.VpcEndpointState)
+		wanted := d.Action == policy.Accept && (strings.EqualFold(state, statePending) || strings.EqualFold(state, stateAvailable)) ||
+			d.Action == policy.Reject && strings.EqualFold(state, stateRejected)
+		switch {
+		case readErr != nil:
+			d.Result, d.ErrorCode = ResultFailed, f.code
+			d.Detail = fmt.Sprintf("%s (and its current state could not be read: %v)", f.message, readErr)
+		case wanted && f.ambiguous && ourTags(c.Tags)[TagDecision] == "":
+			d.Result = d.applied()
+			d.Detail = "EC2's answer was lost and the call retried; the connection is " + state + ", as this decision asked, and no one else stamped it"
+		case wanted && d.Action == policy.Accept:
+			d.Result, d.Detail = ResultAlreadyAccepted, "the connection is already "+state+": someone accepted it meanwhile"
+		case wanted:
+			d.Result, d.Detail = ResultAlreadyRejected, "the connection is already rejected: someone rejected it meanwhile"
+		case !present || isGone(state):
+			d.Result = ResultGone
+			d.Detail = "the connection is " + cmp.Or(state, "no longer listed") + ": its consumer deleted it, or it expired"
+		default:
+			d.Result, d.ErrorCode = ResultFailed, f.code
+			d.Detail = fmt.Sprintf("%s (connection is %s)", f.message, state)
+		}
+	}
+}
+
+// isGone reports whether a connection in state can no longer be decided.
+func isGone(state string) bool {
+	for _, s := range []string{stateDeleting, stateDeleted, stateExpired, stateFailed} {
+		if strings.EqualFold(state, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// errorCode returns the AWS error code of err, or "" for other errors.
+func errorCode(err error) string {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode()
+	}
+	return ""
+}
