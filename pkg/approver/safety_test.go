@@ -1,0 +1,323 @@
+package approver_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
+	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
+	"github.com/privatelink-approver/privatelink-approver/pkg/policystore"
+)
+
+func loaded(t *testing.T, version, text string) *policystore.Loaded {
+	t.Helper()
+	p, err := policy.Parse([]byte(text))
+	require.NoError(t, err)
+	return &policystore.Loaded{Policy: p, Parameter: "/test/policy", Version: version}
+}
+
+// twoCopies is an execution environment's cache holding one version of the
+// policy while SSM holds another: Load serves the cached copy (marked
+// Cached) unless asked for a fresh read.
+type twoCopies struct {
+	cached, stored *policystore.Loaded
+	// storedErr fails fresh reads.
+	storedErr    error
+	loads, reads int
+}
+
+func (c *twoCopies) Load(_ context.Context, fresh bool) (*policystore.Loaded, error) {
+	c.loads++
+	if !fresh && c.cached != nil {
+		l := *c.cached
+		l.Cached = true
+		return &l, nil
+	}
+	c.reads++
+	if c.storedErr != nil {
+		return nil, c.storedErr
+	}
+	l := *c.stored
+	return &l, nil
+}
+
+func TestReconcileDecidesWithTheStoredPolicy(t *testing.T) {
+	const (
+		both   = "111111111111,222222222222"
+		onlyA  = "111111111111"
+		manual = `{"version": 1, "defaultAction": "manual", "rules": []}`
+	)
+	tests := []struct {
+		name      string
+		cached    *policystore.Loaded // nil: nothing cached, the first read is fresh
+		stored    *policystore.Loaded
+		storedErr error
+		dryRun    bool
+		owner     string
+		wantState string
+		wantReads int
+		wantRule  string
+	}{
+		{"a removed account is rejected although the cache still allows it", loaded(t, "1", both), loaded(t, "2", onlyA), nil, false,
+			"222222222222", "rejected", 1, policy.DefaultRuleName},
+		{"an unchanged policy: one check, the cached decision stands", loaded(t, "1", both), loaded(t, "1", both), nil, false,
+			"222222222222", "available", 1, policy.AllowlistRuleName},
+		{"a fresh read needs no check", nil, loaded(t, "2", onlyA), nil, false, "111111111111", "available", 1, policy.AllowlistRuleName},
+		{"nothing to act on: the cache serves", loaded(t, "1", manual), loaded(t, "2", both), nil, false,
+			"222222222222", "pendingAcceptance", 0, policy.DefaultRuleName},
+		{"a dry run acts on nothing: the cache serves", loaded(t, "1", both), loaded(t, "2", onlyA), nil, true,
+			"222222222222", "pendingAcceptance", 0, policy.AllowlistRuleName},
+		{"the check fails: nothing is decided", loaded(t, "1", both), nil, &policystore.Error{Parameter: "/test/policy", Err: errors.New("throttled")}, false,
+			"222222222222", "pendingAcceptance", 1, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(svcA)
+			f.add(svcA, "vpce-0000000000000000a", tt.owner, "pendingAcceptance", "")
+			store := &twoCopies{cached: tt.cached, stored: tt.stored, storedErr: tt.storedErr}
+			a := approver.New(f, store, approver.Config{ServiceIDs: []string{svcA}, DryRun: tt.dryRun})
+			report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "notification", Services: []string{svcA}})
+			assert.Equal(t, tt.wantState, f.state("vpce-0000000000000000a"))
+			assert.Equal(t, tt.wantReads, store.reads, "SSM reads")
+			if tt.storedErr != nil {
+				require.Error(t, err)
+				var perr *policystore.Error
+				assert.ErrorAs(t, err, &perr, "a policy error, for the PolicyErrors metric")
+				assert.Empty(t, f.accepted)
+				assert.Empty(t, f.rejected)
+				return
+			}
+			require.NoError(t, err)
+			require.Len(t, report.Decisions, 1)
+			assert.Equal(t, tt.wantRule, report.Decisions[0].Rule)
+			assert.Equal(t, report.PolicyVersion, report.Decisions[0].PolicyVersion, "the summary names the policy that decided")
+		})
+	}
+}
+
+func TestReconcileReadsAcceptedConnectionsWhenTheNewPolicyRevokes(t *testing.T) {
+	f := newFake(svcA)
+	f.add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
+	f.add(svcA, "vpce-0000000000000000b", "222222222222", "available", "")
+	store := &twoCopies{cached: loaded(t, "1", "111111111111,222222222222"),
+		stored: loaded(t, "2", `{"version": 1, "revoke": true, "rules": [{"name": "a", "action": "accept", "accounts": ["111111111111"]}]}`)}
+	a := approver.New(f, store, approver.Config{ServiceIDs: []string{svcA}})
+	report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
+	require.NoError(t, err)
+	require.NoError(t, report.Err())
+	assert.Equal(t, "available", f.state("vpce-0000000000000000a"))
+	assert.Equal(t, "rejected", f.state("vpce-0000000000000000b"), "revoked by the stored policy")
+	assert.Equal(t, 1, report.Revoked)
+	assert.Equal(t, "2", report.PolicyVersion)
+}
+
+func TestGuardHoldsEveryRevocationWhenAServiceIsUnread(t *testing.T) {
+	const revoking = `{"version": 1, "revoke": true, "maxRevocations": 10, "rules": [
+		{"name": "staying", "action": "accept", "accounts": ["111111111111"]}]}`
+	tests := []struct {
+		name        string
+		pagesBefore int
+	}{
+		{"the first call fails", 0},
+		{"a later page fails after earlier pages were read", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(svcA, svcB)
+			f.pageSize = 2
+			for _, id := range []string{"vpce-0000000000000000a", "vpce-0000000000000000b", "vpce-0000000000000000c"} {
+				f.add(svcA, id, "222222222222", "available", "") // to revoke
+			}
+			f.add(svcA, "vpce-0000000000000000d", "333333333333", "pendingAcceptance", "") // to reject
+			f.add(svcA, "vpce-0000000000000000e", "111111111111", "pendingAcceptance", "") // to accept
+			for _, id := range []string{"vpce-00000000000000001", "vpce-00000000000000002", "vpce-00000000000000003"} {
+				f.add(svcB, id, "222222222222", "available", "") // unreadable
+			}
+			f.failDescribe[svcB] = &smithy.GenericAPIError{Code: "RequestLimitExceeded", Message: "slow down"}
+			f.pagesBefore = tt.pagesBefore
+			a := approver.New(f, staticPolicy(t, revoking), approver.Config{ServiceIDs: []string{svcA, svcB}})
+			report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
+			require.NoError(t, err)
+
+			for _, id := range []string{"vpce-0000000000000000a", "vpce-0000000000000000b", "vpce-0000000000000000c",
+				"vpce-00000000000000001", "vpce-00000000000000002", "vpce-00000000000000003"} {
+				assert.Equal(t, "available", f.state(id), "%s: nothing is revoked while a service is unread", id)
+			}
+			assert.Equal(t, "rejected", f.state("vpce-0000000000000000d"), "pending requests of a service read in full are decided")
+			assert.Equal(t, "available", f.state("vpce-0000000000000000e"))
+			assert.Equal(t, 3, report.Held)
+			assert.Equal(t, 0, report.Revoked, "Revoked counts what EC2 applied")
+			assert.Contains(t, report.Guard, "could not be read")
+			assert.Contains(t, report.Guard, svcB)
+			require.Error(t, report.Err())
+			assert.True(t, report.ServiceFailed(svcB))
+			for _, d := range report.Decisions {
+				if d.Revoked {
+					assert.Equal(t, approver.ResultHeld, d.Result)
+					assert.Equal(t, report.Guard, d.Detail)
+				}
+			}
+		})
+	}
+}
+
+func TestStampsOnAppliedDecisions(t *testing.T) {
+	at := time.Date(2026, 11, 29, 10, 0, 0, 123456789, time.FixedZone("CET", 3600))
+	f := newFake(svcA, svcB)
+	f.add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "") // accepted by partners
+	f.add(svcB, "vpce-0000000000000000b", "111111111111", "pendingAcceptance", "") // accepted by partners, another service
+	f.add(svcA, "vpce-0000000000000000c", "333333333333", "pendingAcceptance", "") // rejected by default
+	f.add(svcA, "vpce-0000000000000000d", "444444444444", "available", "")         // revoked by default
+	f.add(svcA, "vpce-0000000000000000e", "111111111111", "pendingAcceptance", "") // EC2 fails it: no stamp
+	f.unsuccessful["vpce-0000000000000000e"] = "InternalError"
+	a := approver.New(f, staticPolicy(t, `{"version": 1, "revoke": true, "rules": [
+		{"name": "partners", "action": "accept", "accounts": ["111111111111"]}]}`),
+		approver.Config{ServiceIDs: []string{svcA, svcB}, Now: func() time.Time { return at }})
+	report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
+	require.NoError(t, err)
+
+	stamp := func(decision, rule string) map[string]string {
+		return map[string]string{approver.TagDecision: decision, approver.TagRule: rule,
+			approver.TagPolicyVersion: "7", approver.TagDecidedAt: "2026-11-29T09:00:00Z"}
+	}
+	assert.Equal(t, stamp("accepted", "partners"), f.stamp("vpce-0000000000000000a"))
+	assert.Equal(t, stamp("accepted", "partners"), f.stamp("vpce-0000000000000000b"))
+	assert.Equal(t, stamp("rejected", "default"), f.stamp("vpce-0000000000000000c"))
+	assert.Equal(t, stamp("revoked", "default"), f.stamp("vpce-0000000000000000d"))
+	assert.Empty(t, f.stamp("vpce-0000000000000000e"), "a decision EC2 did not apply is not stamped")
+	assert.Len(t, f.tagCalls, 3, "one CreateTags per distinct tag set, across services")
+	for _, call := range f.tagCalls {
+		if slices.ContainsFunc(call.Tags, func(tag types.Tag) bool { return aws.ToString(tag.Value) == "partners" }) {
+			assert.ElementsMatch(t, []string{connID("vpce-0000000000000000a"), connID("vpce-0000000000000000b")}, call.Resources)
+		}
+	}
+	assert.Equal(t, 0, report.StampFailures)
+	assert.Equal(t, connID("vpce-0000000000000000a"), byEndpoint(report)["vpce-0000000000000000a"].ConnectionID)
+}
+
+func TestStampFailureNeverFailsTheDecision(t *testing.T) {
+	f := newFake(svcA)
+	f.add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
+	f.failCall["CreateTags"] = &smithy.GenericAPIError{Code: "UnauthorizedOperation", Message: "not allowed"}
+	a := approver.New(f, staticPolicy(t, "111111111111"), approver.Config{ServiceIDs: []string{svcA}})
+	report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true})
+	require.NoError(t, err)
+	require.NoError(t, report.Err(), "the decision stands")
+	assert.Equal(t, "available", f.state("vpce-0000000000000000a"))
+	d := report.Decisions[0]
+	assert.Equal(t, approver.ResultAccepted, d.Result)
+	assert.Contains(t, d.StampError, "UnauthorizedOperation")
+	assert.Equal(t, 1, report.StampFailures)
+	assert.Equal(t, 1, report.Accepted)
+}
+
+func TestAPersonsAcceptStandsUnlessARejectRuleNamesIt(t *testing.T) {
+	setup := func() *fakeEC2 {
+		f := newFake(svcA)
+		f.add(svcA, "vpce-0000000000000000a", "333333333333", "available", "") // a person accepted it
+		f.add(svcA, "vpce-0000000000000000b", "333333333333", "available", "") // accepted without a stamp
+		f.tags[connID("vpce-0000000000000000a")] = map[string]string{approver.TagDecision: "accepted", approver.TagRule: approver.PersonRule,
+			approver.TagBy: "arn:aws:sts::123456789012:assumed-role/admin/alice", approver.TagReason: "ticket NET-1", approver.TagDecidedAt: "2026-11-01T00:00:00Z"}
+		return f
+	}
+	t.Run("the default action keeps it", func(t *testing.T) {
+		f := setup()
+		a := approver.New(f, staticPolicy(t, `{"version": 1, "revoke": true, "rules": []}`), approver.Config{ServiceIDs: []string{svcA}})
+		report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
+		require.NoError(t, err)
+		assert.Equal(t, "available", f.state("vpce-0000000000000000a"))
+		assert.Equal(t, "rejected", f.state("vpce-0000000000000000b"))
+		assert.Equal(t, 1, report.Revoked)
+	})
+	t.Run("a reject rule revokes it, and the person's by and reason go", func(t *testing.T) {
+		f := setup()
+		a := approver.New(f, staticPolicy(t, `{"version": 1, "revoke": true, "rules": [
+			{"name": "blocked", "action": "reject", "accounts": ["333333333333"]}]}`), approver.Config{ServiceIDs: []string{svcA}})
+		report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
+		require.NoError(t, err)
+		assert.Equal(t, "rejected", f.state("vpce-0000000000000000a"))
+		assert.Equal(t, 2, report.Revoked)
+		got := f.stamp("vpce-0000000000000000a")
+		assert.Equal(t, "revoked", got[approver.TagDecision])
+		assert.Equal(t, "blocked", got[approver.TagRule])
+		assert.NotContains(t, got, approver.TagBy, "no stamp mixes two decisions")
+		assert.NotContains(t, got, approver.TagReason)
+		require.Len(t, f.untagCalls, 1)
+		assert.Equal(t, []string{connID("vpce-0000000000000000a")}, f.untagCalls[0].Resources)
+		assert.Contains(t, byEndpoint(report)["vpce-0000000000000000a"].Reason, "over a person's accept")
+	})
+}
+
+func TestACallThatFailsAfterApplyingIsTheFunctionsOwn(t *testing.T) {
+	f := newFake(svcA)
+	f.add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
+	f.add(svcA, "vpce-0000000000000000b", "111111111111", "pendingAcceptance", "")
+	// b was accepted and stamped by someone else between our Describe and
+	// our call: it is theirs.
+	f.beforeApply = func(f *fakeEC2) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.conns["vpce-0000000000000000b"].VpcEndpointState = "available"
+		f.tags[connID("vpce-0000000000000000b")] = map[string]string{approver.TagDecision: "accepted", approver.TagRule: approver.PersonRule}
+	}
+	f.applyThenFail = &smithy.GenericAPIError{Code: "InternalError", Message: "connection reset"}
+	a := approver.New(f, staticPolicy(t, "111111111111"), approver.Config{ServiceIDs: []string{svcA}})
+	report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true})
+	require.NoError(t, err)
+	require.NoError(t, report.Err())
+	got := byEndpoint(report)
+	assert.Equal(t, approver.ResultAccepted, got["vpce-0000000000000000a"].Result)
+	assert.Contains(t, got["vpce-0000000000000000a"].Detail, "answer was lost")
+	assert.Equal(t, "accepted", f.stamp("vpce-0000000000000000a")[approver.TagDecision])
+	assert.Equal(t, approver.ResultAlreadyAccepted, got["vpce-0000000000000000b"].Result)
+	assert.Equal(t, approver.PersonRule, f.stamp("vpce-0000000000000000b")[approver.TagRule], "another's stamp is kept")
+}
+
+func TestGoneStates(t *testing.T) {
+	for _, state := range []string{"deleting", "deleted", "expired", "failed"} {
+		t.Run(state, func(t *testing.T) {
+			f := newFake(svcA)
+			f.add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
+			f.beforeApply = func(f *fakeEC2) { // EC2 then answers InvalidState
+				f.mu.Lock()
+				defer f.mu.Unlock()
+				f.conns["vpce-0000000000000000a"].VpcEndpointState = types.State(state)
+			}
+			a := approver.New(f, staticPolicy(t, "111111111111"), approver.Config{ServiceIDs: []string{svcA}})
+			report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true})
+			require.NoError(t, err)
+			require.NoError(t, report.Err(), "a connection that is gone is no failure")
+			assert.Equal(t, approver.ResultGone, report.Decisions[0].Result)
+			assert.Equal(t, 1, report.Gone)
+		})
+	}
+}
+
+func TestCountIsOneFunctionOfResults(t *testing.T) {
+	var ds []approver.Decision
+	for _, r := range []string{approver.ResultAccepted, approver.ResultAccepted, approver.ResultRejected, approver.ResultRevoked,
+		approver.ResultLeftPending, approver.ResultDryRun, approver.ResultHeld, approver.ResultAlreadyAccepted,
+		approver.ResultAlreadyRejected, approver.ResultGone, approver.ResultFailed} {
+		ds = append(ds, approver.Decision{Result: r})
+	}
+	ds[0].StampError = "denied"
+	assert.Equal(t, approver.Counts{Accepted: 2, Rejected: 1, Revoked: 1, Manual: 1, DryRunDecisions: 1, Held: 1,
+		AlreadyDecided: 2, Gone: 1, Failed: 1, StampFailures: 1}, approver.Count(ds))
+}
+
+func byEndpoint(r *approver.Report) map[string]approver.Decision {
+	out := map[string]approver.Decision{}
+	for _, d := range r.Decisions {
+		out[d.EndpointID] = d
+	}
+	return out
+}
