@@ -14,6 +14,11 @@ launcher patches moto in-process before starting the real server:
   cross-account and cross-region PrivateLink work).
 * DescribeVpcEndpointConnections, AcceptVpcEndpointConnections,
   RejectVpcEndpointConnections: new EC2 Query API actions, shaped like AWS.
+  Each connection has a VpcEndpointConnectionId (vpce-conn- and the
+  endpoint's hex digits) and tags of its own.
+* CreateTags / DeleteTags on vpce-conn-... IDs: the provider tags its
+  connections (tags come back in DescribeVpcEndpointConnections). Other IDs
+  go to moto as before.
 * Test hooks, set as tags on the consumer's endpoint:
     privatelink-test:unsuccessful = <ErrorCode>
         Accept/Reject report that error for the endpoint and change nothing.
@@ -29,8 +34,9 @@ launcher patches moto in-process before starting the real server:
       {"maxPageSize": 2,
        "faults": [{"action": "ec2:AcceptVpcEndpointConnections",
                    "code": "InternalError", "status": 500, "times": 1}]}
-  Keys: see ``Control``; fault rules: see ``Fault``. A file that is not
-  valid fails every request with 400 PrivateLinkTest.InvalidControlFile.
+  Keys: see ``Control``; fault rules: see ``Fault`` and ``DescribeFailure``.
+  A file that is not valid fails every request with 400
+  PrivateLinkTest.InvalidControlFile.
 * PRIVATELINK_STATS_FILE: rewritten after every request, before its answer
   is sent, as ``{"<boto3 service name>:<Action>": count}`` so a test can
   assert how often the code under test called AWS. Every request received
@@ -59,7 +65,7 @@ from botocore.exceptions import DataNotFoundError
 from moto.core.base_backend import backend_lock
 from moto.core.common_types import TYPE_RESPONSE
 from moto.core.exceptions import ServiceException
-from moto.core.responses import ActionResult, BaseResponse
+from moto.core.responses import ActionResult, BaseResponse, EmptyResult
 from moto.core.utils import get_service_model
 from moto.ec2.exceptions import (
     EC2ClientError,
@@ -81,6 +87,10 @@ TAG_UNSUCCESSFUL = "privatelink-test:unsuccessful"
 TAG_DECIDED_BY_PERSON = "privatelink-test:decided-by-person"
 STATE_CHOSEN_BY_PERSON = {"accept": AVAILABLE, "reject": REJECTED}
 TAG_DELETED_BY_CONSUMER = "privatelink-test:deleted-by-consumer"
+
+# The VpcEndpointConnectionId of a connection. AWS does not document the
+# format; the approver treats the ID as opaque.
+CONNECTION_PREFIX = "vpce-conn-"
 
 # Limits documented for the real API; enforcing them lets tests catch a client
 # that would be rejected by AWS.
@@ -115,7 +125,9 @@ class Fault:
     like a throttled or failed call on AWS; the client sees ``code`` with HTTP
     ``status`` in the service's own wire format, e.g. EC2 RequestLimitExceeded
     503 or InternalError 500, SSM ThrottlingException 400 or
-    InternalServerError 500.
+    InternalServerError 500. With ``"after": true`` the action runs first and
+    its answer is lost: the change is made, the client sees the failure (a
+    connection reset after AWS applied the call).
     """
 
     # "<boto3 service name>:<Action>", the key of the stats file.
@@ -124,6 +136,7 @@ class Fault:
     status: int
     every: int | None = None
     times: int | None = None
+    after: bool = False
 
     def fails(self, call: int) -> bool:
         """Whether the call-th call (from 1) since the rule was written fails."""
@@ -153,6 +166,7 @@ def _parse_max_page_size(value: Any) -> int | None:
 
 _FAULT_KEYS = {"action", "code", "status"}
 _FAULT_SCHEDULES = {"every", "times"}
+_FAULT_OPTIONS = {"after"}
 MIN_FAULT_STATUS = 400
 MAX_FAULT_STATUS = 599
 
@@ -177,7 +191,7 @@ def _parse_fault(where: str, rule: Any) -> Fault:
     if not isinstance(rule, dict):
         raise ControlFileError(f"{where} must be a JSON object, not {rule!r}")
     missing = sorted(_FAULT_KEYS - set(rule))
-    unknown = sorted(set(rule) - _FAULT_KEYS - _FAULT_SCHEDULES)
+    unknown = sorted(set(rule) - _FAULT_KEYS - _FAULT_SCHEDULES - _FAULT_OPTIONS)
     schedule = sorted(_FAULT_SCHEDULES & set(rule))
     if missing or unknown or len(schedule) != 1:
         raise ControlFileError(
@@ -195,7 +209,10 @@ def _parse_fault(where: str, rule: Any) -> Fault:
         )
     if not (_is_int(count) and count >= 1):
         raise ControlFileError(f"{where}: {schedule[0]} must be a positive integer, not {count!r}")
-    return Fault(rule["action"], code, status, **{schedule[0]: count})
+    after = rule.get("after", False)
+    if not isinstance(after, bool):
+        raise ControlFileError(f"{where}: after must be true or false, not {after!r}")
+    return Fault(rule["action"], code, status, after=after, **{schedule[0]: count})
 
 
 def _parse_faults(value: Any) -> tuple[Fault, ...]:
@@ -212,6 +229,59 @@ def _parse_faults(value: Any) -> tuple[Fault, ...]:
 
 
 @dataclass(frozen=True)
+class DescribeFailure:
+    """A rule of the control file's "failDescribe": the connections of one
+    service cannot be read.
+
+    JSON: ``{"serviceId": "vpce-svc-...", "code": "RequestLimitExceeded",
+    "status": 503, "fromPage": 2}``. Every DescribeVpcEndpointConnections
+    whose ``service-id`` filter names the service, or that has no such
+    filter, fails for pages ``fromPage`` (default 1) and later, for as long
+    as the rule is in the file: retries do not help, as with a service
+    throttled past the retries. ``fromPage`` 2 lets the first page through,
+    so a reader fails after earlier pages were read.
+    """
+
+    service_id: str
+    code: str
+    status: int
+    from_page: int = 1
+
+    def fails(self, filters: dict[str, list[str]], page: int) -> bool:
+        services = filters.get("service-id")
+        return page >= self.from_page and (services is None or self.service_id in services)
+
+
+def _parse_describe_failures(value: Any) -> tuple[DescribeFailure, ...]:
+    if not isinstance(value, list):
+        raise ControlFileError(f"failDescribe must be a list of rules, not {value!r}")
+    rules = []
+    for i, rule in enumerate(value):
+        where = f"failDescribe[{i}]"
+        required, optional = {"serviceId", "code", "status"}, {"fromPage"}
+        if not isinstance(rule, dict) or not required <= set(rule) or set(rule) - required - optional:
+            raise ControlFileError(f"{where} needs keys {sorted(required)} and may have {sorted(optional)}, has {rule!r}")
+        service, code, status = rule["serviceId"], rule["code"], rule["status"]
+        from_page = rule.get("fromPage", 1)
+        if not (isinstance(service, str) and service.startswith("vpce-svc-")):
+            raise ControlFileError(f"{where}: serviceId must be a vpce-svc-... ID, not {service!r}")
+        if not (isinstance(code, str) and code):
+            raise ControlFileError(f"{where}: code must be a non-empty string, not {code!r}")
+        if not (_is_int(status) and MIN_FAULT_STATUS <= status <= MAX_FAULT_STATUS):
+            raise ControlFileError(f"{where}: status must be an HTTP error status, not {status!r}")
+        if not (_is_int(from_page) and from_page >= 1):
+            raise ControlFileError(f"{where}: fromPage must be a positive integer, not {from_page!r}")
+        rules.append(DescribeFailure(service, code, status, from_page))
+    return tuple(rules)
+
+
+def _parse_untaggable_states(value: Any) -> frozenset[str]:
+    if not (isinstance(value, list) and all(isinstance(v, str) and v for v in value)):
+        raise ControlFileError(f"untaggableStates must be a list of connection states, not {value!r}")
+    return frozenset(value)
+
+
+@dataclass(frozen=True)
 class Control:
     """Behaviour a test can change at runtime through PRIVATELINK_CONTROL_FILE.
 
@@ -225,11 +295,19 @@ class Control:
     max_page_size: int | None = None
     # Calls to fail before they reach the action (see Fault).
     faults: tuple[Fault, ...] = ()
+    # Services whose connections cannot be read (see DescribeFailure).
+    describe_failures: tuple[DescribeFailure, ...] = ()
+    # Connection states in which CreateTags refuses to tag a connection
+    # (UnsupportedOperation, 400): where AWS's behaviour is unknown, a test
+    # can try both answers.
+    untaggable_states: frozenset[str] = frozenset()
 
 
 _CONTROL_KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "maxPageSize": ("max_page_size", _parse_max_page_size),
     "faults": ("faults", _parse_faults),
+    "failDescribe": ("describe_failures", _parse_describe_failures),
+    "untaggableStates": ("untaggable_states", _parse_untaggable_states),
 }
 assert {name for name, _ in _CONTROL_KEYS.values()} == {f.name for f in fields(Control)}
 
@@ -316,6 +394,15 @@ class Connection:
         return self.endpoint.ec2_backend.region_name
 
     @property
+    def connection_id(self) -> str:
+        return CONNECTION_PREFIX + self.endpoint.id.removeprefix("vpce-")
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """The connection's own tags, kept by the provider's backend."""
+        return self.service.ec2_backend.tags.get(self.connection_id, {})
+
+    @property
     def sort_key(self) -> tuple[str, str]:
         # Fixed-width timestamp so that the string order equals time order
         # (isoformat() drops the microseconds when they are zero).
@@ -398,22 +485,25 @@ def _matches(connection: Connection, filters: dict[str, list[str]]) -> bool:
     return True
 
 
-def _encode_token(connection: Connection) -> str:
+def _encode_token(connection: Connection, page: int) -> str:
     # The token is "resume after this sort key", so a page boundary stays
     # correct even if states change (and filters then match other rows)
-    # between page requests.
-    raw = json.dumps(connection.sort_key).encode()
+    # between page requests; it also carries the number of the next page.
+    raw = json.dumps([*connection.sort_key, page]).encode()
     return base64.urlsafe_b64encode(raw).decode()
 
 
-def _decode_token(token: str) -> tuple[str, str]:
+def _decode_token(token: str) -> tuple[tuple[str, str], int]:
+    """(resume after this sort key, number of the page asked for)."""
     try:
         key = json.loads(base64.urlsafe_b64decode(token.encode()))
     except (binascii.Error, UnicodeDecodeError, ValueError) as e:
         raise InvalidNextToken(token) from e
-    if not (isinstance(key, list) and len(key) == 2 and all(isinstance(k, str) for k in key)):
+    if not (
+        isinstance(key, list) and len(key) == 3 and all(isinstance(k, str) for k in key[:2]) and _is_int(key[2])
+    ):
         raise InvalidNextToken(token)
-    return key[0], key[1]
+    return (key[0], key[1]), key[2]
 
 
 def _connection_to_dict(connection: Connection) -> dict[str, Any]:
@@ -424,7 +514,7 @@ def _connection_to_dict(connection: Connection) -> dict[str, Any]:
         "VpcEndpointOwner": connection.owner,
         "VpcEndpointState": endpoint.state,
         "CreationTimestamp": endpoint.creation_timestamp,
-        "VpcEndpointConnectionId": "vpce-con-" + endpoint.id.removeprefix("vpce-"),
+        "VpcEndpointConnectionId": connection.connection_id,
         "NetworkLoadBalancerArns": list(connection.service.network_load_balancer_arns),
         "DnsEntries": [
             {"DnsName": entry["dns_name"], "HostedZoneId": entry["hosted_zone_id"]}
@@ -432,6 +522,8 @@ def _connection_to_dict(connection: Connection) -> dict[str, Any]:
         ],
         "IpAddressType": "ipv4",
     }
+    if connection.tags:
+        item["Tags"] = [{"Key": k, "Value": v} for k, v in sorted(connection.tags.items())]
     # AWS only names the endpoint's region for cross-region connections.
     if connection.region != connection.service.ec2_backend.region_name:
         item["VpcEndpointRegion"] = connection.region
@@ -461,14 +553,18 @@ def describe_vpc_endpoint_connections(self: EC2Response) -> ActionResult:
     connections = [c for c in _connections_to(own_services) if _matches(c, filters)]
 
     token = self._get_param("NextToken")
+    page_number = 1
     if token:
-        resume_after = _decode_token(token)
+        resume_after, page_number = _decode_token(token)
         connections = [c for c in connections if c.sort_key > resume_after]
+    for failure in control.describe_failures:
+        if failure.fails(filters, page_number):
+            raise _StatusError(failure.code, f"Injected by failDescribe for {failure.service_id}, page {page_number}", failure.status)
 
     page = connections[:page_size]
     result: dict[str, Any] = {"VpcEndpointConnections": [_connection_to_dict(c) for c in page]}
     if len(connections) > page_size:
-        result["NextToken"] = _encode_token(page[-1])
+        result["NextToken"] = _encode_token(page[-1], page_number + 1)
     return ActionResult(result)
 
 
@@ -560,6 +656,85 @@ def reject_vpc_endpoint_connections(self: EC2Response) -> ActionResult:
 
 
 # --------------------------------------------------------------------------
+# CreateTags / DeleteTags on connections
+# --------------------------------------------------------------------------
+
+# Limits documented for EC2 tags (key length per the API model's Tag.Key).
+MAX_TAGS_PER_RESOURCE = 50
+MAX_TAG_KEY = 127
+MAX_TAG_VALUE = 256
+MAX_TAG_RESOURCES = 1000
+
+_original_create_tags = EC2Response.create_tags
+_original_delete_tags = EC2Response.delete_tags
+
+
+def _own_connections(response: EC2Response, ids: list[str]) -> list[Connection]:
+    """The caller's connections named by ids, in its request region."""
+    own = {c.connection_id: c for c in _connections_to(list(response.ec2_backend.configurations.values()))}
+    missing = [i for i in ids if i not in own]
+    if missing:
+        raise EC2ClientError(
+            "InvalidVpcEndpointConnectionId.NotFound", f"The connection ID '{missing[0]}' does not exist"
+        )
+    return [own[i] for i in ids]
+
+
+def _split_connection_ids(response: EC2Response) -> tuple[list[str], list[str]]:
+    ids = response._get_param("Resources", [])
+    if len(ids) > MAX_TAG_RESOURCES:
+        raise EC2ClientError("InvalidParameterValue", f"At most {MAX_TAG_RESOURCES} resource IDs are allowed, got {len(ids)}")
+    return [i for i in ids if i.startswith(CONNECTION_PREFIX)], [i for i in ids if not i.startswith(CONNECTION_PREFIX)]
+
+
+def create_tags(self: EC2Response) -> ActionResult:
+    conn_ids, others = _split_connection_ids(self)
+    if not conn_ids:
+        return _original_create_tags(self)
+    if others:
+        raise EC2ClientError("InvalidParameterValue", "This extension tags connections apart from other resources")
+    self.error_on_dryrun()
+    tags = {t["Key"]: t.get("Value", "") for t in self._get_param("Tags", [])}
+    for key, value in tags.items():
+        if key.startswith("aws:"):
+            raise EC2ClientError("InvalidParameterValue", f"Tag key {key!r}: the aws: prefix is reserved")
+        if not key or len(key) > MAX_TAG_KEY or len(value) > MAX_TAG_VALUE:
+            raise EC2ClientError("InvalidParameterValue", f"Tag {key!r}: keys are 1 to {MAX_TAG_KEY} characters, values up to {MAX_TAG_VALUE}")
+    control: Control = self.privatelink_control
+    connections = _own_connections(self, conn_ids)
+    for c in connections:
+        if c.endpoint.state in control.untaggable_states:
+            raise _StatusError(
+                "UnsupportedOperation", f"{c.connection_id} is {c.endpoint.state}: it cannot be tagged (untaggableStates)", 400
+            )
+        if len(set(c.tags) | set(tags)) > MAX_TAGS_PER_RESOURCE:
+            raise EC2ClientError("TagLimitExceeded", f"{c.connection_id} would have more than {MAX_TAGS_PER_RESOURCE} tags")
+    for c in connections:
+        c.service.ec2_backend.tags[c.connection_id].update(tags)
+    return EmptyResult()
+
+
+def delete_tags(self: EC2Response) -> ActionResult:
+    conn_ids, others = _split_connection_ids(self)
+    if not conn_ids:
+        return _original_delete_tags(self)
+    if others:
+        raise EC2ClientError("InvalidParameterValue", "This extension untags connections apart from other resources")
+    self.error_on_dryrun()
+    tags = self._get_param("Tags", [])
+    for c in _own_connections(self, conn_ids):
+        stored = c.service.ec2_backend.tags[c.connection_id]
+        if not tags:  # as on AWS: no tags named deletes every tag
+            stored.clear()
+        for t in tags:
+            # A key alone deletes the tag whatever its value; with a value,
+            # only when it matches.
+            if t["Key"] in stored and ("Value" not in t or t["Value"] == stored[t["Key"]]):
+                del stored[t["Key"]]
+    return EmptyResult()
+
+
+# --------------------------------------------------------------------------
 # Faults and call counting
 # --------------------------------------------------------------------------
 
@@ -570,8 +745,29 @@ class InjectedFault(ServiceException):
     """The error a fault rule sends instead of running the action."""
 
     def __init__(self, fault: Fault):
-        message = f"Injected by the PRIVATELINK_CONTROL_FILE rule for {fault.action}"
+        when = "after applying the call" if fault.after else "instead of the call"
+        message = f"Injected by the PRIVATELINK_CONTROL_FILE rule for {fault.action}, {when}"
         super().__init__(fault.code, message)
+
+
+class _StatusError(Exception):
+    """An error an action raises with an HTTP status of its choosing.
+
+    Not a ServiceException: moto's dispatch would answer that with the
+    status the service's model gives the code (400 for codes it does not
+    know); this one reaches the hook below, which sends ``status``.
+    """
+
+    def __init__(self, code: str, message: str, status: int):
+        super().__init__(message)
+        self.error = _ActionError(code, message)
+        self.status = status
+
+
+class _ActionError(ServiceException):
+    """What a _StatusError is sent as. (moto finds the service model of an
+    exception by the module that defines it: this one, as for InjectedFault,
+    not moto.core's ServiceException.)"""
 
 
 def _error_response(response: BaseResponse, error: ServiceException, status: int) -> TYPE_RESPONSE:
@@ -599,11 +795,17 @@ def _call_action_hooked(self: BaseResponse) -> TYPE_RESPONSE:
             control, fault = _control_for_call(action)
         except ControlFileError as e:
             return _error_response(self, e, 400)
-        if fault is not None:
+        if fault is not None and not fault.after:
             return _error_response(self, InjectedFault(fault), fault.status)
         # The actions read the control from here: one snapshot per request.
         self.privatelink_control = control
-        return _original_call_action(self)
+        try:
+            answer = _original_call_action(self)
+        except _StatusError as e:
+            return _error_response(self, e.error, e.status)
+        if fault is not None:
+            return _error_response(self, InjectedFault(fault), fault.status)
+        return answer
     finally:
         # Before the answer is sent: once a client has its answer, the stats
         # file already counts the call.
@@ -637,10 +839,12 @@ def install_patches() -> None:
     EC2Response.describe_vpc_endpoint_connections = describe_vpc_endpoint_connections
     EC2Response.accept_vpc_endpoint_connections = accept_vpc_endpoint_connections
     EC2Response.reject_vpc_endpoint_connections = reject_vpc_endpoint_connections
+    EC2Response.create_tags = create_tags
+    EC2Response.delete_tags = delete_tags
     BaseResponse.call_action = _call_action_hooked
     # moto warns when an error code is not in the service's model; ours are
     # made up or injected on purpose.
-    warnings.filterwarnings("ignore", message=r"Exception\((ControlFileError|InjectedFault)\)")
+    warnings.filterwarnings("ignore", message=r"Exception\((ControlFileError|InjectedFault|_ActionError)\)")
 
 
 def _check_host(argv: list[str]) -> None:

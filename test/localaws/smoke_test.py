@@ -218,7 +218,8 @@ def run_checks(env: Env) -> None:
     assert first["VpcEndpointState"] == "pendingAcceptance"
     assert first["NetworkLoadBalancerArns"] == [nlb_arn]
     assert isinstance(first["CreationTimestamp"], datetime)
-    assert first["VpcEndpointConnectionId"].startswith("vpce-con-")
+    assert first["VpcEndpointConnectionId"] == "vpce-conn-" + a1.removeprefix("vpce-")
+    assert "Tags" not in first
     assert first["DnsEntries"] and first["DnsEntries"][0]["DnsName"].startswith(a1)
     assert "VpcEndpointRegion" not in first
     assert by_id[c1]["VpcEndpointRegion"] == OTHER_REGION
@@ -423,6 +424,7 @@ def run_checks(env: Env) -> None:
         {**ok, "times": 1, "status": 200},
         {**ok, "times": 1, "code": ""},
         {**ok, "times": 1, "unknown": 1},
+        {**ok, "times": 1, "after": "yes"},
         [{**ok, "times": 1}, {**ok, "every": 3}],
         "not a list",
     ):
@@ -431,6 +433,80 @@ def run_checks(env: Env) -> None:
         count("ec2:DescribeVpcEndpointConnections")
     expect_error(lambda: ssm.get_parameter(Name="/smoke/param"), bad_control)
     count("ssm:GetParameter")
+    env.set_control(None)
+
+    # --- Connection tags ------------------------------------------------------
+    conn = {c["VpcEndpointId"]: c["VpcEndpointConnectionId"] for c in describe()["VpcEndpointConnections"]}
+
+    def tags_of(endpoint_id: str) -> dict[str, str]:
+        (c,) = describe(Filters=f("vpc-endpoint-id", endpoint_id))["VpcEndpointConnections"]
+        return {t["Key"]: t["Value"] for t in c.get("Tags", [])}
+
+    def tag(ids_: list[str], tags: dict[str, str], client=ec2) -> None:
+        count("ec2:CreateTags")
+        client.create_tags(Resources=ids_, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+
+    def untag(ids_: list[str], keys: list[str]) -> None:
+        count("ec2:DeleteTags")
+        ec2.delete_tags(Resources=ids_, Tags=[{"Key": k} for k in keys])
+
+    stamp = {"privatelink-approver:decision": "accepted", "privatelink-approver:rule": "partner"}
+    tag([conn[late], conn[b_fails]], stamp)  # available and pendingAcceptance alike
+    assert tags_of(late) == stamp
+    assert tags_of(b_fails) == stamp
+    assert tags_of(a2) == {}
+    tag([conn[late]], {"privatelink-approver:rule": "person", "privatelink-approver:by": "arn:x"})
+    assert tags_of(late) == {**stamp, "privatelink-approver:rule": "person", "privatelink-approver:by": "arn:x"}
+    untag([conn[late]], ["privatelink-approver:by"])
+    assert tags_of(late) == {**stamp, "privatelink-approver:rule": "person"}
+    # Only the service owner's connections, and AWS's tag limits.
+    expect_error(lambda: tag([conn[late]], {"k": "v"}, client=env.client("ec2", CONSUMER_A)),
+                 "InvalidVpcEndpointConnectionId.NotFound")
+    expect_error(lambda: tag(["vpce-conn-0000000000000dead"], {"k": "v"}), "InvalidVpcEndpointConnectionId.NotFound")
+    expect_error(lambda: tag([conn[late]], {"aws:x": "v"}), "InvalidParameterValue")
+    expect_error(lambda: tag([conn[late]], {"k": "v" * 257}), "InvalidParameterValue")
+    expect_error(lambda: tag([conn[late]], {f"k{i}": "v" for i in range(50)}), "TagLimitExceeded")
+    # Other resources are still tagged by moto itself.
+    tag([vpc_id], {"Name": "provider"})
+    # A test can make pending connections untaggable.
+    env.set_control({"untaggableStates": ["pendingAcceptance"]})
+    expect_error(lambda: tag([conn[b_fails]], {"privatelink-approver:announced-at": "now"}), "UnsupportedOperation")
+    tag([conn[late]], {"privatelink-approver:decided-at": "now"})
+    env.set_control(None)
+
+    # --- Reads that fail for one service --------------------------------------
+    other_service = env.aws(
+        "ec2", "create-vpc-endpoint-service-configuration",
+        "--acceptance-required", "--network-load-balancer-arns", nlb_arn,
+    )["ServiceConfiguration"]
+    count("ec2:CreateVpcEndpointServiceConfiguration")
+    def describe_once(**kwargs) -> dict:
+        count("ec2:DescribeVpcEndpointConnections")
+        return ec2_once.describe_vpc_endpoint_connections(**kwargs)
+
+    env.set_control({"maxPageSize": 2, "failDescribe": [
+        {"serviceId": service_id, "code": "RequestLimitExceeded", "status": 503, "fromPage": 2}]})
+    first_page = describe_once(MaxResults=5, Filters=f("service-id", service_id))
+    assert len(first_page["VpcEndpointConnections"]) == 2 and first_page["NextToken"]
+    expect_error(lambda: describe_once(MaxResults=5, Filters=f("service-id", service_id), NextToken=first_page["NextToken"]),
+                 "RequestLimitExceeded", 503)
+    assert describe_once(Filters=f("service-id", other_service["ServiceId"]))["VpcEndpointConnections"] == []
+    env.set_control({"failDescribe": [{"serviceId": service_id, "code": "InternalError", "status": 500}]})
+    expect_error(lambda: describe_once(Filters=f("service-id", service_id)), "InternalError", 500)
+    expect_error(lambda: describe_once(), "InternalError", 500)  # no filter: every service, that one too
+    env.set_control({"failDescribe": [{"serviceId": "svc-1", "code": "X", "status": 500}]})
+    expect_error(lambda: describe_once(), "PrivateLinkTest.InvalidControlFile")
+    env.set_control(None)
+
+    # --- A call applied, then its answer lost ---------------------------------
+    lost = new_endpoint(CONSUMER_A)
+    env.set_control({"faults": [{
+        "action": "ec2:AcceptVpcEndpointConnections", "code": "InternalError", "status": 500, "times": 1, "after": True,
+    }]})
+    expect_error(lambda: accept([lost], client=ec2_once), "InternalError", 500)
+    count("fault:ec2:AcceptVpcEndpointConnections")
+    assert state(CONSUMER_A, lost) == "available", "applied although the client saw a failure"
+    assert unsuccessful_codes(accept([lost], client=ec2_once)) == {lost: "InvalidState"}
     env.set_control(None)
 
     # --- Call counts ----------------------------------------------------------
