@@ -328,10 +328,30 @@ def check_contract(text: str, tpl: dict) -> str:
                     found.append(key)
         return found
 
-    for metric in ("PolicyErrors", "Failed", "OldestPendingSeconds"):
+    for metric in ("PolicyErrors", "Failed", "OldestPendingSeconds", "RevocationsHeld", "StampFailures"):
         expect(len(emf_alarms(metric)) == 1, f"one alarm watches {EMF_NAMESPACE} {metric}")
-    for key in emf_alarms("PolicyErrors"):
-        expect("Dimensions" not in alarms[key]["Properties"], f"{key} watches PolicyErrors without dimension")
+    for metric in ("PolicyErrors", "RevocationsHeld", "StampFailures"):
+        for key in emf_alarms(metric):
+            expect("Dimensions" not in alarms[key]["Properties"], f"{key} watches {metric} without dimension")
+
+    # Asynchronous invocations are not retried by Lambda: the next sweep is
+    # the retry (a failed sweep retried would multiply calls and alarms).
+    expect(props.get("EventInvokeConfig", {}).get("MaximumRetryAttempts") == 0,
+           "asynchronous invocations are not retried (EventInvokeConfig MaximumRetryAttempts 0)")
+
+    # Stamps: CreateTags/DeleteTags only on this account's connections in
+    # this Region, only for keys of ours, and DeleteTags only naming keys.
+    tagging = [st for st in statements(props.get("Policies"))
+               if {"ec2:CreateTags", "ec2:DeleteTags"} & set(as_list(st.get("Action")))]
+    expect(len(tagging) == 1, "one statement grants ec2:CreateTags and ec2:DeleteTags")
+    for st in tagging:
+        expect(sorted(as_list(st.get("Action"))) == ["ec2:CreateTags", "ec2:DeleteTags"], "the tagging statement grants nothing else")
+        expect(st.get("Resource") == {"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc-endpoint-connection/*"},
+               "tagging only on this account's vpc-endpoint-connection/* in the stack's Region")
+        cond = st.get("Condition", {})
+        expect(cond.get("ForAllValues:StringLike") == {"aws:TagKeys": "privatelink-approver:*"},
+               "tagging only for keys starting privatelink-approver: (aws:TagKeys)")
+        expect(cond.get("Null") == {"aws:TagKeys": "false"}, "tagging requires tag keys (no DeleteTags of every tag)")
     for key in emf_alarms("OldestPendingSeconds"):
         threshold = find_in_map(alarms[key]["Properties"].get("Threshold"), "PendingAlarmMinutes")
         expect(threshold is not None, f"{key}'s threshold comes from a mapping keyed by PendingAlarmMinutes")
@@ -365,7 +385,8 @@ def check_contract(text: str, tpl: dict) -> str:
                 is not None,
                 f"the dashboard graphs {metric} over every service (SEARCH)",
             )
-        for metric in ("PolicyErrors", "Invocations", "Errors", "Throttles", "Duration", "ApproximateNumberOfMessagesVisible"):
+        for metric in ("PolicyErrors", "RevocationsHeld", "StampFailures", "Invocations", "Errors", "Throttles", "Duration",
+                       "ApproximateNumberOfMessagesVisible"):
             expect(f'"{metric}"' in body, f"the dashboard graphs {metric}")
         expect(
             any(w.get("type") == "log" and 'filter msg = "decision"' in w.get("properties", {}).get("query", "")
