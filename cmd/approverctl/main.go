@@ -1,8 +1,9 @@
 // Command approverctl is the operators' tool for privatelink-approver: check
-// a policy before it goes live, explain a decision, push a policy, see what
-// is pending and what the policy would do with it, and run the function's
-// reconcile by hand. It uses the same packages as the Lambda function, so
-// its decisions are the function's decisions.
+// a policy before it goes live, explain a decision, plan a policy change
+// against the live connections and push it, see what is pending and what
+// the policy would do with it, accept or reject a request as a person, and
+// run the function's reconcile by hand. It uses the same packages as the
+// Lambda function, so its decisions are the function's decisions.
 //
 // Run `approverctl --help`, or `approverctl <command> --help`.
 package main
@@ -10,7 +11,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
+
+	"github.com/spf13/cobra"
 )
 
 func main() {
@@ -18,16 +22,23 @@ func main() {
 }
 
 // run executes the command line and returns the exit code: 0 when all went
-// well, 1 when it did not (an invalid policy, a failed decision, an error).
+// well, 1 when it did not (an invalid policy, a failed decision, an error),
+// 2 when policy plan has changes to show.
 func run(args []string) int {
-	cmd := newRoot(os.Stdout, os.Stderr, os.Getenv)
+	return execute(newRoot(os.Stdout, os.Stderr, os.Getenv), os.Stderr, args)
+}
+
+func execute(cmd *cobra.Command, stderr io.Writer, args []string) int {
 	cmd.SetArgs(args)
-	if err := cmd.Execute(); err != nil {
-		var reported reportedError
-		if !errors.As(err, &reported) {
-			fmt.Fprintln(os.Stderr, "approverctl:", err)
-		}
-		return 1
+	err := cmd.Execute()
+	var reported reportedError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errChanges):
+		return 2
+	case !errors.As(err, &reported):
+		fmt.Fprintln(stderr, "approverctl:", err)
 	}
-	return 0
+	return 1
 }

@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -19,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
+	"github.com/privatelink-approver/privatelink-approver/pkg/approver/approvertest"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policystore"
 )
@@ -29,231 +27,6 @@ const (
 	svcA = "vpce-svc-0aaaaaaaaaaaaaaaa"
 	svcB = "vpce-svc-0bbbbbbbbbbbbbbbb"
 )
-
-// fakeEC2 is an in-memory provider: connections by endpoint ID, with hooks
-// to fail calls. It records every call so tests can assert the requests.
-type fakeEC2 struct {
-	mu       sync.Mutex
-	owned    []string
-	conns    map[string]*types.VpcEndpointConnection
-	pageSize int
-	// unsuccessful makes Accept/Reject report these endpoints with a code.
-	unsuccessful map[string]string
-	// beforeApply runs at the start of Accept/Reject (a person acting).
-	beforeApply func(f *fakeEC2)
-	// failCall fails the named operation with an API error.
-	failCall map[string]error
-	// failDescribe fails the Describe of a service's connections from its
-	// page number pagesBefore+1 on (0: every page).
-	failDescribe map[string]error
-	pagesBefore  int
-	// applyThenFail makes Accept/Reject apply the decision, then fail the
-	// call, as if the answer was lost.
-	applyThenFail error
-	calls         []string
-	accepted      [][]string
-	rejected      [][]string
-	// filters holds the filters of each DescribeVpcEndpointConnections.
-	filters [][]types.Filter
-	// tags are the connections' tags, by connection ID; tagCalls the
-	// CreateTags requests.
-	tags       map[string]map[string]string
-	tagCalls   []*ec2.CreateTagsInput
-	untagCalls []*ec2.DeleteTagsInput
-}
-
-func newFake(owned ...string) *fakeEC2 {
-	return &fakeEC2{owned: owned, conns: map[string]*types.VpcEndpointConnection{}, pageSize: 1000,
-		unsuccessful: map[string]string{}, failCall: map[string]error{}, failDescribe: map[string]error{},
-		tags: map[string]map[string]string{}}
-}
-
-// connID is the connection ID of endpoint id in the fake.
-func connID(id string) string { return "vpce-conn-" + strings.TrimPrefix(id, "vpce-") }
-
-var created = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-
-func (f *fakeEC2) add(svc, id, owner, state, region string) {
-	f.conns[id] = &types.VpcEndpointConnection{
-		ServiceId: aws.String(svc), VpcEndpointId: aws.String(id), VpcEndpointConnectionId: aws.String(connID(id)), VpcEndpointOwner: aws.String(owner),
-		VpcEndpointState: types.State(state), CreationTimestamp: aws.Time(created.Add(time.Duration(len(f.conns)) * time.Minute)),
-		VpcEndpointRegion: aws.String(region),
-	}
-}
-
-func (f *fakeEC2) state(id string) string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if c, ok := f.conns[id]; ok {
-		return string(c.VpcEndpointState)
-	}
-	return "missing"
-}
-
-func (f *fakeEC2) DescribeVpcEndpointConnections(_ context.Context, in *ec2.DescribeVpcEndpointConnectionsInput, _ ...func(*ec2.Options)) (*ec2.DescribeVpcEndpointConnectionsOutput, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, "Describe")
-	f.filters = append(f.filters, in.Filters)
-	if err := f.failCall["Describe"]; err != nil {
-		return nil, err
-	}
-	for _, flt := range in.Filters {
-		if aws.ToString(flt.Name) != "service-id" {
-			continue
-		}
-		for _, svc := range flt.Values {
-			page := 1
-			if in.NextToken != nil {
-				page = 2 // any later page
-			}
-			if err := f.failDescribe[svc]; err != nil && page > f.pagesBefore {
-				return nil, err
-			}
-		}
-	}
-	var ids []string
-	for id := range f.conns {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	var match []types.VpcEndpointConnection
-	for _, id := range ids {
-		c := f.conns[id]
-		ok := true
-		for _, flt := range in.Filters {
-			var v string
-			switch aws.ToString(flt.Name) {
-			case "service-id":
-				v = aws.ToString(c.ServiceId)
-			case "vpc-endpoint-state":
-				v = string(c.VpcEndpointState)
-			case "vpc-endpoint-id":
-				v = id
-			default:
-				return nil, fmt.Errorf("unexpected filter %s", aws.ToString(flt.Name))
-			}
-			ok = ok && slices.Contains(flt.Values, v)
-		}
-		if ok {
-			cc := *c
-			for _, k := range slices.Sorted(maps.Keys(f.tags[connID(id)])) {
-				cc.Tags = append(cc.Tags, types.Tag{Key: aws.String(k), Value: aws.String(f.tags[connID(id)][k])})
-			}
-			match = append(match, cc)
-		}
-	}
-	start := 0
-	if in.NextToken != nil {
-		fmt.Sscan(*in.NextToken, &start)
-	}
-	end := min(start+f.pageSize, len(match))
-	out := &ec2.DescribeVpcEndpointConnectionsOutput{VpcEndpointConnections: match[start:end]}
-	if end < len(match) {
-		out.NextToken = aws.String(fmt.Sprint(end))
-	}
-	return out, nil
-}
-
-func (f *fakeEC2) DescribeVpcEndpointServiceConfigurations(context.Context, *ec2.DescribeVpcEndpointServiceConfigurationsInput, ...func(*ec2.Options)) (*ec2.DescribeVpcEndpointServiceConfigurationsOutput, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, "DescribeServices")
-	out := &ec2.DescribeVpcEndpointServiceConfigurationsOutput{}
-	for _, s := range f.owned {
-		out.ServiceConfigurations = append(out.ServiceConfigurations, types.ServiceConfiguration{ServiceId: aws.String(s)})
-	}
-	return out, nil
-}
-
-func (f *fakeEC2) decide(op, svc string, ids []string, to string, from ...string) ([]types.UnsuccessfulItem, error) {
-	if f.beforeApply != nil {
-		f.beforeApply(f)
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, op)
-	if err := f.failCall[op]; err != nil {
-		return nil, err
-	}
-	var bad []types.UnsuccessfulItem
-	for _, id := range ids {
-		c, ok := f.conns[id]
-		code := f.unsuccessful[id]
-		switch {
-		case !ok || aws.ToString(c.ServiceId) != svc:
-			code = "InvalidVpcEndpointId.NotFound"
-		case code != "":
-		case !slices.Contains(from, string(c.VpcEndpointState)):
-			code = "InvalidState"
-		default:
-			c.VpcEndpointState = types.State(to)
-			continue
-		}
-		bad = append(bad, types.UnsuccessfulItem{ResourceId: aws.String(id), Error: &types.UnsuccessfulItemError{Code: aws.String(code), Message: aws.String(code + " for " + id)}})
-	}
-	if f.applyThenFail != nil {
-		return nil, f.applyThenFail
-	}
-	return bad, nil
-}
-
-func (f *fakeEC2) CreateTags(_ context.Context, in *ec2.CreateTagsInput, _ ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, "CreateTags")
-	f.tagCalls = append(f.tagCalls, in)
-	if err := f.failCall["CreateTags"]; err != nil {
-		return nil, err
-	}
-	for _, id := range in.Resources {
-		if f.tags[id] == nil {
-			f.tags[id] = map[string]string{}
-		}
-		for _, t := range in.Tags {
-			f.tags[id][aws.ToString(t.Key)] = aws.ToString(t.Value)
-		}
-	}
-	return &ec2.CreateTagsOutput{}, nil
-}
-
-func (f *fakeEC2) DeleteTags(_ context.Context, in *ec2.DeleteTagsInput, _ ...func(*ec2.Options)) (*ec2.DeleteTagsOutput, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, "DeleteTags")
-	f.untagCalls = append(f.untagCalls, in)
-	for _, id := range in.Resources {
-		for _, t := range in.Tags {
-			delete(f.tags[id], aws.ToString(t.Key))
-		}
-	}
-	return &ec2.DeleteTagsOutput{}, nil
-}
-
-// stamp returns the privatelink-approver tags of endpoint id's connection.
-func (f *fakeEC2) stamp(id string) map[string]string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return maps.Clone(f.tags[connID(id)])
-}
-
-func (f *fakeEC2) AcceptVpcEndpointConnections(_ context.Context, in *ec2.AcceptVpcEndpointConnectionsInput, _ ...func(*ec2.Options)) (*ec2.AcceptVpcEndpointConnectionsOutput, error) {
-	f.accepted = append(f.accepted, in.VpcEndpointIds)
-	bad, err := f.decide("Accept", aws.ToString(in.ServiceId), in.VpcEndpointIds, "available", "pendingAcceptance")
-	if err != nil {
-		return nil, err
-	}
-	return &ec2.AcceptVpcEndpointConnectionsOutput{Unsuccessful: bad}, nil
-}
-
-func (f *fakeEC2) RejectVpcEndpointConnections(_ context.Context, in *ec2.RejectVpcEndpointConnectionsInput, _ ...func(*ec2.Options)) (*ec2.RejectVpcEndpointConnectionsOutput, error) {
-	f.rejected = append(f.rejected, in.VpcEndpointIds)
-	bad, err := f.decide("Reject", aws.ToString(in.ServiceId), in.VpcEndpointIds, "rejected", "pendingAcceptance", "pending", "available")
-	if err != nil {
-		return nil, err
-	}
-	return &ec2.RejectVpcEndpointConnectionsOutput{Unsuccessful: bad}, nil
-}
 
 // loaderFunc adapts a function to approver.PolicyLoader.
 type loaderFunc func(ctx context.Context, fresh bool) (*policystore.Loaded, error)
@@ -285,15 +58,15 @@ func results(r *approver.Report) map[string]string {
 }
 
 func TestReconcileDecidesAndBatches(t *testing.T) {
-	f := newFake(svcA, svcB)
-	f.pageSize = 2 // several pages
-	f.add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
-	f.add(svcA, "vpce-0000000000000000b", "333333333333", "pendingAcceptance", "")
-	f.add(svcA, "vpce-0000000000000000c", "444444444444", "pendingAcceptance", "eu-west-1")
-	f.add(svcA, "vpce-0000000000000000d", "444444444444", "pendingAcceptance", "")
-	f.add(svcA, "vpce-0000000000000000e", "222222222222", "pendingAcceptance", "")
-	f.add(svcA, "vpce-0000000000000000f", "333333333333", "available", "")
-	f.add(svcB, "vpce-00000000000000001", "222222222222", "pendingAcceptance", "")
+	f := approvertest.NewEC2(svcA, svcB)
+	f.PageSize = 2 // several pages
+	f.Add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
+	f.Add(svcA, "vpce-0000000000000000b", "333333333333", "pendingAcceptance", "")
+	f.Add(svcA, "vpce-0000000000000000c", "444444444444", "pendingAcceptance", "eu-west-1")
+	f.Add(svcA, "vpce-0000000000000000d", "444444444444", "pendingAcceptance", "")
+	f.Add(svcA, "vpce-0000000000000000e", "222222222222", "pendingAcceptance", "")
+	f.Add(svcA, "vpce-0000000000000000f", "333333333333", "available", "")
+	f.Add(svcB, "vpce-00000000000000001", "222222222222", "pendingAcceptance", "")
 
 	a := approver.New(f, staticPolicy(t, testPolicy), approver.Config{Region: "us-east-1"})
 	report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true})
@@ -309,17 +82,17 @@ func TestReconcileDecidesAndBatches(t *testing.T) {
 		"vpce-0000000000000000f": "available", // not pending: never touched
 		"vpce-00000000000000001": "rejected",
 	}, map[string]string{
-		"vpce-0000000000000000a": f.state("vpce-0000000000000000a"),
-		"vpce-0000000000000000b": f.state("vpce-0000000000000000b"),
-		"vpce-0000000000000000c": f.state("vpce-0000000000000000c"),
-		"vpce-0000000000000000d": f.state("vpce-0000000000000000d"),
-		"vpce-0000000000000000e": f.state("vpce-0000000000000000e"),
-		"vpce-0000000000000000f": f.state("vpce-0000000000000000f"),
-		"vpce-00000000000000001": f.state("vpce-00000000000000001"),
+		"vpce-0000000000000000a": f.State("vpce-0000000000000000a"),
+		"vpce-0000000000000000b": f.State("vpce-0000000000000000b"),
+		"vpce-0000000000000000c": f.State("vpce-0000000000000000c"),
+		"vpce-0000000000000000d": f.State("vpce-0000000000000000d"),
+		"vpce-0000000000000000e": f.State("vpce-0000000000000000e"),
+		"vpce-0000000000000000f": f.State("vpce-0000000000000000f"),
+		"vpce-00000000000000001": f.State("vpce-00000000000000001"),
 	})
 	// One Accept and one Reject per service, never one per endpoint.
-	assert.Equal(t, [][]string{{"vpce-0000000000000000a", "vpce-0000000000000000c", "vpce-0000000000000000e"}}, f.accepted)
-	assert.Equal(t, [][]string{{"vpce-0000000000000000b", "vpce-0000000000000000d"}, {"vpce-00000000000000001"}}, f.rejected)
+	assert.Equal(t, [][]string{{"vpce-0000000000000000a", "vpce-0000000000000000c", "vpce-0000000000000000e"}}, f.Accepted)
+	assert.Equal(t, [][]string{{"vpce-0000000000000000b", "vpce-0000000000000000d"}, {"vpce-00000000000000001"}}, f.Rejected)
 	assert.Equal(t, 3, report.Accepted)
 	assert.Equal(t, 3, report.Rejected)
 	assert.Equal(t, 0, report.Failed)
@@ -337,7 +110,7 @@ func TestReconcileDecidesAndBatches(t *testing.T) {
 	assert.Equal(t, "schedule", byID["vpce-00000000000000001"].Trigger)
 
 	// Every describe asks for one service's pending connections at 1000.
-	for _, flt := range f.filters {
+	for _, flt := range f.Filters {
 		assert.Contains(t, flt, types.Filter{Name: aws.String("vpc-endpoint-state"), Values: []string{"pendingAcceptance"}})
 	}
 }
@@ -358,15 +131,15 @@ func TestReconcileOnlyTouchesManagedServices(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(svcA)
-			f.add(svcB, "vpce-00000000000000001", "111111111111", "pendingAcceptance", "")
+			f := approvertest.NewEC2(svcA)
+			f.Add(svcB, "vpce-00000000000000001", "111111111111", "pendingAcceptance", "")
 			a := approver.New(f, staticPolicy(t, "111111111111"), approver.Config{ServiceIDs: tt.configured})
 			report, err := a.Reconcile(context.Background(), tt.req)
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, report.Services)
-			assert.Equal(t, tt.wantCalls, f.calls)
+			assert.Equal(t, tt.wantCalls, f.Calls)
 			if !slices.Contains(tt.want, svcB) {
-				assert.Equal(t, "pendingAcceptance", f.state("vpce-00000000000000001"))
+				assert.Equal(t, "pendingAcceptance", f.State("vpce-00000000000000001"))
 			}
 		})
 	}
@@ -386,15 +159,15 @@ func TestReconcileDryRunAndManualChangeNothing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(svcA)
-			f.add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
+			f := approvertest.NewEC2(svcA)
+			f.Add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
 			a := approver.New(f, staticPolicy(t, tt.policy), approver.Config{ServiceIDs: []string{svcA}, DryRun: tt.dryRun})
 			report, err := a.Reconcile(context.Background(), approver.Request{All: true})
 			require.NoError(t, err)
 			require.NoError(t, report.Err())
-			assert.Equal(t, "pendingAcceptance", f.state("vpce-0000000000000000a"))
-			assert.Empty(t, f.accepted)
-			assert.Empty(t, f.rejected)
+			assert.Equal(t, "pendingAcceptance", f.State("vpce-0000000000000000a"))
+			assert.Empty(t, f.Accepted)
+			assert.Empty(t, f.Rejected)
 			require.Len(t, report.Decisions, 1)
 			assert.Equal(t, tt.wantResult, report.Decisions[0].Result)
 			assert.Equal(t, tt.wantAction, report.Decisions[0].Action)
@@ -404,20 +177,20 @@ func TestReconcileDryRunAndManualChangeNothing(t *testing.T) {
 }
 
 func TestReconcileSettlesUnsuccessfulItems(t *testing.T) {
-	f := newFake(svcA)
-	f.add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "") // accepted
-	f.add(svcA, "vpce-0000000000000000b", "111111111111", "pendingAcceptance", "") // a person accepts it meanwhile
-	f.add(svcA, "vpce-0000000000000000c", "333333333333", "pendingAcceptance", "") // a person rejects it meanwhile
-	f.add(svcA, "vpce-0000000000000000d", "111111111111", "pendingAcceptance", "") // its consumer deletes it
-	f.add(svcA, "vpce-0000000000000000e", "111111111111", "pendingAcceptance", "") // EC2 fails it
-	f.add(svcA, "vpce-0000000000000000f", "333333333333", "pendingAcceptance", "") // rejected
-	f.unsuccessful["vpce-0000000000000000e"] = "InternalError"
-	f.beforeApply = func(f *fakeEC2) {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		f.conns["vpce-0000000000000000b"].VpcEndpointState = "available"
-		f.conns["vpce-0000000000000000c"].VpcEndpointState = "rejected"
-		delete(f.conns, "vpce-0000000000000000d")
+	f := approvertest.NewEC2(svcA)
+	f.Add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "") // accepted
+	f.Add(svcA, "vpce-0000000000000000b", "111111111111", "pendingAcceptance", "") // a person accepts it meanwhile
+	f.Add(svcA, "vpce-0000000000000000c", "333333333333", "pendingAcceptance", "") // a person rejects it meanwhile
+	f.Add(svcA, "vpce-0000000000000000d", "111111111111", "pendingAcceptance", "") // its consumer deletes it
+	f.Add(svcA, "vpce-0000000000000000e", "111111111111", "pendingAcceptance", "") // EC2 fails it
+	f.Add(svcA, "vpce-0000000000000000f", "333333333333", "pendingAcceptance", "") // rejected
+	f.Unsuccessful["vpce-0000000000000000e"] = "InternalError"
+	f.BeforeApply = func(f *approvertest.EC2) {
+		f.Mu.Lock()
+		defer f.Mu.Unlock()
+		f.Conns["vpce-0000000000000000b"].VpcEndpointState = "available"
+		f.Conns["vpce-0000000000000000c"].VpcEndpointState = "rejected"
+		delete(f.Conns, "vpce-0000000000000000d")
 	}
 	a := approver.New(f, staticPolicy(t, "111111111111"), approver.Config{ServiceIDs: []string{svcA}})
 	report, err := a.Reconcile(context.Background(), approver.Request{All: true})
@@ -443,7 +216,7 @@ func TestReconcileSettlesUnsuccessfulItems(t *testing.T) {
 			assert.Empty(t, d.ErrorCode, d.EndpointID)
 		}
 	}
-	assert.Equal(t, "pendingAcceptance", f.state("vpce-0000000000000000e"))
+	assert.Equal(t, "pendingAcceptance", f.State("vpce-0000000000000000e"))
 }
 
 func TestReconcileFailures(t *testing.T) {
@@ -467,41 +240,41 @@ func TestReconcileFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(svcA)
-			f.failCall = tt.failCall
-			f.add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
+			f := approvertest.NewEC2(svcA)
+			f.FailCall = tt.failCall
+			f.Add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
 			a := approver.New(f, tt.loader(t), approver.Config{ServiceIDs: []string{svcA}})
 			report, err := a.Reconcile(context.Background(), approver.Request{All: true})
 			if tt.wantErr != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tt.wantErr)
 				assert.Nil(t, report)
-				assert.Empty(t, f.calls, "nothing is described or decided without a policy")
+				assert.Empty(t, f.Calls, "nothing is described or decided without a policy")
 			} else {
 				require.NoError(t, err)
 				require.Error(t, report.Err())
 				assert.Contains(t, report.Err().Error(), tt.wantSvcEr)
 			}
-			assert.Equal(t, "pendingAcceptance", f.state("vpce-0000000000000000a"), "never accepted on error")
+			assert.Equal(t, "pendingAcceptance", f.State("vpce-0000000000000000a"), "never accepted on error")
 		})
 	}
 }
 
 func TestReconcileSplitsPast1000(t *testing.T) {
-	f := newFake(svcA)
+	f := approvertest.NewEC2(svcA)
 	for i := range 2500 {
-		f.add(svcA, fmt.Sprintf("vpce-%017x", i), "111111111111", "pendingAcceptance", "")
+		f.Add(svcA, fmt.Sprintf("vpce-%017x", i), "111111111111", "pendingAcceptance", "")
 	}
 	a := approver.New(f, staticPolicy(t, "111111111111"), approver.Config{ServiceIDs: []string{svcA}})
 	report, err := a.Reconcile(context.Background(), approver.Request{All: true})
 	require.NoError(t, err)
 	require.NoError(t, report.Err())
 	assert.Equal(t, 2500, report.Accepted)
-	require.Len(t, f.accepted, 3)
-	assert.Len(t, f.accepted[0], 1000)
-	assert.Len(t, f.accepted[1], 1000)
-	assert.Len(t, f.accepted[2], 500)
-	assert.Equal(t, []string{"Describe", "Describe", "Describe", "Accept", "Accept", "Accept", "CreateTags", "CreateTags", "CreateTags"}, f.calls,
+	require.Len(t, f.Accepted, 3)
+	assert.Len(t, f.Accepted[0], 1000)
+	assert.Len(t, f.Accepted[1], 1000)
+	assert.Len(t, f.Accepted[2], 500)
+	assert.Equal(t, []string{"Describe", "Describe", "Describe", "Accept", "Accept", "Accept", "CreateTags", "CreateTags", "CreateTags"}, f.Calls,
 		"stamps too go 1,000 connections to a call")
 }
 
@@ -509,12 +282,12 @@ func TestRevocation(t *testing.T) {
 	const revoking = `{"version": 1, "revoke": true, "maxRevocations": 2, "defaultAction": "reject", "rules": [
 		{"name": "partner", "action": "accept", "accounts": ["111111111111"]},
 		{"name": "left", "action": "reject", "accounts": ["222222222222"]}]}`
-	setup := func() *fakeEC2 {
-		f := newFake(svcA, svcB)
-		f.add(svcA, "vpce-0000000000000000a", "111111111111", "available", "")         // still allowed
-		f.add(svcA, "vpce-0000000000000000b", "222222222222", "available", "")         // revoked by a reject rule
-		f.add(svcB, "vpce-0000000000000000c", "333333333333", "pending", "")           // revoked by defaultAction
-		f.add(svcA, "vpce-0000000000000000d", "333333333333", "pendingAcceptance", "") // rejected as usual
+	setup := func() *approvertest.EC2 {
+		f := approvertest.NewEC2(svcA, svcB)
+		f.Add(svcA, "vpce-0000000000000000a", "111111111111", "available", "")         // still allowed
+		f.Add(svcA, "vpce-0000000000000000b", "222222222222", "available", "")         // revoked by a reject rule
+		f.Add(svcB, "vpce-0000000000000000c", "333333333333", "pending", "")           // revoked by defaultAction
+		f.Add(svcA, "vpce-0000000000000000d", "333333333333", "pendingAcceptance", "") // rejected as usual
 		return f
 	}
 	tests := []struct {
@@ -550,12 +323,12 @@ func TestRevocation(t *testing.T) {
 			require.NoError(t, err)
 			got := map[string]string{}
 			for id := range tt.want {
-				got[id] = f.state(id)
+				got[id] = f.State(id)
 			}
 			assert.Equal(t, tt.want, got)
 			assert.Equal(t, tt.wantRevoked, report.Revoked)
 			var describes int
-			for _, c := range f.calls {
+			for _, c := range f.Calls {
 				if c == "Describe" {
 					describes++
 				}
@@ -578,22 +351,22 @@ func TestRevocation(t *testing.T) {
 }
 
 func TestConnectionLimitsCountAcceptedAndEarlierDecisions(t *testing.T) {
-	f := newFake(svcA)
-	f.add(svcA, "vpce-00000000000000001", "111111111111", "available", "")
-	f.add(svcA, "vpce-00000000000000002", "111111111111", "pendingAcceptance", "") // second: accepted
-	f.add(svcA, "vpce-00000000000000003", "111111111111", "pendingAcceptance", "") // third: over the limit
-	f.add(svcA, "vpce-00000000000000004", "222222222222", "pendingAcceptance", "") // another account: its own count
-	f.add(svcA, "vpce-00000000000000005", "111111111111", "pendingAcceptance", "") // fourth: over
+	f := approvertest.NewEC2(svcA)
+	f.Add(svcA, "vpce-00000000000000001", "111111111111", "available", "")
+	f.Add(svcA, "vpce-00000000000000002", "111111111111", "pendingAcceptance", "") // second: accepted
+	f.Add(svcA, "vpce-00000000000000003", "111111111111", "pendingAcceptance", "") // third: over the limit
+	f.Add(svcA, "vpce-00000000000000004", "222222222222", "pendingAcceptance", "") // another account: its own count
+	f.Add(svcA, "vpce-00000000000000005", "111111111111", "pendingAcceptance", "") // fourth: over
 	a := approver.New(f, staticPolicy(t, `{"version": 1, "rules": [
 		{"name": "two", "action": "accept", "accounts": ["111111111111", "222222222222"], "maxEndpoints": 2}]}`), approver.Config{ServiceIDs: []string{svcA}})
 	report, err := a.Reconcile(context.Background(), approver.Request{All: true})
 	require.NoError(t, err)
 	require.NoError(t, report.Err())
-	assert.Equal(t, "available", f.state("vpce-00000000000000001"), "a limit never revokes")
-	assert.Equal(t, "available", f.state("vpce-00000000000000002"))
-	assert.Equal(t, "rejected", f.state("vpce-00000000000000003"))
-	assert.Equal(t, "available", f.state("vpce-00000000000000004"))
-	assert.Equal(t, "rejected", f.state("vpce-00000000000000005"))
+	assert.Equal(t, "available", f.State("vpce-00000000000000001"), "a limit never revokes")
+	assert.Equal(t, "available", f.State("vpce-00000000000000002"))
+	assert.Equal(t, "rejected", f.State("vpce-00000000000000003"))
+	assert.Equal(t, "available", f.State("vpce-00000000000000004"))
+	assert.Equal(t, "rejected", f.State("vpce-00000000000000005"))
 	for _, d := range report.Decisions {
 		if d.EndpointID == "vpce-00000000000000003" {
 			assert.Contains(t, d.Reason, "rule two did not apply: the account has 2 accepted connections to this service, its maxEndpoints is 2")

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
+	"github.com/privatelink-approver/privatelink-approver/pkg/approver/approvertest"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
 )
 
@@ -17,13 +18,13 @@ const alice = "arn:aws:sts::123456789012:assumed-role/admin/alice"
 
 func TestDecideByPerson(t *testing.T) {
 	at := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
-	setup := func() *fakeEC2 {
-		f := newFake(svcA)
-		f.add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
-		f.add(svcA, "vpce-0000000000000000b", "222222222222", "available", "")
-		f.add(svcA, "vpce-0000000000000000c", "333333333333", "rejected", "")
-		f.add(svcA, "vpce-0000000000000000d", "333333333333", "deleted", "")
-		f.add(svcA, "vpce-0000000000000000e", "444444444444", "pendingAcceptance", "")
+	setup := func() *approvertest.EC2 {
+		f := approvertest.NewEC2(svcA)
+		f.Add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
+		f.Add(svcA, "vpce-0000000000000000b", "222222222222", "available", "")
+		f.Add(svcA, "vpce-0000000000000000c", "333333333333", "rejected", "")
+		f.Add(svcA, "vpce-0000000000000000d", "333333333333", "deleted", "")
+		f.Add(svcA, "vpce-0000000000000000e", "444444444444", "pendingAcceptance", "")
 		return f
 	}
 	all := []string{"vpce-0000000000000000a", "vpce-0000000000000000b", "vpce-0000000000000000c", "vpce-0000000000000000d",
@@ -65,13 +66,13 @@ func TestDecideByPerson(t *testing.T) {
 			}
 			assert.Equal(t, tt.wantResults, got)
 			for id, state := range tt.wantStates {
-				assert.Equal(t, state, f.state(id), id)
+				assert.Equal(t, state, f.State(id), id)
 			}
 			// One batched call: the decision is one person's act.
-			calls := len(f.accepted) + len(f.rejected)
+			calls := len(f.Accepted) + len(f.Rejected)
 			assert.Equal(t, 1, calls)
 			for id, decision := range tt.wantStamp {
-				st := f.stamp(id)
+				st := f.Stamp(id)
 				assert.Equal(t, decision, st[approver.TagDecision], id)
 				assert.Equal(t, approver.PersonRule, st[approver.TagRule])
 				assert.Equal(t, alice, st[approver.TagBy])
@@ -100,12 +101,12 @@ func TestDecideByPersonRefusesBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(svcA)
-			f.add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
+			f := approvertest.NewEC2(svcA)
+			f.Add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
 			_, err := approver.New(f, nil, approver.Config{}).DecideByPerson(context.Background(), tt.pd)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.want)
-			assert.Empty(t, f.calls, "bad input changes nothing")
+			assert.Empty(t, f.Calls, "bad input changes nothing")
 		})
 	}
 }

@@ -9,18 +9,19 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
+	"github.com/privatelink-approver/privatelink-approver/pkg/approver/approvertest"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policystore"
 )
 
 func TestPlanPolicy(t *testing.T) {
 	const stored = `{"version": 1, "rules": [{"name": "partners", "action": "accept", "accounts": ["111111111111", "222222222222"]}]}`
-	setup := func() *fakeEC2 {
-		f := newFake(svcA)
-		f.add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
-		f.add(svcA, "vpce-0000000000000000b", "222222222222", "pendingAcceptance", "")
-		f.add(svcA, "vpce-0000000000000000c", "333333333333", "pendingAcceptance", "")
-		f.add(svcA, "vpce-0000000000000000d", "222222222222", "available", "")
-		f.add(svcA, "vpce-0000000000000000e", "222222222222", "available", "")
+	setup := func() *approvertest.EC2 {
+		f := approvertest.NewEC2(svcA)
+		f.Add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
+		f.Add(svcA, "vpce-0000000000000000b", "222222222222", "pendingAcceptance", "")
+		f.Add(svcA, "vpce-0000000000000000c", "333333333333", "pendingAcceptance", "")
+		f.Add(svcA, "vpce-0000000000000000d", "222222222222", "available", "")
+		f.Add(svcA, "vpce-0000000000000000e", "222222222222", "available", "")
 		return f
 	}
 	type change struct{ current, proposed string }
@@ -69,16 +70,16 @@ func TestPlanPolicy(t *testing.T) {
 			assert.Equal(t, len(tt.want) > 0, plan.Changed())
 			assert.Equal(t, 3, plan.Pending)
 			assert.Equal(t, 2, plan.Accepted)
-			assert.Empty(t, f.accepted, "a plan changes nothing")
-			assert.Empty(t, f.rejected)
-			assert.Empty(t, f.tagCalls)
+			assert.Empty(t, f.Accepted, "a plan changes nothing")
+			assert.Empty(t, f.Rejected)
+			assert.Empty(t, f.TagCalls)
 		})
 	}
 }
 
 func TestPlanPolicyFailsOnAnUnreadService(t *testing.T) {
-	f := newFake(svcA, svcB)
-	f.failDescribe[svcB] = &smithy.GenericAPIError{Code: "RequestLimitExceeded"}
+	f := approvertest.NewEC2(svcA, svcB)
+	f.FailDescribe[svcB] = &smithy.GenericAPIError{Code: "RequestLimitExceeded"}
 	a := approver.New(f, nil, approver.Config{ServiceIDs: []string{svcA, svcB}})
 	_, err := a.PlanPolicy(context.Background(), nil, loaded(t, "1", "111111111111"))
 	require.Error(t, err, "a plan that misses connections would say no change wrongly")

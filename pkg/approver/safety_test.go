@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
+	"github.com/privatelink-approver/privatelink-approver/pkg/approver/approvertest"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policystore"
 )
@@ -81,19 +82,19 @@ func TestReconcileDecidesWithTheStoredPolicy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(svcA)
-			f.add(svcA, "vpce-0000000000000000a", tt.owner, "pendingAcceptance", "")
+			f := approvertest.NewEC2(svcA)
+			f.Add(svcA, "vpce-0000000000000000a", tt.owner, "pendingAcceptance", "")
 			store := &twoCopies{cached: tt.cached, stored: tt.stored, storedErr: tt.storedErr}
 			a := approver.New(f, store, approver.Config{ServiceIDs: []string{svcA}, DryRun: tt.dryRun})
 			report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "notification", Services: []string{svcA}})
-			assert.Equal(t, tt.wantState, f.state("vpce-0000000000000000a"))
+			assert.Equal(t, tt.wantState, f.State("vpce-0000000000000000a"))
 			assert.Equal(t, tt.wantReads, store.reads, "SSM reads")
 			if tt.storedErr != nil {
 				require.Error(t, err)
 				var perr *policystore.Error
 				assert.ErrorAs(t, err, &perr, "a policy error, for the PolicyErrors metric")
-				assert.Empty(t, f.accepted)
-				assert.Empty(t, f.rejected)
+				assert.Empty(t, f.Accepted)
+				assert.Empty(t, f.Rejected)
 				return
 			}
 			require.NoError(t, err)
@@ -105,17 +106,17 @@ func TestReconcileDecidesWithTheStoredPolicy(t *testing.T) {
 }
 
 func TestReconcileReadsAcceptedConnectionsWhenTheNewPolicyRevokes(t *testing.T) {
-	f := newFake(svcA)
-	f.add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
-	f.add(svcA, "vpce-0000000000000000b", "222222222222", "available", "")
+	f := approvertest.NewEC2(svcA)
+	f.Add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
+	f.Add(svcA, "vpce-0000000000000000b", "222222222222", "available", "")
 	store := &twoCopies{cached: loaded(t, "1", "111111111111,222222222222"),
 		stored: loaded(t, "2", `{"version": 1, "revoke": true, "rules": [{"name": "a", "action": "accept", "accounts": ["111111111111"]}]}`)}
 	a := approver.New(f, store, approver.Config{ServiceIDs: []string{svcA}})
 	report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
 	require.NoError(t, err)
 	require.NoError(t, report.Err())
-	assert.Equal(t, "available", f.state("vpce-0000000000000000a"))
-	assert.Equal(t, "rejected", f.state("vpce-0000000000000000b"), "revoked by the stored policy")
+	assert.Equal(t, "available", f.State("vpce-0000000000000000a"))
+	assert.Equal(t, "rejected", f.State("vpce-0000000000000000b"), "revoked by the stored policy")
 	assert.Equal(t, 1, report.Revoked)
 	assert.Equal(t, "2", report.PolicyVersion)
 }
@@ -132,28 +133,28 @@ func TestGuardHoldsEveryRevocationWhenAServiceIsUnread(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(svcA, svcB)
-			f.pageSize = 2
+			f := approvertest.NewEC2(svcA, svcB)
+			f.PageSize = 2
 			for _, id := range []string{"vpce-0000000000000000a", "vpce-0000000000000000b", "vpce-0000000000000000c"} {
-				f.add(svcA, id, "222222222222", "available", "") // to revoke
+				f.Add(svcA, id, "222222222222", "available", "") // to revoke
 			}
-			f.add(svcA, "vpce-0000000000000000d", "333333333333", "pendingAcceptance", "") // to reject
-			f.add(svcA, "vpce-0000000000000000e", "111111111111", "pendingAcceptance", "") // to accept
+			f.Add(svcA, "vpce-0000000000000000d", "333333333333", "pendingAcceptance", "") // to reject
+			f.Add(svcA, "vpce-0000000000000000e", "111111111111", "pendingAcceptance", "") // to accept
 			for _, id := range []string{"vpce-00000000000000001", "vpce-00000000000000002", "vpce-00000000000000003"} {
-				f.add(svcB, id, "222222222222", "available", "") // unreadable
+				f.Add(svcB, id, "222222222222", "available", "") // unreadable
 			}
-			f.failDescribe[svcB] = &smithy.GenericAPIError{Code: "RequestLimitExceeded", Message: "slow down"}
-			f.pagesBefore = tt.pagesBefore
+			f.FailDescribe[svcB] = &smithy.GenericAPIError{Code: "RequestLimitExceeded", Message: "slow down"}
+			f.PagesBefore = tt.pagesBefore
 			a := approver.New(f, staticPolicy(t, revoking), approver.Config{ServiceIDs: []string{svcA, svcB}})
 			report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
 			require.NoError(t, err)
 
 			for _, id := range []string{"vpce-0000000000000000a", "vpce-0000000000000000b", "vpce-0000000000000000c",
 				"vpce-00000000000000001", "vpce-00000000000000002", "vpce-00000000000000003"} {
-				assert.Equal(t, "available", f.state(id), "%s: nothing is revoked while a service is unread", id)
+				assert.Equal(t, "available", f.State(id), "%s: nothing is revoked while a service is unread", id)
 			}
-			assert.Equal(t, "rejected", f.state("vpce-0000000000000000d"), "pending requests of a service read in full are decided")
-			assert.Equal(t, "available", f.state("vpce-0000000000000000e"))
+			assert.Equal(t, "rejected", f.State("vpce-0000000000000000d"), "pending requests of a service read in full are decided")
+			assert.Equal(t, "available", f.State("vpce-0000000000000000e"))
 			assert.Equal(t, 3, report.Held)
 			assert.Equal(t, 0, report.Revoked, "Revoked counts what EC2 applied")
 			assert.Contains(t, report.Guard, "could not be read")
@@ -172,13 +173,13 @@ func TestGuardHoldsEveryRevocationWhenAServiceIsUnread(t *testing.T) {
 
 func TestStampsOnAppliedDecisions(t *testing.T) {
 	at := time.Date(2026, 11, 29, 10, 0, 0, 123456789, time.FixedZone("CET", 3600))
-	f := newFake(svcA, svcB)
-	f.add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "") // accepted by partners
-	f.add(svcB, "vpce-0000000000000000b", "111111111111", "pendingAcceptance", "") // accepted by partners, another service
-	f.add(svcA, "vpce-0000000000000000c", "333333333333", "pendingAcceptance", "") // rejected by default
-	f.add(svcA, "vpce-0000000000000000d", "444444444444", "available", "")         // revoked by default
-	f.add(svcA, "vpce-0000000000000000e", "111111111111", "pendingAcceptance", "") // EC2 fails it: no stamp
-	f.unsuccessful["vpce-0000000000000000e"] = "InternalError"
+	f := approvertest.NewEC2(svcA, svcB)
+	f.Add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "") // accepted by partners
+	f.Add(svcB, "vpce-0000000000000000b", "111111111111", "pendingAcceptance", "") // accepted by partners, another service
+	f.Add(svcA, "vpce-0000000000000000c", "333333333333", "pendingAcceptance", "") // rejected by default
+	f.Add(svcA, "vpce-0000000000000000d", "444444444444", "available", "")         // revoked by default
+	f.Add(svcA, "vpce-0000000000000000e", "111111111111", "pendingAcceptance", "") // EC2 fails it: no stamp
+	f.Unsuccessful["vpce-0000000000000000e"] = "InternalError"
 	a := approver.New(f, staticPolicy(t, `{"version": 1, "revoke": true, "rules": [
 		{"name": "partners", "action": "accept", "accounts": ["111111111111"]}]}`),
 		approver.Config{ServiceIDs: []string{svcA, svcB}, Now: func() time.Time { return at }})
@@ -189,30 +190,30 @@ func TestStampsOnAppliedDecisions(t *testing.T) {
 		return map[string]string{approver.TagDecision: decision, approver.TagRule: rule,
 			approver.TagPolicyVersion: "7", approver.TagDecidedAt: "2026-11-29T09:00:00Z"}
 	}
-	assert.Equal(t, stamp("accepted", "partners"), f.stamp("vpce-0000000000000000a"))
-	assert.Equal(t, stamp("accepted", "partners"), f.stamp("vpce-0000000000000000b"))
-	assert.Equal(t, stamp("rejected", "default"), f.stamp("vpce-0000000000000000c"))
-	assert.Equal(t, stamp("revoked", "default"), f.stamp("vpce-0000000000000000d"))
-	assert.Empty(t, f.stamp("vpce-0000000000000000e"), "a decision EC2 did not apply is not stamped")
-	assert.Len(t, f.tagCalls, 3, "one CreateTags per distinct tag set, across services")
-	for _, call := range f.tagCalls {
+	assert.Equal(t, stamp("accepted", "partners"), f.Stamp("vpce-0000000000000000a"))
+	assert.Equal(t, stamp("accepted", "partners"), f.Stamp("vpce-0000000000000000b"))
+	assert.Equal(t, stamp("rejected", "default"), f.Stamp("vpce-0000000000000000c"))
+	assert.Equal(t, stamp("revoked", "default"), f.Stamp("vpce-0000000000000000d"))
+	assert.Empty(t, f.Stamp("vpce-0000000000000000e"), "a decision EC2 did not apply is not stamped")
+	assert.Len(t, f.TagCalls, 3, "one CreateTags per distinct tag set, across services")
+	for _, call := range f.TagCalls {
 		if slices.ContainsFunc(call.Tags, func(tag types.Tag) bool { return aws.ToString(tag.Value) == "partners" }) {
-			assert.ElementsMatch(t, []string{connID("vpce-0000000000000000a"), connID("vpce-0000000000000000b")}, call.Resources)
+			assert.ElementsMatch(t, []string{approvertest.ConnectionID("vpce-0000000000000000a"), approvertest.ConnectionID("vpce-0000000000000000b")}, call.Resources)
 		}
 	}
 	assert.Equal(t, 0, report.StampFailures)
-	assert.Equal(t, connID("vpce-0000000000000000a"), byEndpoint(report)["vpce-0000000000000000a"].ConnectionID)
+	assert.Equal(t, approvertest.ConnectionID("vpce-0000000000000000a"), byEndpoint(report)["vpce-0000000000000000a"].ConnectionID)
 }
 
 func TestStampFailureNeverFailsTheDecision(t *testing.T) {
-	f := newFake(svcA)
-	f.add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
-	f.failCall["CreateTags"] = &smithy.GenericAPIError{Code: "UnauthorizedOperation", Message: "not allowed"}
+	f := approvertest.NewEC2(svcA)
+	f.Add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
+	f.FailCall["CreateTags"] = &smithy.GenericAPIError{Code: "UnauthorizedOperation", Message: "not allowed"}
 	a := approver.New(f, staticPolicy(t, "111111111111"), approver.Config{ServiceIDs: []string{svcA}})
 	report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true})
 	require.NoError(t, err)
 	require.NoError(t, report.Err(), "the decision stands")
-	assert.Equal(t, "available", f.state("vpce-0000000000000000a"))
+	assert.Equal(t, "available", f.State("vpce-0000000000000000a"))
 	d := report.Decisions[0]
 	assert.Equal(t, approver.ResultAccepted, d.Result)
 	assert.Contains(t, d.StampError, "UnauthorizedOperation")
@@ -221,11 +222,11 @@ func TestStampFailureNeverFailsTheDecision(t *testing.T) {
 }
 
 func TestAPersonsAcceptStandsUnlessARejectRuleNamesIt(t *testing.T) {
-	setup := func() *fakeEC2 {
-		f := newFake(svcA)
-		f.add(svcA, "vpce-0000000000000000a", "333333333333", "available", "") // a person accepted it
-		f.add(svcA, "vpce-0000000000000000b", "333333333333", "available", "") // accepted without a stamp
-		f.tags[connID("vpce-0000000000000000a")] = map[string]string{approver.TagDecision: "accepted", approver.TagRule: approver.PersonRule,
+	setup := func() *approvertest.EC2 {
+		f := approvertest.NewEC2(svcA)
+		f.Add(svcA, "vpce-0000000000000000a", "333333333333", "available", "") // a person accepted it
+		f.Add(svcA, "vpce-0000000000000000b", "333333333333", "available", "") // accepted without a stamp
+		f.Tags[approvertest.ConnectionID("vpce-0000000000000000a")] = map[string]string{approver.TagDecision: "accepted", approver.TagRule: approver.PersonRule,
 			approver.TagBy: "arn:aws:sts::123456789012:assumed-role/admin/alice", approver.TagReason: "ticket NET-1", approver.TagDecidedAt: "2026-11-01T00:00:00Z"}
 		return f
 	}
@@ -234,8 +235,8 @@ func TestAPersonsAcceptStandsUnlessARejectRuleNamesIt(t *testing.T) {
 		a := approver.New(f, staticPolicy(t, `{"version": 1, "revoke": true, "rules": []}`), approver.Config{ServiceIDs: []string{svcA}})
 		report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
 		require.NoError(t, err)
-		assert.Equal(t, "available", f.state("vpce-0000000000000000a"))
-		assert.Equal(t, "rejected", f.state("vpce-0000000000000000b"))
+		assert.Equal(t, "available", f.State("vpce-0000000000000000a"))
+		assert.Equal(t, "rejected", f.State("vpce-0000000000000000b"))
 		assert.Equal(t, 1, report.Revoked)
 	})
 	t.Run("a reject rule revokes it, and the person's by and reason go", func(t *testing.T) {
@@ -244,32 +245,32 @@ func TestAPersonsAcceptStandsUnlessARejectRuleNamesIt(t *testing.T) {
 			{"name": "blocked", "action": "reject", "accounts": ["333333333333"]}]}`), approver.Config{ServiceIDs: []string{svcA}})
 		report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
 		require.NoError(t, err)
-		assert.Equal(t, "rejected", f.state("vpce-0000000000000000a"))
+		assert.Equal(t, "rejected", f.State("vpce-0000000000000000a"))
 		assert.Equal(t, 2, report.Revoked)
-		got := f.stamp("vpce-0000000000000000a")
+		got := f.Stamp("vpce-0000000000000000a")
 		assert.Equal(t, "revoked", got[approver.TagDecision])
 		assert.Equal(t, "blocked", got[approver.TagRule])
 		assert.NotContains(t, got, approver.TagBy, "no stamp mixes two decisions")
 		assert.NotContains(t, got, approver.TagReason)
-		require.Len(t, f.untagCalls, 1)
-		assert.Equal(t, []string{connID("vpce-0000000000000000a")}, f.untagCalls[0].Resources)
+		require.Len(t, f.UntagCalls, 1)
+		assert.Equal(t, []string{approvertest.ConnectionID("vpce-0000000000000000a")}, f.UntagCalls[0].Resources)
 		assert.Contains(t, byEndpoint(report)["vpce-0000000000000000a"].Reason, "over a person's accept")
 	})
 }
 
 func TestACallThatFailsAfterApplyingIsTheFunctionsOwn(t *testing.T) {
-	f := newFake(svcA)
-	f.add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
-	f.add(svcA, "vpce-0000000000000000b", "111111111111", "pendingAcceptance", "")
+	f := approvertest.NewEC2(svcA)
+	f.Add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
+	f.Add(svcA, "vpce-0000000000000000b", "111111111111", "pendingAcceptance", "")
 	// b was accepted and stamped by someone else between our Describe and
 	// our call: it is theirs.
-	f.beforeApply = func(f *fakeEC2) {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		f.conns["vpce-0000000000000000b"].VpcEndpointState = "available"
-		f.tags[connID("vpce-0000000000000000b")] = map[string]string{approver.TagDecision: "accepted", approver.TagRule: approver.PersonRule}
+	f.BeforeApply = func(f *approvertest.EC2) {
+		f.Mu.Lock()
+		defer f.Mu.Unlock()
+		f.Conns["vpce-0000000000000000b"].VpcEndpointState = "available"
+		f.Tags[approvertest.ConnectionID("vpce-0000000000000000b")] = map[string]string{approver.TagDecision: "accepted", approver.TagRule: approver.PersonRule}
 	}
-	f.applyThenFail = &smithy.GenericAPIError{Code: "InternalError", Message: "connection reset"}
+	f.ApplyThenFail = &smithy.GenericAPIError{Code: "InternalError", Message: "connection reset"}
 	a := approver.New(f, staticPolicy(t, "111111111111"), approver.Config{ServiceIDs: []string{svcA}})
 	report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true})
 	require.NoError(t, err)
@@ -277,20 +278,20 @@ func TestACallThatFailsAfterApplyingIsTheFunctionsOwn(t *testing.T) {
 	got := byEndpoint(report)
 	assert.Equal(t, approver.ResultAccepted, got["vpce-0000000000000000a"].Result)
 	assert.Contains(t, got["vpce-0000000000000000a"].Detail, "answer was lost")
-	assert.Equal(t, "accepted", f.stamp("vpce-0000000000000000a")[approver.TagDecision])
+	assert.Equal(t, "accepted", f.Stamp("vpce-0000000000000000a")[approver.TagDecision])
 	assert.Equal(t, approver.ResultAlreadyAccepted, got["vpce-0000000000000000b"].Result)
-	assert.Equal(t, approver.PersonRule, f.stamp("vpce-0000000000000000b")[approver.TagRule], "another's stamp is kept")
+	assert.Equal(t, approver.PersonRule, f.Stamp("vpce-0000000000000000b")[approver.TagRule], "another's stamp is kept")
 }
 
 func TestGoneStates(t *testing.T) {
 	for _, state := range []string{"deleting", "deleted", "expired", "failed"} {
 		t.Run(state, func(t *testing.T) {
-			f := newFake(svcA)
-			f.add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
-			f.beforeApply = func(f *fakeEC2) { // EC2 then answers InvalidState
-				f.mu.Lock()
-				defer f.mu.Unlock()
-				f.conns["vpce-0000000000000000a"].VpcEndpointState = types.State(state)
+			f := approvertest.NewEC2(svcA)
+			f.Add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
+			f.BeforeApply = func(f *approvertest.EC2) { // EC2 then answers InvalidState
+				f.Mu.Lock()
+				defer f.Mu.Unlock()
+				f.Conns["vpce-0000000000000000a"].VpcEndpointState = types.State(state)
 			}
 			a := approver.New(f, staticPolicy(t, "111111111111"), approver.Config{ServiceIDs: []string{svcA}})
 			report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true})

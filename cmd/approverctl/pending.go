@@ -1,0 +1,63 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
+)
+
+func (a *app) pendingCmd() *cobra.Command {
+	var flags scopeFlags
+	cmd := &cobra.Command{
+		Use:   "pending [--parameter NAME] [--service ID]...",
+		Short: "List pending connection requests and what the policy would decide",
+		Long: `List the connection requests still pendingAcceptance, with their age, owner,
+and what the current policy would decide (like terraform plan: nothing is
+changed). With no --service and no SERVICE_IDS, every endpoint service the
+account owns is listed.`,
+		Example: "  approverctl pending --parameter /privatelink-approver/policy\n  approverctl pending --service vpce-svc-0123456789abcdef0 --output json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			sc, err := a.scope(flags)
+			if err != nil {
+				return err
+			}
+			c, err := a.aws(cmd.Context())
+			if err != nil {
+				return err
+			}
+			report, err := c.approver(sc, true).Reconcile(cmd.Context(), approver.Request{Trigger: "pending", All: true})
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			rows := []map[string]any{}
+			v := view{
+				Header: []string{"SERVICE", "ENDPOINT", "OWNER", "REGION", "AGE", "WOULD", "RULE", "REASON", "ANNOUNCED"},
+				Empty:  fmt.Sprintf("No pending connection requests on %d service(s).", len(report.Services)),
+			}
+			for _, d := range report.Decisions {
+				rows = append(rows, map[string]any{"serviceId": d.ServiceID, "endpointId": d.EndpointID, "connectionId": d.ConnectionID,
+					"owner": d.Owner, "region": d.Region, "created": d.Created, "ageSeconds": int64(now.Sub(d.Created).Seconds()),
+					"wouldDecide": d.Action, "rule": d.Rule, "reason": d.Reason, "announcedAt": d.AnnouncedAt})
+				v.Rows = append(v.Rows, []string{d.ServiceID, d.EndpointID, d.Owner, d.Region, age(now.Sub(d.Created)), string(d.Action), d.Rule, d.Reason,
+					orDash(d.AnnouncedAt)})
+			}
+			v.JSON = map[string]any{"policyParameter": report.PolicyParameter, "policyVersion": report.PolicyVersion,
+				"services": report.Services, "pending": rows}
+			return a.show(v)
+		},
+	}
+	flags.bind(cmd)
+	return cmd
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,470 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/spf13/cobra"
+
+	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
+	"github.com/privatelink-approver/privatelink-approver/pkg/awsid"
+	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
+	"github.com/privatelink-approver/privatelink-approver/pkg/policystore"
+	"github.com/privatelink-approver/privatelink-approver/pkg/settings"
+)
+
+func (a *app) validateCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate FILE",
+		Short: "Check a policy file; exit 1 listing every problem by field path",
+		Long: `Check a policy file (a JSON document or a plain list of account IDs) as the
+function would. Exit 0 when it is valid; otherwise exit 1 and list every
+problem, located by its field path, e.g.
+  rules[2].accounts[0]: "12345" is not a 12-digit account ID or "*"
+FILE may be - for standard input.`,
+		Example: "  approverctl policy validate policy.json\n  approverctl policy validate policy.json --output json",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			text, err := readPolicyFile(args[0])
+			if err != nil {
+				return err
+			}
+			p, err := policy.Parse(text)
+			if err != nil {
+				list := problems(err)
+				notes := []string{fmt.Sprintf("%s: invalid, %d problem(s):", args[0], len(list))}
+				for _, pr := range list {
+					notes = append(notes, "  "+pr)
+				}
+				_ = a.show(view{JSON: map[string]any{"file": args[0], "valid": false, "problems": list}, Notes: notes})
+				return reportedError{fmt.Errorf("%s is invalid", args[0])}
+			}
+			line := fmt.Sprintf("%s: valid, %d rule(s), defaultAction %s", args[0], len(p.Rules), p.DefaultAction)
+			if p.Revoke {
+				line += fmt.Sprintf(", revoke (at most %d per invocation)", p.MaxRevocations)
+			}
+			return a.show(view{JSON: map[string]any{"file": args[0], "valid": true, "rules": len(p.Rules),
+				"defaultAction": p.DefaultAction, "revoke": p.Revoke, "maxRevocations": p.MaxRevocations}, Notes: []string{line}})
+		},
+	}
+}
+
+func (a *app) explainCmd() *cobra.Command {
+	var account, service, endpoint, endpointRegion, at string
+	var accepted int
+	cmd := &cobra.Command{
+		Use:   "explain FILE --account ID --service ID",
+		Short: "Say what a policy file decides for one connection request, and why",
+		Long: `Evaluate a policy file for one connection request and print the decision,
+the rule and the reason. --endpoint-region is the consumer endpoint's Region
+(VpcEndpointRegion, for a cross-region connection); without it, the
+connection is in --region's Region. --at evaluates at another time (RFC 3339),
+for rules that expire. --accepted is how many connections the account already
+has to the service, for rules with maxEndpoints.`,
+		Example: `  approverctl policy explain policy.json --account 111122223333 --service vpce-svc-0123456789abcdef0
+  approverctl policy explain policy.json --account 444455556666 --service vpce-svc-0123456789abcdef0 \
+      --endpoint vpce-0a1b2c3d4e5f67890 --endpoint-region eu-west-1 --at 2027-07-01T00:00:00Z`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var bad []string
+			if !awsid.IsAccount(account) {
+				bad = append(bad, fmt.Sprintf("--account %q: want a 12-digit account ID", account))
+			}
+			if !awsid.IsServiceID(service) {
+				bad = append(bad, fmt.Sprintf("--service %q: want an endpoint service ID (vpce-svc-...)", service))
+			}
+			if endpoint != "" && !awsid.IsEndpointID(endpoint) {
+				bad = append(bad, fmt.Sprintf("--endpoint %q: want a VPC endpoint ID (vpce-...)", endpoint))
+			}
+			if endpointRegion != "" && !awsid.IsRegion(endpointRegion) {
+				bad = append(bad, fmt.Sprintf("--endpoint-region %q: want a Region name such as eu-west-1", endpointRegion))
+			}
+			when := time.Now()
+			if at != "" {
+				t, err := time.Parse(time.RFC3339, at)
+				if err != nil {
+					bad = append(bad, fmt.Sprintf("--at %q: want an RFC 3339 time such as 2027-07-01T00:00:00Z", at))
+				}
+				when = t
+			}
+			if len(bad) > 0 {
+				return errors.New(strings.Join(bad, "; "))
+			}
+			text, err := readPolicyFile(args[0])
+			if err != nil {
+				return err
+			}
+			p, err := policy.Parse(text)
+			if err != nil {
+				return fmt.Errorf("%s is invalid (run approverctl policy validate): %w", args[0], err)
+			}
+			region := endpointRegion
+			if region == "" {
+				c, err := a.aws(cmd.Context())
+				if err != nil {
+					return err
+				}
+				region = c.region
+			}
+			endpoint = awsid.NormalizeEndpointID(endpoint)
+			d := p.Decide(policy.Request{Account: account, ServiceID: service, EndpointID: endpoint, Region: region, Accepted: accepted}, when)
+			return a.show(view{
+				JSON: map[string]any{"action": d.Action, "rule": d.Rule, "reason": d.Reason(),
+					"account": account, "serviceId": service, "endpointId": endpoint, "region": region, "at": when.UTC().Format(time.RFC3339)},
+				Header: []string{"DECISION", "RULE", "REASON"},
+				Rows:   [][]string{{string(d.Action), d.Rule, d.Reason()}},
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&account, "account", "", "the consumer's account ID (required)")
+	f.StringVar(&service, "service", "", "the endpoint service ID (required)")
+	f.StringVar(&endpoint, "endpoint", "", "the consumer's VPC endpoint ID")
+	f.StringVar(&endpointRegion, "endpoint-region", "", "the consumer endpoint's Region (VpcEndpointRegion)")
+	f.StringVar(&at, "at", "", "evaluate at this time (RFC 3339) instead of now")
+	f.IntVar(&accepted, "accepted", 0, "connections the account already has to the service (for maxEndpoints)")
+	_ = cmd.MarkFlagRequired("account")
+	_ = cmd.MarkFlagRequired("service")
+	return cmd
+}
+
+// proposal is a policy file set against what is stored.
+type proposal struct {
+	// parameter is the stored policy: one parameter, or a path.
+	parameter string
+	// part is the parameter under the path that the file replaces.
+	part string
+	// current is the stored policy, nil when nothing valid is stored
+	// (currentProblem then says why, unless nothing is stored at all).
+	current        *policystore.Loaded
+	currentProblem error
+	proposed       *policystore.Loaded
+}
+
+// propose reads the stored policy and builds the one that storing text
+// would make: text itself, or, under a path, every part with part replaced
+// by text (or added). The error is a failed read, or an *invalidProposal.
+func propose(ctx context.Context, c *clients, parameter, part string, text []byte) (*proposal, error) {
+	pr := &proposal{parameter: parameter, part: part}
+	parts, err := policystore.New(c.ssm, parameter, 0).ReadParts(ctx)
+	switch {
+	case errors.Is(err, policystore.ErrNotFound):
+		parts = nil
+	case err != nil:
+		return nil, fmt.Errorf("read the stored policy: %w", err)
+	default:
+		pr.current, pr.currentProblem = policystore.Build(parameter, parts)
+	}
+	next := []policystore.Part{{Name: parameter, Text: text}}
+	if policystore.IsPath(parameter) {
+		next = slices.DeleteFunc(slices.Clone(parts), func(p policystore.Part) bool { return p.Name == part })
+		next = append(next, policystore.Part{Name: part, Text: text})
+		slices.SortFunc(next, func(x, y policystore.Part) int { return strings.Compare(x.Name, y.Name) })
+	}
+	pr.proposed, err = policystore.Build(parameter, next)
+	if err != nil {
+		return nil, &invalidProposal{err: err}
+	}
+	return pr, nil
+}
+
+// invalidProposal is a file that would make the stored policy invalid.
+type invalidProposal struct{ err error }
+
+func (e *invalidProposal) Error() string { return e.err.Error() }
+func (e *invalidProposal) Unwrap() error { return e.err }
+
+// partName is the parameter under path that --part names: a full name, or
+// one relative to the path.
+func partName(path, part string) (string, error) {
+	name := part
+	if !strings.HasPrefix(part, "/") {
+		name = path + part
+	}
+	if !strings.HasPrefix(name, path) || name == path || policystore.IsPath(name) {
+		return "", fmt.Errorf("--part %q: name one parameter under %s", part, path)
+	}
+	return name, nil
+}
+
+func (a *app) planCmd() *cobra.Command {
+	var flags scopeFlags
+	var part string
+	cmd := &cobra.Command{
+		Use:   "plan FILE [--parameter NAME] [--part NAME] [--service ID]...",
+		Short: "Show what storing a policy file would change for the live connections",
+		Long: `Compare what FILE would decide with what the stored policy decides, for the
+live connections of the managed services, as the sweep after a push would:
+each pending request whose action would differ, each accepted connection
+that would be revoked (when FILE says revoke), and whether the revocation
+guard would hold. Nothing is changed.
+
+The stored policy is --parameter, or $POLICY_PARAMETER. When it is a path
+(it ends in /), --part names the parameter under it that FILE replaces (a new
+part when none has that name, relative to the path or in full), and the
+merged policy is planned. When nothing valid is stored, every accept or
+reject FILE would make is a change.
+
+Exit status, as terraform plan -detailed-exitcode: 0 nothing would change,
+2 something would, 1 an error or an invalid file.`,
+		Example: `  approverctl policy plan policy.json --parameter /privatelink-approver/policy
+  approverctl policy plan partners.json --parameter /privatelink/policies/ --part partners --output json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sc, err := a.scope(flags)
+			if err != nil {
+				return err
+			}
+			switch {
+			case policystore.IsPath(sc.parameter) && part == "":
+				return fmt.Errorf("%s is a path: give --part NAME, the parameter under it that %s replaces", sc.parameter, args[0])
+			case policystore.IsPath(sc.parameter):
+				if part, err = partName(sc.parameter, part); err != nil {
+					return err
+				}
+			case part != "":
+				return fmt.Errorf("--part: %s is one parameter, not a path", sc.parameter)
+			}
+			text, err := readPolicyFile(args[0])
+			if err != nil {
+				return err
+			}
+			if _, err := policy.Parse(text); err != nil {
+				return a.refuse(fmt.Sprintf("%s is invalid:", args[0]), err)
+			}
+			c, err := a.aws(cmd.Context())
+			if err != nil {
+				return err
+			}
+			pr, err := propose(cmd.Context(), c, sc.parameter, part, text)
+			var invalid *invalidProposal
+			if errors.As(err, &invalid) {
+				return a.refuse(fmt.Sprintf("%s as %s makes the policy under %s invalid:", args[0], part, sc.parameter), invalid.err)
+			}
+			if err != nil {
+				return err
+			}
+			plan, err := c.approver(sc, true).PlanPolicy(cmd.Context(), pr.current, pr.proposed)
+			if err != nil {
+				return err
+			}
+			if err := a.show(planView(args[0], pr, plan)); err != nil {
+				return err
+			}
+			if plan.Changed() {
+				return errChanges
+			}
+			return nil
+		},
+	}
+	flags.bind(cmd)
+	cmd.Flags().StringVar(&part, "part", "", "with a path: the parameter under it that FILE replaces")
+	return cmd
+}
+
+// refuse prints why a policy is refused and returns the exit-1 error.
+func (a *app) refuse(headline string, err error) error {
+	fmt.Fprintln(a.stderr, headline)
+	var perr *policystore.Error
+	if errors.As(err, &perr) && perr.Parameter != "" {
+		fmt.Fprintf(a.stderr, "  in %s:\n", perr.Parameter)
+	}
+	for _, p := range problems(err) {
+		fmt.Fprintf(a.stderr, "  %s\n", p)
+	}
+	return reportedError{err}
+}
+
+// planJSON is policy plan's --output json.
+type planJSON struct {
+	File           string `json:"file"`
+	Parameter      string `json:"parameter"`
+	Part           string `json:"part,omitempty"`
+	StoredInvalid  string `json:"storedInvalid,omitempty"`
+	Changed        bool   `json:"changed"`
+	SummaryLine    string `json:"summaryLine"`
+	GuardHoldsText string `json:"guard,omitempty"`
+	*approver.PolicyPlan
+}
+
+func planView(file string, pr *proposal, plan *approver.PolicyPlan) view {
+	v := view{
+		Header: []string{"SERVICE", "ENDPOINT", "OWNER", "STATE", "NOW", "AFTER", "WHY"},
+		Empty:  fmt.Sprintf("No changes: %s decides every live connection as the stored policy does.", file),
+	}
+	for _, c := range plan.Changes {
+		now := "nothing (no valid policy stored)"
+		if c.Current != nil {
+			now = verdictText(*c.Current)
+		}
+		v.Rows = append(v.Rows, []string{c.ServiceID, c.EndpointID, c.Owner, c.State, now, verdictText(c.Proposed), c.Proposed.Reason})
+	}
+	if pr.currentProblem != nil {
+		v.Notes = append(v.Notes, "", fmt.Sprintf("The stored policy is invalid, so it decides nothing: %v", pr.currentProblem))
+	} else if pr.current == nil {
+		v.Notes = append(v.Notes, "", fmt.Sprintf("Nothing is stored at %s yet.", pr.parameter))
+	}
+	guard := guardText(plan)
+	v.Notes = append(v.Notes, "", planSummary(plan))
+	if guard != "" {
+		v.Notes = append(v.Notes, guard)
+	}
+	j := planJSON{File: file, Parameter: pr.parameter, Part: pr.part, Changed: plan.Changed(), SummaryLine: planSummary(plan),
+		GuardHoldsText: guard, PolicyPlan: plan}
+	if pr.currentProblem != nil {
+		j.StoredInvalid = pr.currentProblem.Error()
+	}
+	v.JSON = j
+	return v
+}
+
+func verdictText(v approver.Verdict) string {
+	if v.Rule == "" {
+		return v.Action
+	}
+	return fmt.Sprintf("%s (%s)", v.Action, v.Rule)
+}
+
+// planSummary is the plan in one line, as policy push prints it too.
+func planSummary(p *approver.PolicyPlan) string {
+	return fmt.Sprintf("Plan: %d to accept, %d to reject, %d left to a person, %d to revoke; %d pending and %d accepted connection(s) read on %d service(s).",
+		p.Summary.Accept, p.Summary.Reject, p.Summary.Manual, p.Summary.Revoke, p.Pending, p.Accepted, len(p.Services))
+}
+
+func guardText(p *approver.PolicyPlan) string {
+	if p.GuardHolds {
+		return fmt.Sprintf("The guard would hold: %d revocations exceed maxRevocations %d, so the next sweep would revoke nothing and fail.",
+			p.Revocations, p.MaxRevocations)
+	}
+	return ""
+}
+
+func (a *app) pushCmd() *cobra.Command {
+	var parameter string
+	var secure bool
+	cmd := &cobra.Command{
+		Use:   "push FILE --parameter NAME",
+		Short: "Validate a policy file, show its plan, then write it to the SSM parameter",
+		Long: `Validate a policy file and, only if it is valid, write it to the SSM
+parameter (overwriting it). An invalid file is refused: nothing is written.
+When $POLICY_PARAMETER is a path and the parameter lies under it, the policy
+merged from every part with this one is validated too, and a file that
+clashes with another part is refused.
+
+Before writing, push prints the summary of approverctl policy plan (the
+changes the next sweep would make to the live connections).
+
+A new parameter is a String (--secure: SecureString); an existing one keeps
+its type and KMS key. The Advanced tier is used when the size needs it (over
+4 KB), or when the parameter already is Advanced. The function reloads the
+policy on the parameter's change event.`,
+		Example: "  approverctl policy push policy.json --parameter /privatelink-approver/policy",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if parameter == "" || policystore.IsPath(parameter) {
+				return fmt.Errorf("--parameter %q: name one parameter (a path ending in / holds several)", parameter)
+			}
+			text, err := readPolicyFile(args[0])
+			if err != nil {
+				return err
+			}
+			if _, err := policy.Parse(text); err != nil {
+				return a.refuse(fmt.Sprintf("%s is invalid; nothing was written:", args[0]), err)
+			}
+			c, err := a.aws(cmd.Context())
+			if err != nil {
+				return err
+			}
+			// The policy this parameter is part of: the function's path when
+			// it lies under it, else the parameter alone.
+			sc := scope{parameter: parameter}
+			part := ""
+			if env := strings.TrimSpace(a.getenv(settings.EnvPolicyParameter)); policystore.IsPath(env) && strings.HasPrefix(parameter, env) {
+				sc.parameter, part = env, parameter
+			}
+			if sc.services, err = settings.ParseServiceIDs(a.getenv(settings.EnvServiceIDs)); err != nil {
+				return err
+			}
+			pr, err := propose(cmd.Context(), c, sc.parameter, part, text)
+			var invalid *invalidProposal
+			if errors.As(err, &invalid) {
+				return a.refuse(fmt.Sprintf("%s as %s makes the policy under %s invalid; nothing was written:", args[0], parameter, sc.parameter), invalid.err)
+			}
+			if err != nil {
+				return err
+			}
+			var summary []string
+			plan, err := c.approver(sc, true).PlanPolicy(cmd.Context(), pr.current, pr.proposed)
+			if err != nil {
+				fmt.Fprintf(a.stderr, "approverctl: no plan (%v); writing anyway\n", err)
+			} else {
+				summary = append(summary, planSummary(plan))
+				if g := guardText(plan); g != "" {
+					summary = append(summary, g)
+				}
+			}
+			if a.g.output != "json" {
+				for _, line := range summary {
+					fmt.Fprintln(a.stdout, line)
+				}
+			}
+			out, typ, err := putParameter(cmd.Context(), c.ssm, parameter, text, secure)
+			if err != nil {
+				return err
+			}
+			return a.show(view{
+				JSON: map[string]any{"parameter": parameter, "version": out.Version, "tier": out.Tier, "type": typ, "plan": plan},
+				Notes: []string{fmt.Sprintf("%s: version %d written (%s, %s tier)", parameter, out.Version, typ, out.Tier)},
+			})
+		},
+	}
+	cmd.Flags().StringVar(&parameter, "parameter", "", "the SSM parameter to write (required)")
+	cmd.Flags().BoolVar(&secure, "secure", false, "create a new parameter as a SecureString")
+	_ = cmd.MarkFlagRequired("parameter")
+	return cmd
+}
+
+// putParameter writes text to the parameter. An existing parameter keeps
+// its type, KMS key and tier (an Advanced parameter cannot go back to
+// Standard), learnt from DescribeParameters, every page: SSM may answer a
+// page with no items and a NextToken.
+func putParameter(ctx context.Context, client SSMAPI, parameter string, text []byte, secure bool) (*ssm.PutParameterOutput, ssmtypes.ParameterType, error) {
+	in := &ssm.PutParameterInput{Name: aws.String(parameter), Value: aws.String(string(text)),
+		Type: ssmtypes.ParameterTypeString, Tier: ssmtypes.ParameterTierStandard, Overwrite: aws.Bool(true)}
+	if secure {
+		in.Type = ssmtypes.ParameterTypeSecureString
+	}
+	pages := ssm.NewDescribeParametersPaginator(client, &ssm.DescribeParametersInput{
+		ParameterFilters: []ssmtypes.ParameterStringFilter{{Key: aws.String("Name"), Option: aws.String("Equals"), Values: []string{parameter}}},
+	})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, "", fmt.Errorf("look up %s: %w", parameter, err)
+		}
+		for _, existing := range page.Parameters {
+			if aws.ToString(existing.Name) != parameter {
+				continue
+			}
+			in.Type, in.KeyId = existing.Type, existing.KeyId
+			if existing.Tier == ssmtypes.ParameterTierAdvanced {
+				in.Tier = ssmtypes.ParameterTierAdvanced
+			}
+		}
+	}
+	if len(text) > 4096 {
+		in.Tier = ssmtypes.ParameterTierAdvanced // up to 8 KB
+	}
+	out, err := client.PutParameter(ctx, in)
+	if err != nil {
+		return nil, "", fmt.Errorf("write %s: %w", parameter, err)
+	}
+	return out, in.Type, nil
+}

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/spf13/cobra"
+
+	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
+	"github.com/privatelink-approver/privatelink-approver/pkg/awsconfig"
+	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
+	"github.com/privatelink-approver/privatelink-approver/pkg/policystore"
+	"github.com/privatelink-approver/privatelink-approver/pkg/settings"
+)
+
+// reportedError is an error whose details were already printed (a policy's
+// problems, a failed sweep's decisions): main only sets the exit code.
+type reportedError struct{ error }
+
+// errChanges is policy plan's "something would change": exit status 2, as
+// terraform plan -detailed-exitcode.
+var errChanges = errors.New("the plan has changes")
+
+// globals are the flags every command takes, anywhere on the command line,
+// as with the AWS CLI.
+type globals struct {
+	profile, region, endpointURL, output string
+}
+
+// SSMAPI is the part of the SSM client the commands call.
+type SSMAPI interface {
+	policystore.SSMAPI
+	DescribeParameters(ctx context.Context, params *ssm.DescribeParametersInput, optFns ...func(*ssm.Options)) (*ssm.DescribeParametersOutput, error)
+	PutParameter(ctx context.Context, params *ssm.PutParameterInput, optFns ...func(*ssm.Options)) (*ssm.PutParameterOutput, error)
+}
+
+// STSAPI is the part of the STS client the commands call.
+type STSAPI interface {
+	GetCallerIdentity(ctx context.Context, params *sts.GetCallerIdentityInput, optFns ...func(*sts.Options)) (*sts.GetCallerIdentityOutput, error)
+}
+
+// clients are the AWS clients of one command, in one Region.
+type clients struct {
+	region string
+	ec2    approver.EC2API
+	ssm    SSMAPI
+	sts    STSAPI
+}
+
+// app holds what the commands share.
+type app struct {
+	g              globals
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	// connect builds the AWS clients from the global flags (tests replace
+	// it with fakes).
+	connect func(ctx context.Context, g globals) (*clients, error)
+}
+
+func newRoot(stdout, stderr io.Writer, getenv func(string) string) *cobra.Command {
+	return newApp(&app{stdout: stdout, stderr: stderr, getenv: getenv, connect: connectAWS})
+}
+
+func newApp(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "approverctl",
+		Short: "Check, explain and apply the privatelink-approver policy",
+		Long: `approverctl works with the policy of privatelink-approver, and with the
+VPC endpoint connection requests of this account's endpoint services, using
+the same code as the Lambda function.
+
+It uses the standard AWS configuration chain (environment, --profile,
+--region, AWS_ENDPOINT_URL). Where --parameter or --service is not given, the
+function's POLICY_PARAMETER and SERVICE_IDS environment variables apply.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			if a.g.output != "table" && a.g.output != "json" {
+				return fmt.Errorf("--output %q: must be table or json", a.g.output)
+			}
+			return nil
+		},
+	}
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.g.profile, "profile", "", "use this named profile from your AWS configuration")
+	pf.StringVar(&a.g.region, "region", "", "the AWS Region of the endpoint services (default: from your configuration)")
+	pf.StringVar(&a.g.endpointURL, "endpoint-url", "", "send AWS requests to this URL (as AWS_ENDPOINT_URL does)")
+	pf.StringVarP(&a.g.output, "output", "o", "table", "output format: table or json")
+
+	policyCmd := &cobra.Command{Use: "policy", Short: "Validate, explain, plan and push a policy file"}
+	policyCmd.AddCommand(a.validateCmd(), a.explainCmd(), a.planCmd(), a.pushCmd())
+	root.AddCommand(policyCmd, a.pendingCmd(), a.sweepCmd(), a.decideCmd(policy.Accept), a.decideCmd(policy.Reject))
+	return root
+}
+
+// connectAWS loads the AWS configuration from the global flags, with the
+// full credential chain, and builds the clients.
+func connectAWS(ctx context.Context, g globals) (*clients, error) {
+	var opts []func(*config.LoadOptions) error
+	if g.profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(g.profile))
+	}
+	if g.region != "" {
+		opts = append(opts, config.WithRegion(g.region))
+	}
+	if g.endpointURL != "" {
+		opts = append(opts, config.WithBaseEndpoint(g.endpointURL))
+	}
+	cfg, err := awsconfig.Load(ctx, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return newClients(cfg), nil
+}
+
+func newClients(cfg aws.Config) *clients {
+	return &clients{region: cfg.Region, ec2: ec2.NewFromConfig(cfg), ssm: ssm.NewFromConfig(cfg), sts: sts.NewFromConfig(cfg)}
+}
+
+// aws returns the clients, requiring a Region.
+func (a *app) aws(ctx context.Context) (*clients, error) {
+	c, err := a.connect(ctx, a.g)
+	if err != nil {
+		return nil, err
+	}
+	if c.region == "" {
+		return nil, errors.New("no AWS Region: give --region or configure one")
+	}
+	return c, nil
+}
+
+// readPolicyFile reads FILE, or standard input for "-".
+func readPolicyFile(name string) ([]byte, error) {
+	if name == "-" {
+		return io.ReadAll(os.Stdin)
+	}
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("read the policy: %w", err)
+	}
+	return b, nil
+}
+
+// problems lists what is wrong with a policy, by field path.
+func problems(err error) []string {
+	var verr *policy.ValidationError
+	if errors.As(err, &verr) {
+		out := make([]string, len(verr.Problems))
+		for i, p := range verr.Problems {
+			out[i] = p.String()
+		}
+		return out
+	}
+	return []string{strings.TrimPrefix(err.Error(), "invalid policy: ")}
+}
+
+// scope is the policy parameter and services a command works on, from its
+// flags or the function's environment variables.
+type scope struct {
+	parameter string
+	services  []string
+}
+
+// scopeFlags are the --parameter and --service flags of the commands that
+// read the live connections.
+type scopeFlags struct {
+	parameter string
+	services  []string
+}
+
+func (f *scopeFlags) bind(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.parameter, "parameter", "", "the policy's SSM parameter, or a path ending in / (default: $POLICY_PARAMETER)")
+	cmd.Flags().StringArrayVar(&f.services, "service", nil, "an endpoint service ID; repeat for more (default: $SERVICE_IDS, else every owned service)")
+}
+
+func (a *app) scope(f scopeFlags) (scope, error) {
+	parameter, services := f.parameter, f.services
+	if parameter == "" {
+		parameter = strings.TrimSpace(a.getenv(settings.EnvPolicyParameter))
+	}
+	if parameter == "" {
+		return scope{}, fmt.Errorf("no policy: give --parameter NAME or set %s", settings.EnvPolicyParameter)
+	}
+	list := strings.Join(services, ",")
+	if len(services) == 0 {
+		list = a.getenv(settings.EnvServiceIDs)
+	}
+	ids, err := settings.ParseServiceIDs(list)
+	if err != nil {
+		return scope{}, fmt.Errorf("--service: %w", err)
+	}
+	return scope{parameter: parameter, services: ids}, nil
+}
+
+// approver builds the function's approver with the caller's credentials.
+func (c *clients) approver(sc scope, dryRun bool) *approver.Approver {
+	return approver.New(c.ec2, policystore.New(c.ssm, sc.parameter, 0), approver.Config{
+		ServiceIDs: sc.services,
+		DryRun:     dryRun,
+		Region:     c.region,
+	})
+}
