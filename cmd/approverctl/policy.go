@@ -420,7 +420,7 @@ policy on the parameter's change event.`,
 				return err
 			}
 			return a.show(view{
-				JSON: map[string]any{"parameter": parameter, "version": out.Version, "tier": out.Tier, "type": typ, "plan": plan},
+				JSON:  map[string]any{"parameter": parameter, "version": out.Version, "tier": out.Tier, "type": typ, "plan": plan},
 				Notes: []string{fmt.Sprintf("%s: version %d written (%s, %s tier)", parameter, out.Version, typ, out.Tier)},
 			})
 		},
