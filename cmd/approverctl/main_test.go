@@ -1,0 +1,437 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/privatelink-approver/privatelink-approver/pkg/approver/approvertest"
+)
+
+var (
+	_ SSMAPI = (*ssm.Client)(nil)
+	_ STSAPI = (*sts.Client)(nil)
+)
+
+const (
+	svc      = "vpce-svc-0aaaaaaaaaaaaaaaa"
+	callerID = "arn:aws:sts::123456789012:assumed-role/admin/alice"
+)
+
+// fakeSSM holds parameters in memory. Its DescribeParameters answers the
+// first page of every listing with no items and a NextToken, as SSM may.
+type fakeSSM struct {
+	mu     sync.Mutex
+	params map[string]*ssmtypes.Parameter
+	meta   map[string]ssmtypes.ParameterMetadata
+	puts   []*ssm.PutParameterInput
+}
+
+func newSSM() *fakeSSM {
+	return &fakeSSM{params: map[string]*ssmtypes.Parameter{}, meta: map[string]ssmtypes.ParameterMetadata{}}
+}
+
+func (f *fakeSSM) put(name, value string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v := int64(1)
+	if p, ok := f.params[name]; ok {
+		v = p.Version + 1
+	}
+	f.params[name] = &ssmtypes.Parameter{Name: aws.String(name), Value: aws.String(value), Version: v, Type: ssmtypes.ParameterTypeString}
+	if _, ok := f.meta[name]; !ok {
+		f.meta[name] = ssmtypes.ParameterMetadata{Name: aws.String(name), Type: ssmtypes.ParameterTypeString, Tier: ssmtypes.ParameterTierStandard}
+	}
+}
+
+func (f *fakeSSM) GetParameter(_ context.Context, in *ssm.GetParameterInput, _ ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, ok := f.params[aws.ToString(in.Name)]
+	if !ok {
+		return nil, &ssmtypes.ParameterNotFound{Message: aws.String("not found")}
+	}
+	c := *p
+	return &ssm.GetParameterOutput{Parameter: &c}, nil
+}
+
+func (f *fakeSSM) GetParametersByPath(_ context.Context, in *ssm.GetParametersByPathInput, _ ...func(*ssm.Options)) (*ssm.GetParametersByPathOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := &ssm.GetParametersByPathOutput{}
+	for _, name := range slices.Sorted(maps.Keys(f.params)) {
+		if strings.HasPrefix(name, aws.ToString(in.Path)+"/") {
+			out.Parameters = append(out.Parameters, *f.params[name])
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeSSM) DescribeParameters(_ context.Context, in *ssm.DescribeParametersInput, _ ...func(*ssm.Options)) (*ssm.DescribeParametersOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if in.NextToken == nil {
+		return &ssm.DescribeParametersOutput{NextToken: aws.String("more")}, nil
+	}
+	out := &ssm.DescribeParametersOutput{}
+	for _, flt := range in.ParameterFilters {
+		for _, name := range flt.Values {
+			if m, ok := f.meta[name]; ok {
+				out.Parameters = append(out.Parameters, m)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeSSM) PutParameter(_ context.Context, in *ssm.PutParameterInput, _ ...func(*ssm.Options)) (*ssm.PutParameterOutput, error) {
+	f.mu.Lock()
+	f.puts = append(f.puts, in)
+	f.mu.Unlock()
+	f.put(aws.ToString(in.Name), aws.ToString(in.Value))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m := f.meta[aws.ToString(in.Name)]
+	m.Type, m.Tier, m.KeyId = in.Type, in.Tier, in.KeyId
+	f.meta[aws.ToString(in.Name)] = m
+	return &ssm.PutParameterOutput{Version: f.params[aws.ToString(in.Name)].Version, Tier: in.Tier}, nil
+}
+
+type stsFunc func() (*sts.GetCallerIdentityOutput, error)
+
+func (f stsFunc) GetCallerIdentity(context.Context, *sts.GetCallerIdentityInput, ...func(*sts.Options)) (*sts.GetCallerIdentityOutput, error) {
+	return f()
+}
+
+// world is what one test's approverctl sees: EC2, SSM, STS and the
+// environment.
+type world struct {
+	ec2  *approvertest.EC2
+	ssm  *fakeSSM
+	vars map[string]string
+}
+
+func newWorld() *world {
+	return &world{ec2: approvertest.NewEC2(svc), ssm: newSSM(), vars: map[string]string{}}
+}
+
+// run runs approverctl in process and returns its output and exit code.
+func (w *world) run(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	a := &app{stdout: &out, stderr: &errOut, getenv: func(k string) string { return w.vars[k] },
+		connect: func(context.Context, globals) (*clients, error) {
+			return &clients{region: "us-east-1", ec2: w.ec2, ssm: w.ssm, sts: stsFunc(func() (*sts.GetCallerIdentityOutput, error) {
+				return &sts.GetCallerIdentityOutput{Arn: aws.String(callerID)}, nil
+			})}, nil
+		}}
+	code = execute(newApp(a), &errOut, args)
+	return out.String(), errOut.String(), code
+}
+
+func file(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "policy.json")
+	require.NoError(t, os.WriteFile(p, []byte(text), 0o600))
+	return p
+}
+
+func TestBadFlagsChangeNothing(t *testing.T) {
+	good := file(t, "111111111111")
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"unknown output", []string{"--output", "yaml", "policy", "validate", good}, nil, `--output "yaml": must be table or json`},
+		{"explain: bad account", []string{"policy", "explain", good, "--account", "12345", "--service", svc}, nil, `--account "12345"`},
+		{"explain: bad endpoint and region", []string{"policy", "explain", good, "--account", "111111111111", "--service", svc,
+			"--endpoint", "vpc-1", "--endpoint-region", "EU"}, nil, `--endpoint "vpc-1"`},
+		{"explain: no account", []string{"policy", "explain", good, "--service", svc}, nil, `required flag(s) "account"`},
+		{"push: no parameter", []string{"policy", "push", good}, nil, `required flag(s) "parameter"`},
+		{"push: a path", []string{"policy", "push", good, "--parameter", "/p/"}, nil, "name one parameter"},
+		{"plan: no policy", []string{"policy", "plan", good}, nil, "no policy: give --parameter NAME or set POLICY_PARAMETER"},
+		{"plan: a path needs --part", []string{"policy", "plan", good, "--parameter", "/p/"}, nil, "give --part NAME"},
+		{"plan: --part outside the path", []string{"policy", "plan", good, "--parameter", "/p/", "--part", "/q/x"}, nil, `--part "/q/x"`},
+		{"plan: --part of one parameter", []string{"policy", "plan", good, "--parameter", "/x", "--part", "a"}, nil, "is one parameter, not a path"},
+		{"pending: bad service", []string{"pending", "--parameter", "/x", "--service", "svc-1"}, nil, "--service"},
+		{"sweep: bad SERVICE_IDS", []string{"sweep", "--parameter", "/x"}, map[string]string{"SERVICE_IDS": "nope"}, "SERVICE_IDS"},
+		{"accept: no reason", []string{"accept", "--service", svc, "vpce-0000000000000000a"}, nil, `required flag(s) "reason"`},
+		{"accept: blank reason", []string{"accept", "--service", svc, "--reason", "  ", "vpce-0000000000000000a"}, nil, "--reason is required"},
+		{"reject: no service", []string{"reject", "--reason", "r", "vpce-0000000000000000a"}, nil, `required flag(s) "service"`},
+		{"accept: no endpoint", []string{"accept", "--service", svc, "--reason", "r"}, nil, "requires at least 1 arg"},
+		{"accept: bad endpoint", []string{"accept", "--service", svc, "--reason", "r", "vpc-1"}, nil, `endpoint "vpc-1"`},
+		{"reject: bad service", []string{"reject", "--service", "svc-1", "--reason", "r", "vpce-0000000000000000a"}, nil, `service "svc-1"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld()
+			for k, v := range tt.env {
+				w.vars[k] = v
+			}
+			w.ec2.Add(svc, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
+			_, stderr, code := w.run(t, tt.args...)
+			assert.Equal(t, 1, code)
+			assert.Contains(t, stderr, tt.want)
+			assert.Empty(t, w.ssm.puts, "nothing written")
+			assert.Empty(t, w.ec2.Accepted)
+			assert.Empty(t, w.ec2.Rejected)
+			assert.Empty(t, w.ec2.TagCalls)
+		})
+	}
+}
+
+func TestEveryCommandHasHelp(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"policy", "--help"}, {"policy", "validate", "--help"}, {"policy", "explain", "--help"},
+		{"policy", "plan", "--help"}, {"policy", "push", "--help"}, {"pending", "--help"}, {"sweep", "--help"},
+		{"accept", "--help"}, {"reject", "--help"}} {
+		out, _, code := newWorld().run(t, args...)
+		assert.Equal(t, 0, code, args)
+		assert.Contains(t, out, "Usage:", args)
+	}
+}
+
+func TestValidateAndExplain(t *testing.T) {
+	w := newWorld()
+	good := file(t, `{"version": 1, "defaultAction": "manual", "revoke": true, "rules": [
+	  {"name": "one-endpoint", "action": "accept", "accounts": ["111111111111"], "endpoints": ["vpce-0a1b2c3d4e5f67890"]}]}`)
+	bad := file(t, `{"version": 1, "rules": [{"name": "a", "action": "accept", "accounts": ["12345"]}]}`)
+
+	out, _, code := w.run(t, "policy", "validate", good)
+	assert.Equal(t, 0, code)
+	assert.Equal(t, good+": valid, 1 rule(s), defaultAction manual, revoke (at most 10 per invocation)\n", out)
+	out, _, code = w.run(t, "policy", "validate", bad, "-o", "json")
+	assert.Equal(t, 1, code)
+	var v struct {
+		Valid    bool
+		Problems []string
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &v))
+	assert.False(t, v.Valid)
+	assert.Equal(t, []string{`rules[0].accounts[0]: "12345" is not a 12-digit account ID or "*"`}, v.Problems)
+
+	// The policy and the CLI agree on IDs: an upper-case endpoint ID is the
+	// same endpoint.
+	out, _, code = w.run(t, "policy", "explain", good, "--account", "111111111111", "--service", svc, "--endpoint", "vpce-0A1B2C3D4E5F67890")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out, "DECISION")
+	assert.Contains(t, out, "matched accept rule one-endpoint")
+	out, _, code = w.run(t, "-o", "json", "policy", "explain", good, "--account", "222222222222", "--service", svc, "--endpoint-region", "eu-west-1")
+	assert.Equal(t, 0, code)
+	var e struct{ Action, Rule, Region string }
+	require.NoError(t, json.Unmarshal([]byte(out), &e))
+	assert.Equal(t, "manual", e.Action)
+	assert.Equal(t, "default", e.Rule)
+	assert.Equal(t, "eu-west-1", e.Region)
+}
+
+func TestPlan(t *testing.T) {
+	const stored = `{"version": 1, "rules": [{"name": "partners", "action": "accept", "accounts": ["111111111111", "222222222222"]}]}`
+	setup := func() *world {
+		w := newWorld()
+		w.vars["SERVICE_IDS"] = svc
+		w.ec2.Add(svc, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
+		w.ec2.Add(svc, "vpce-0000000000000000b", "222222222222", "pendingAcceptance", "")
+		w.ec2.Add(svc, "vpce-0000000000000000c", "222222222222", "available", "")
+		return w
+	}
+	t.Run("the stored policy itself: exit 0", func(t *testing.T) {
+		w := setup()
+		w.ssm.put("/pl/policy", stored)
+		out, stderr, code := w.run(t, "policy", "plan", file(t, stored), "--parameter", "/pl/policy")
+		require.Equal(t, 0, code, stderr)
+		assert.Contains(t, out, "No changes")
+		assert.Contains(t, out, "Plan: 0 to accept, 0 to reject, 0 left to a person, 0 to revoke; 2 pending and 1 accepted connection(s) read on 1 service(s).")
+	})
+	t.Run("a change: exit 2, as a table and as JSON", func(t *testing.T) {
+		w := setup()
+		w.vars["POLICY_PARAMETER"] = "/pl/policy"
+		w.ssm.put("/pl/policy", stored)
+		proposed := file(t, `{"version": 1, "revoke": true, "maxRevocations": 0, "rules": [{"name": "a", "action": "accept", "accounts": ["111111111111"]}]}`)
+		out, _, code := w.run(t, "policy", "plan", proposed)
+		assert.Equal(t, 2, code)
+		for _, want := range []string{"vpce-0000000000000000b", "accept (partners)", "reject (default)", "vpce-0000000000000000c", "keep", "revoke (default)",
+			"Plan: 0 to accept, 1 to reject, 0 left to a person, 1 to revoke", "The guard would hold: 1 revocations exceed maxRevocations 0"} {
+			assert.Contains(t, out, want)
+		}
+		out, _, code = w.run(t, "policy", "plan", proposed, "--output", "json")
+		assert.Equal(t, 2, code)
+		var p struct {
+			Changed    bool
+			GuardHolds bool
+			Summary    struct{ Reject, Revoke int }
+			Changes    []struct {
+				EndpointID string
+				Current    struct{ Action, Rule string }
+				Proposed   struct{ Action, Rule string }
+			}
+		}
+		require.NoError(t, json.Unmarshal([]byte(out), &p), out)
+		assert.True(t, p.Changed)
+		assert.True(t, p.GuardHolds)
+		assert.Equal(t, 1, p.Summary.Reject)
+		assert.Equal(t, 1, p.Summary.Revoke)
+		require.Len(t, p.Changes, 2)
+		assert.Equal(t, "vpce-0000000000000000b", p.Changes[0].EndpointID)
+		assert.Equal(t, "accept", p.Changes[0].Current.Action)
+		assert.Equal(t, "reject", p.Changes[0].Proposed.Action)
+		assert.Empty(t, w.ec2.Accepted, "a plan changes nothing")
+		assert.Empty(t, w.ec2.Rejected)
+	})
+	t.Run("nothing stored: every action is a change", func(t *testing.T) {
+		w := setup()
+		out, _, code := w.run(t, "policy", "plan", file(t, "111111111111"), "--parameter", "/pl/none")
+		assert.Equal(t, 2, code)
+		assert.Contains(t, out, "Nothing is stored at /pl/none yet.")
+		assert.Contains(t, out, "Plan: 1 to accept, 1 to reject")
+	})
+	t.Run("an invalid stored policy decides nothing", func(t *testing.T) {
+		w := setup()
+		w.ssm.put("/pl/policy", `{"version": 2}`)
+		out, _, code := w.run(t, "policy", "plan", file(t, stored), "--parameter", "/pl/policy")
+		assert.Equal(t, 2, code)
+		assert.Contains(t, out, "The stored policy is invalid")
+	})
+	t.Run("an invalid file: exit 1", func(t *testing.T) {
+		w := setup()
+		_, stderr, code := w.run(t, "policy", "plan", file(t, `{"version": 1}`), "--parameter", "/pl/policy")
+		assert.Equal(t, 1, code)
+		assert.Contains(t, stderr, "is invalid")
+	})
+	t.Run("a part under a path: merged, and a clash refused", func(t *testing.T) {
+		w := setup()
+		w.ssm.put("/pl/parts/partners", "111111111111")
+		w.ssm.put("/pl/parts/blocked", `{"version": 1, "rules": [{"name": "blocked", "action": "reject", "accounts": ["222222222222"]}]}`)
+		out, stderr, code := w.run(t, "policy", "plan", file(t, "222222222222"), "--parameter", "/pl/parts/", "--part", "more")
+		assert.Equal(t, 0, code, "the blocked part still rejects 2222's request: %s%s", out, stderr)
+		_, stderr, code = w.run(t, "policy", "plan", file(t, `{"version": 1, "defaultAction": "manual", "rules": []}`),
+			"--parameter", "/pl/parts/", "--part", "/pl/parts/other")
+		assert.Equal(t, 0, code, stderr)
+		_, stderr, code = w.run(t, "policy", "plan", file(t, `{"version": 1, "rules": [{"name": "blocked", "action": "accept", "accounts": ["*"]}]}`),
+			"--parameter", "/pl/parts/", "--part", "more")
+		assert.Equal(t, 1, code)
+		assert.Contains(t, stderr, "makes the policy under /pl/parts/ invalid")
+		assert.Contains(t, stderr, `rule name "blocked"`)
+	})
+}
+
+func TestPush(t *testing.T) {
+	t.Run("an existing parameter keeps its type and key, found on a later page", func(t *testing.T) {
+		w := newWorld()
+		w.ssm.put("/pl/policy", "111111111111")
+		w.ssm.meta["/pl/policy"] = ssmtypes.ParameterMetadata{Name: aws.String("/pl/policy"), Type: ssmtypes.ParameterTypeSecureString,
+			KeyId: aws.String("alias/policy"), Tier: ssmtypes.ParameterTierAdvanced}
+		w.ec2.Add(svc, "vpce-0000000000000000a", "222222222222", "pendingAcceptance", "")
+		out, stderr, code := w.run(t, "policy", "push", file(t, "111111111111,222222222222"), "--parameter", "/pl/policy")
+		require.Equal(t, 0, code, stderr)
+		assert.Contains(t, out, "Plan: 1 to accept, 0 to reject", "the plan is printed before writing")
+		assert.Contains(t, out, "/pl/policy: version 2 written (SecureString, Advanced tier)")
+		require.Len(t, w.ssm.puts, 1)
+		assert.Equal(t, "alias/policy", aws.ToString(w.ssm.puts[0].KeyId))
+		assert.Equal(t, "pendingAcceptance", w.ec2.State("vpce-0000000000000000a"), "push decides nothing itself")
+	})
+	t.Run("a part that clashes with another part under POLICY_PARAMETER is refused", func(t *testing.T) {
+		w := newWorld()
+		w.vars["POLICY_PARAMETER"] = "/pl/parts/"
+		w.ssm.put("/pl/parts/a", `{"version": 1, "defaultAction": "manual", "rules": []}`)
+		_, stderr, code := w.run(t, "policy", "push", file(t, `{"version": 1, "defaultAction": "reject", "rules": []}`), "--parameter", "/pl/parts/b")
+		assert.Equal(t, 1, code)
+		assert.Contains(t, stderr, "nothing was written")
+		assert.Contains(t, stderr, "defaultAction")
+		assert.Empty(t, w.ssm.puts)
+	})
+	t.Run("a new part: JSON with the plan", func(t *testing.T) {
+		w := newWorld()
+		w.vars["POLICY_PARAMETER"] = "/pl/parts/"
+		out, stderr, code := w.run(t, "-o", "json", "policy", "push", file(t, "111111111111"), "--parameter", "/pl/parts/b", "--secure")
+		require.Equal(t, 0, code, stderr)
+		var p struct {
+			Version int64
+			Type    string
+			Plan    struct{ Pending int }
+		}
+		require.NoError(t, json.Unmarshal([]byte(out), &p), out)
+		assert.Equal(t, int64(1), p.Version)
+		assert.Equal(t, "SecureString", p.Type)
+	})
+}
+
+func TestPendingAndSweep(t *testing.T) {
+	w := newWorld()
+	w.vars["POLICY_PARAMETER"] = "/pl/policy"
+	w.ssm.put("/pl/policy", `{"version": 1, "defaultAction": "manual", "rules": [{"name": "p", "action": "accept", "accounts": ["111111111111"]}]}`)
+	w.ec2.Add(svc, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
+	w.ec2.Add(svc, "vpce-0000000000000000b", "333333333333", "pendingAcceptance", "")
+
+	out, _, code := w.run(t, "pending")
+	assert.Equal(t, 0, code)
+	for _, want := range []string{"ENDPOINT", "WOULD", "ANNOUNCED", "vpce-0000000000000000a", "accept", "vpce-0000000000000000b", "manual"} {
+		assert.Contains(t, out, want)
+	}
+	out, _, code = w.run(t, "pending", "-o", "json")
+	assert.Equal(t, 0, code)
+	var p struct{ Pending []struct{ EndpointID, WouldDecide, ConnectionID string } }
+	require.NoError(t, json.Unmarshal([]byte(out), &p))
+	require.Len(t, p.Pending, 2)
+	assert.Equal(t, approvertest.ConnectionID("vpce-0000000000000000a"), p.Pending[0].ConnectionID)
+
+	out, _, code = w.run(t, "sweep", "--dry-run")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out, "0 accepted, 0 rejected, 0 revoked, 0 held, 1 manual, 0 failed, 1 decided in dry run (nothing changed) on 1 service(s) (dry run: nothing changed)")
+	assert.Equal(t, "pendingAcceptance", w.ec2.State("vpce-0000000000000000a"))
+
+	out, _, code = w.run(t, "sweep")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out, "1 accepted, 0 rejected, 0 revoked, 0 held, 1 manual, 0 failed on 1 service(s)")
+	assert.Equal(t, "available", w.ec2.State("vpce-0000000000000000a"))
+	assert.Equal(t, "accepted", w.ec2.Stamp("vpce-0000000000000000a")["privatelink-approver:decision"], "a sweep by hand stamps as the function does")
+
+	out, _, code = w.run(t, "pending")
+	assert.Equal(t, 0, code)
+	assert.NotContains(t, out, "vpce-0000000000000000a")
+}
+
+func TestAcceptAndReject(t *testing.T) {
+	w := newWorld()
+	w.ec2.Add(svc, "vpce-0000000000000000a", "333333333333", "pendingAcceptance", "")
+	w.ec2.Add(svc, "vpce-0000000000000000b", "333333333333", "pendingAcceptance", "")
+	w.ec2.Add(svc, "vpce-0000000000000000c", "444444444444", "available", "")
+
+	out, stderr, code := w.run(t, "accept", "--service", svc, "--reason", "NET-1234, approved by the partner team",
+		"vpce-0000000000000000a", "vpce-0000000000000000b")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, "2 accepted, 0 rejected, 0 revoked, 0 held, 0 manual, 0 failed by "+callerID)
+	assert.Len(t, w.ec2.Accepted, 1, "one batched call")
+	st := w.ec2.Stamp("vpce-0000000000000000a")
+	assert.Equal(t, map[string]string{"privatelink-approver:decision": "accepted", "privatelink-approver:rule": "person",
+		"privatelink-approver:by": callerID, "privatelink-approver:reason": "NET-1234, approved by the partner team",
+		"privatelink-approver:decided-at": st["privatelink-approver:decided-at"]}, st)
+
+	out, _, code = w.run(t, "-o", "json", "reject", "--service", svc, "--reason", "contract ended", "vpce-0000000000000000c", "vpce-0000000000000000f")
+	assert.Equal(t, 1, code, "an unknown endpoint fails the command")
+	var r struct {
+		Revoked, Failed int
+		Decisions       []struct{ EndpointID, Result, By string }
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &r), out)
+	assert.Equal(t, 1, r.Revoked)
+	assert.Equal(t, 1, r.Failed)
+	assert.Equal(t, "rejected", w.ec2.State("vpce-0000000000000000c"))
+	assert.Equal(t, "revoked", w.ec2.Stamp("vpce-0000000000000000c")["privatelink-approver:decision"])
+	assert.Equal(t, callerID, r.Decisions[0].By)
+}
