@@ -42,10 +42,12 @@ func TestUnsuccessfulItems(t *testing.T) {
 			case failing:
 				failedLines++
 				assert.Equal(t, "InternalError", l["errorCode"])
-				assert.Contains(t, l["error"], "InternalError")
+				assert.Contains(t, l["detail"], "InternalError")
+				assert.Equal(t, "failed", l["result"])
 				assert.Equal(t, "ERROR", l["level"])
 			case acceptedByPerson, rejectedByPerson:
-				assert.NotContains(t, l, "error", "a request already decided the same way is no error")
+				assert.NotContains(t, l, "errorCode", "a request already decided the same way is no error")
+				assert.Contains(t, []any{"already-accepted", "already-rejected"}, l["result"])
 			}
 		}
 		assert.Equal(t, 1, failedLines)

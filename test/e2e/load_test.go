@@ -199,8 +199,9 @@ func TestDuplicateAndRacingDeliveries(t *testing.T) {
 		assert.Equal(t, map[string]string{gone: "deleted", kept: "available"}, s.states(s.svc()))
 		for _, d := range sum.Decisions {
 			if d.EndpointID == gone {
-				assert.Equal(t, "gone: deleted by its consumer", d.Result)
-				assert.Empty(t, d.Error)
+				assert.Equal(t, "gone", d.Result)
+				assert.Contains(t, d.Detail, "deleted")
+				assert.Empty(t, d.ErrorCode)
 			}
 		}
 	})

@@ -192,6 +192,16 @@ func (s *scenario) states(svc localaws.Service) map[string]string {
 	return st
 }
 
+// tags returns the tags of the connection of endpoint id to svc.
+func (s *scenario) tags(svc localaws.Service, id string) map[string]string {
+	s.t.Helper()
+	conns, err := moto.Connections(ctx(s.t), svc)
+	require.NoError(s.t, err)
+	c, ok := conns[id]
+	require.True(s.t, ok, "no connection from %s to %s", id, svc.ID)
+	return c.Tags
+}
+
 // function starts the real binary managing the scenario's services (or
 // as env says), with no policy cache unless env sets one.
 func (s *scenario) function(env ...string) *localaws.Function {
@@ -231,6 +241,9 @@ func (s *scenario) sample(name string) []byte {
 type summary struct {
 	Trigger   string     `json:"trigger"`
 	Revoked   int        `json:"revoked"`
+	Held      int        `json:"held"`
+	Guard     string     `json:"guard"`
+	Version   string     `json:"policyVersion"`
 	DryRun    bool       `json:"dryRun"`
 	Services  []string   `json:"services"`
 	Accepted  int        `json:"accepted"`
@@ -251,8 +264,13 @@ type decision struct {
 	DryRun     bool   `json:"dryRun"`
 	Trigger    string `json:"trigger"`
 	Result     string `json:"result"`
-	Error      string `json:"error"`
+	Detail     string `json:"detail"`
 	ErrorCode  string `json:"errorCode"`
+	// ConnectionID is the connection the decision's stamp is on.
+	ConnectionID string `json:"connectionId"`
+	StampError   string `json:"stampError"`
+	Revoked      bool   `json:"revoked"`
+	By           string `json:"by"`
 }
 
 func (s summary) rules() map[string]string {

@@ -197,9 +197,21 @@ func TestMetricsAndDecisionMessages(t *testing.T) {
 	var sum summary
 	invoke(t, f, s.sample("eventbridge-scheduled-event.json"), &sum)
 
-	// One EMF line per service reconciled, with the decisions by outcome.
-	lines := f.Logs("metrics")
+	// One EMF line per service reconciled, with the decisions by outcome,
+	// and one without dimension for the reconcile.
+	var lines []map[string]any
+	var totals []map[string]any
+	for _, l := range f.Logs("metrics") {
+		if _, ok := l["ServiceId"]; ok {
+			lines = append(lines, l)
+		} else {
+			totals = append(totals, l)
+		}
+	}
 	require.Len(t, lines, 2)
+	require.Len(t, totals, 1)
+	assert.EqualValues(t, 0, totals[0]["RevocationsHeld"])
+	assert.EqualValues(t, 0, totals[0]["StampFailures"])
 	byService := map[string]map[string]any{}
 	for _, l := range lines {
 		aws := l["_aws"].(map[string]any)
@@ -229,13 +241,14 @@ func TestMetricsAndDecisionMessages(t *testing.T) {
 	assert.Contains(t, msgs[0].Subject, stranger)
 	assert.NotContains(t, msgs[0].Message, accepted)
 
-	// A notification naming the endpoint announces it; a sweep past the
-	// sweep period would not (see the announce unit tests).
+	// Announced once: its connection is marked, and a notification naming
+	// the endpoint does not announce it again.
+	assert.NotEmpty(t, s.tags(s.services[0], manual)["privatelink-approver:announced-at"])
 	var resp batchResponse
 	invoke(t, f, sqsEvent(t, `{"ServiceId":"`+s.services[0].ID+`","VpcEndpointId":"`+manual+`"}`), &resp)
 	msgs, err = inbox.Receive(ctx(t))
 	require.NoError(t, err)
-	assert.Len(t, msgs, 1)
+	assert.Empty(t, msgs)
 
 	// A broken policy: one line with PolicyErrors 1 and no dimension.
 	s.policy(`{"version": 2}`)

@@ -146,10 +146,18 @@ func (m *Moto) DeleteEndpoint(ctx context.Context, account, region, id string) e
 	return err
 }
 
-// States returns the state of every connection to svc, by endpoint ID, as
-// the provider sees them.
-func (m *Moto) States(ctx context.Context, svc Service) (map[string]string, error) {
-	states := map[string]string{}
+// Connection is one connection to a service, as the provider sees it.
+type Connection struct {
+	// ID is the VpcEndpointConnectionId, which its tags are on.
+	ID    string
+	State string
+	Tags  map[string]string
+}
+
+// Connections returns every connection to svc, by endpoint ID, as the
+// provider sees them.
+func (m *Moto) Connections(ctx context.Context, svc Service) (map[string]Connection, error) {
+	conns := map[string]Connection{}
 	pages := ec2.NewDescribeVpcEndpointConnectionsPaginator(ec2.NewFromConfig(m.Config(ProviderAccount, svc.Region)),
 		&ec2.DescribeVpcEndpointConnectionsInput{
 			Filters: []ec2types.Filter{{Name: aws.String("service-id"), Values: []string{svc.ID}}},
@@ -160,10 +168,47 @@ func (m *Moto) States(ctx context.Context, svc Service) (map[string]string, erro
 			return nil, fmt.Errorf("describe connections of %s: %w", svc.ID, err)
 		}
 		for _, c := range page.VpcEndpointConnections {
-			states[aws.ToString(c.VpcEndpointId)] = string(c.VpcEndpointState)
+			tags := map[string]string{}
+			for _, t := range c.Tags {
+				tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+			}
+			conns[aws.ToString(c.VpcEndpointId)] = Connection{ID: aws.ToString(c.VpcEndpointConnectionId), State: string(c.VpcEndpointState), Tags: tags}
 		}
 	}
+	return conns, nil
+}
+
+// States returns the state of every connection to svc, by endpoint ID, as
+// the provider sees them.
+func (m *Moto) States(ctx context.Context, svc Service) (map[string]string, error) {
+	conns, err := m.Connections(ctx, svc)
+	if err != nil {
+		return nil, err
+	}
+	states := make(map[string]string, len(conns))
+	for id, c := range conns {
+		states[id] = c.State
+	}
 	return states, nil
+}
+
+// TagConnection tags, as the provider, the connection of endpoint id to
+// svc, as a person with the console or the AWS CLI would.
+func (m *Moto) TagConnection(ctx context.Context, svc Service, endpointID string, tags map[string]string) error {
+	conns, err := m.Connections(ctx, svc)
+	if err != nil {
+		return err
+	}
+	c, ok := conns[endpointID]
+	if !ok {
+		return fmt.Errorf("no connection from %s to %s", endpointID, svc.ID)
+	}
+	in := &ec2.CreateTagsInput{Resources: []string{c.ID}}
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		in.Tags = append(in.Tags, ec2types.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
+	}
+	_, err = ec2.NewFromConfig(m.Config(ProviderAccount, svc.Region)).CreateTags(ctx, in)
+	return err
 }
 
 // PutPolicy stores value in the provider's parameter name in region, of
