@@ -192,23 +192,18 @@ func (m *Moto) States(ctx context.Context, svc Service) (map[string]string, erro
 	return states, nil
 }
 
-// TagConnection tags, as the provider, the connection of endpoint id to
-// svc, as a person with the console or the AWS CLI would.
-func (m *Moto) TagConnection(ctx context.Context, svc Service, endpointID string, tags map[string]string) error {
-	conns, err := m.Connections(ctx, svc)
+// Accept accepts, as the provider, pending connections to svc the way a
+// person with the console or the AWS CLI would: nothing is stamped.
+func (m *Moto) Accept(ctx context.Context, svc Service, endpointIDs ...string) error {
+	out, err := ec2.NewFromConfig(m.Config(ProviderAccount, svc.Region)).AcceptVpcEndpointConnections(ctx,
+		&ec2.AcceptVpcEndpointConnectionsInput{ServiceId: aws.String(svc.ID), VpcEndpointIds: endpointIDs})
 	if err != nil {
 		return err
 	}
-	c, ok := conns[endpointID]
-	if !ok {
-		return fmt.Errorf("no connection from %s to %s", endpointID, svc.ID)
+	if len(out.Unsuccessful) > 0 {
+		return fmt.Errorf("accept: %s: %s", aws.ToString(out.Unsuccessful[0].ResourceId), aws.ToString(out.Unsuccessful[0].Error.Code))
 	}
-	in := &ec2.CreateTagsInput{Resources: []string{c.ID}}
-	for _, k := range slices.Sorted(maps.Keys(tags)) {
-		in.Tags = append(in.Tags, ec2types.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
-	}
-	_, err = ec2.NewFromConfig(m.Config(ProviderAccount, svc.Region)).CreateTags(ctx, in)
-	return err
+	return nil
 }
 
 // PutPolicy stores value in the provider's parameter name in region, of
