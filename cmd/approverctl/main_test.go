@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -385,7 +385,9 @@ func TestPendingAndSweep(t *testing.T) {
 	}
 	out, _, code = w.run(t, "pending", "-o", "json")
 	assert.Equal(t, 0, code)
-	var p struct{ Pending []struct{ EndpointID, WouldDecide, ConnectionID string } }
+	var p struct {
+		Pending []struct{ EndpointID, WouldDecide, ConnectionID string }
+	}
 	require.NoError(t, json.Unmarshal([]byte(out), &p))
 	require.Len(t, p.Pending, 2)
 	assert.Equal(t, approvertest.ConnectionID("vpce-0000000000000000a"), p.Pending[0].ConnectionID)
