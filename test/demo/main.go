@@ -11,6 +11,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"maps"
@@ -106,18 +107,18 @@ func run(bootstrap, ctl, rie, python string) error {
 	if err := os.WriteFile(policyFile, []byte(policy), 0o600); err != nil {
 		return err
 	}
-	if err := approverctl(moto, ctl, "policy", "validate", policyFile); err != nil {
+	if err := approverctl(moto, ctl, 0, "policy", "validate", policyFile); err != nil {
 		return err
 	}
-	if err := approverctl(moto, ctl, "policy", "explain", policyFile, "--account", "444455556666", "--service", svc.ID, "--endpoint-region", "eu-west-1"); err != nil {
+	if err := approverctl(moto, ctl, 0, "policy", "explain", policyFile, "--account", "444455556666", "--service", svc.ID, "--endpoint-region", "eu-west-1"); err != nil {
 		return err
 	}
-	if err := approverctl(moto, ctl, "policy", "push", policyFile, "--parameter", policyParameter); err != nil {
+	if err := approverctl(moto, ctl, 0, "policy", "push", policyFile, "--parameter", policyParameter); err != nil {
 		return err
 	}
 
 	step("An operator checks the policy and what it would do: approverctl pending (changes nothing)")
-	if err := approverctl(moto, ctl, "pending", "--parameter", policyParameter, "--service", svc.ID); err != nil {
+	if err := approverctl(moto, ctl, 0, "pending", "--parameter", policyParameter, "--service", svc.ID); err != nil {
 		return err
 	}
 
@@ -159,7 +160,32 @@ func run(bootstrap, ctl, rie, python string) error {
 		return err
 	}
 	step("approverctl pending after the function ran")
-	if err := approverctl(moto, ctl, "pending", "--parameter", policyParameter, "--service", svc.ID); err != nil {
+	if err := approverctl(moto, ctl, 0, "pending", "--parameter", policyParameter, "--service", svc.ID); err != nil {
+		return err
+	}
+
+	step("A latecomer asks; a person accepts it against the policy, with a reason: approverctl accept")
+	late, err := moto.CreateEndpoint(ctx, svc, localaws.Endpoint{Account: "555566667777"})
+	if err != nil {
+		return err
+	}
+	about[late] = "555566667777  a trial a person allowed"
+	if err := approverctl(moto, ctl, 0, "accept", "--service", svc.ID, "--reason", "NET-4711: two-week trial", late); err != nil {
+		return err
+	}
+
+	step("Who decided is stamped on each connection (EC2 tags on vpce-conn-..., visible in the console)")
+	if err := printStamps(ctx, moto, svc); err != nil {
+		return err
+	}
+
+	step("Before a change goes live: approverctl policy plan (partner-a leaves, revoke on; exit 2: changes)")
+	change := filepath.Join(dir, "policy-next.json")
+	if err := os.WriteFile(change, []byte(strings.Replace(strings.Replace(policy, `"111122223333"`, `"111100000000"`, 1),
+		`"defaultAction": "reject",`, `"defaultAction": "reject", "revoke": true,`, 1)), 0o600); err != nil {
+		return err
+	}
+	if err := approverctl(moto, ctl, 2, "policy", "plan", change, "--parameter", policyParameter, "--service", svc.ID); err != nil {
 		return err
 	}
 
@@ -183,15 +209,37 @@ func run(bootstrap, ctl, rie, python string) error {
 
 func step(s string) { fmt.Printf("\n== %s\n", s) }
 
-// approverctl runs the CLI against the local AWS, indenting its output.
-func approverctl(moto *localaws.Moto, ctl string, args ...string) error {
+// approverctl runs the CLI against the local AWS, indenting its output,
+// and expects exit status want.
+func approverctl(moto *localaws.Moto, ctl string, want int, args ...string) error {
 	fmt.Println("  $ approverctl " + strings.Join(args, " "))
 	cmd := exec.Command(ctl, args...)
 	cmd.Env = append(os.Environ(), moto.FunctionEnv(localaws.Region)...)
 	out, err := cmd.CombinedOutput()
 	fmt.Println(indent(strings.TrimRight(string(out), "\n")))
+	var exit *exec.ExitError
+	switch {
+	case err == nil && want == 0:
+		return nil
+	case errors.As(err, &exit) && exit.ExitCode() == want:
+		fmt.Printf("  (exit status %d)\n", want)
+		return nil
+	}
+	return fmt.Errorf("approverctl %s: want exit status %d: %v", strings.Join(args, " "), want, err)
+}
+
+// printStamps prints the privatelink-approver tags of every connection.
+func printStamps(ctx context.Context, moto *localaws.Moto, svc localaws.Service) error {
+	conns, err := moto.Connections(ctx, svc)
 	if err != nil {
-		return fmt.Errorf("approverctl %s: %w", strings.Join(args, " "), err)
+		return err
+	}
+	for _, id := range slices.Sorted(maps.Keys(conns)) {
+		c := conns[id]
+		fmt.Printf("  %s (%s, %s)\n", c.ID, id, c.State)
+		for _, k := range slices.Sorted(maps.Keys(c.Tags)) {
+			fmt.Printf("      %-36s %s\n", k, c.Tags[k])
+		}
 	}
 	return nil
 }
