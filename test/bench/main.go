@@ -259,15 +259,18 @@ func burstCalls(ctx context.Context, report *bytes.Buffer, moto *localaws.Moto, 
 	ssmReads := calls("ssm:GetParameter")
 	describes := calls("ec2:DescribeVpcEndpointConnections")
 	decides := calls("ec2:AcceptVpcEndpointConnections") + calls("ec2:RejectVpcEndpointConnections")
-	total := ssmReads + describes + decides
+	stamps := calls("ec2:CreateTags")
+	total := ssmReads + describes + decides + stamps
 	ceil := func(n int) int { return (n + 999) / 1000 }
-	floorSSM, floorDescribe, floorDecide := 1, invocations, ceil(accepted)+ceil(rejected)
-	floorTotal := floorSSM + floorDescribe + floorDecide
+	// Stamps: one CreateTags per tag set (here two: the accept rule's and
+	// the default's), split past 1,000 connections.
+	floorSSM, floorDescribe, floorDecide, floorStamps := 1, invocations, ceil(accepted)+ceil(rejected), ceil(accepted)+ceil(rejected)
+	floorTotal := floorSSM + floorDescribe + floorDecide + floorStamps
 	records := len(bodies)
 	// A per-record design reads the policy and describes once per record,
-	// and decides each connection with its own call.
-	perSSM, perDescribe, perDecide := records, records, records
-	perTotal := perSSM + perDescribe + perDecide
+	// and decides and tags each connection with its own call.
+	perSSM, perDescribe, perDecide, perStamps := records, records, records, records
+	perTotal := perSSM + perDescribe + perDecide + perStamps
 
 	fmt.Fprintf(report, "\n## AWS calls for a burst\n\n%d pending connections on one service from %d accounts, %d allowed, delivered as %d SQS\nnotification records in batches of %d to one warm function (%d invocations, %s in all against local moto).\nEvery connection ended in the policy's state. Counted by the local AWS.\n\n",
 		records, accounts, accepted, records, batchSize, invocations, elapsed.Round(time.Millisecond))
@@ -276,9 +279,10 @@ func burstCalls(ctx context.Context, report *bytes.Buffer, moto *localaws.Moto, 
 	fmt.Fprintf(report, "| ssm:GetParameter | %d | %d | %d |\n", ssmReads, floorSSM, perSSM)
 	fmt.Fprintf(report, "| ec2:DescribeVpcEndpointConnections | %d | %d | %d |\n", describes, floorDescribe, perDescribe)
 	fmt.Fprintf(report, "| ec2:Accept/RejectVpcEndpointConnections | %d | %d | %d |\n", decides, floorDecide, perDecide)
+	fmt.Fprintf(report, "| ec2:CreateTags (stamps) | %d | %d | %d |\n", stamps, floorStamps, perStamps)
 	fmt.Fprintf(report, "| total | %d | %d | %d |\n", total, floorTotal, perTotal)
 	fmt.Fprintf(report, "| ratio to the floor | %.2fx | 1.00x | %.0fx |\n", float64(total)/float64(floorTotal), float64(perTotal)/float64(floorTotal))
-	fmt.Fprintln(report, "\nThe floor: one SSM read (the policy is cached across warm invocations), one Describe per\ninvocation (one page holds up to 1,000), and ceil(accepted/1000) + ceil(rejected/1000) decision calls.")
+	fmt.Fprintln(report, "\nThe floor: one SSM read (the policy is cached across warm invocations), one Describe per\ninvocation (one page holds up to 1,000), ceil(accepted/1000) + ceil(rejected/1000) decision calls,\nand as many stamp calls (one per rule and policy version that decided, here two).")
 	return nil
 }
 

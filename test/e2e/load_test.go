@@ -110,6 +110,7 @@ func TestBurstOfNotificationsCostsOneCallEach(t *testing.T) {
 	assert.Equal(t, len(batches), calls["ec2:DescribeVpcEndpointConnections"], "one Describe per invocation")
 	assert.Equal(t, 1, calls["ec2:AcceptVpcEndpointConnections"], "one Accept call in all")
 	assert.Equal(t, 1, calls["ec2:RejectVpcEndpointConnections"], "one Reject call in all")
+	assert.Equal(t, 2, calls["ec2:CreateTags"], "one stamp call per tag set: the allowlist's accepts, the default's rejects")
 	t.Logf("AWS calls for 1,000 notifications in %d invocations: %v", len(batches), calls)
 }
 

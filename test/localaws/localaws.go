@@ -41,14 +41,19 @@ func Dir() string {
 	return filepath.Dir(file)
 }
 
-// FreeAddr returns a free 127.0.0.1 address.
-func FreeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+// FreeAddrs returns n distinct free 127.0.0.1 addresses. The listeners are
+// held until all n are chosen, so the system cannot hand out one port twice.
+func FreeAddrs(n int) ([]string, error) {
+	addrs := make([]string, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		addrs = append(addrs, l.Addr().String())
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return addrs, nil
 }
 
 // process is a server started in its own process group so that Stop ends
@@ -148,10 +153,11 @@ type Moto struct {
 // python is the interpreter with moto installed; log, when not nil,
 // receives the server's output.
 func StartMoto(python, workDir string, log io.Writer) (*Moto, error) {
-	addr, err := FreeAddr()
+	addrs, err := FreeAddrs(1)
 	if err != nil {
 		return nil, err
 	}
+	addr := addrs[0]
 	host, port, _ := net.SplitHostPort(addr)
 	m := &Moto{
 		URL:         "http://" + addr,
@@ -257,14 +263,11 @@ type Function struct {
 // StartFunction runs bootstrap under the emulator rie with env added to a
 // clean environment. log, when not nil, also receives its output.
 func StartFunction(rie, bootstrap string, env []string, log io.Writer) (*Function, error) {
-	rieAddr, err := FreeAddr()
+	addrs, err := FreeAddrs(2)
 	if err != nil {
 		return nil, err
 	}
-	apiAddr, err := FreeAddr()
-	if err != nil {
-		return nil, err
-	}
+	rieAddr, apiAddr := addrs[0], addrs[1]
 	proc, err := start(rie, []string{
 		"--runtime-interface-emulator-address", rieAddr,
 		"--runtime-api-address", apiAddr,
