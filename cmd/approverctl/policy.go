@@ -209,8 +209,8 @@ guard would hold. Nothing is changed.
 The stored policy is --parameter, or $POLICY_PARAMETER. When it is a path
 (it ends in /), --part names the parameter under it that FILE replaces (a new
 part when none has that name, relative to the path or in full), and the
-merged policy is planned. When nothing valid is stored, every accept or
-reject FILE would make is a change.
+merged policy is planned. When nothing valid is stored, every action FILE
+would take is a change.
 
 Exit status, as terraform plan -detailed-exitcode: 0 nothing would change,
 2 something would, 1 an error or an invalid file.`,

@@ -114,9 +114,9 @@ func (a *Announcer) once(d approver.Decision, ev Event, now time.Time) bool {
 
 // Announce publishes each selected decision as one message, then tags the
 // announced requests that are still pending, in one call. A failed publish
-// is logged and the request is announced by a later reconcile; a failed tag
-// is logged on the decision (StampError) and means the request may be
-// announced again. Neither fails the invocation: the decisions stand, and
+// is logged: a pending request is announced by a later reconcile, an
+// applied decision is not announced again. A failed tag is logged on the
+// decision (StampError) and means the request may be announced again. Neither fails the invocation: the decisions stand, and
 // the pending-age alarm still catches a request nobody was told about.
 func (a *Announcer) Announce(ctx context.Context, report *approver.Report, ev Event, now time.Time) {
 	var marks []int

@@ -121,8 +121,8 @@ func (a *Approver) call(ctx context.Context, svc string, action policy.Action, i
 // connection is already where the decision wanted it (a person acted
 // meanwhile) or gone (its consumer deleted it, or it expired) is no error:
 // the state is right. When the call's answer was lost after EC2 may have
-// applied it, and nobody else stamped the connection, the decision is the
-// function's own. Anything else is an error on that decision.
+// applied it, and nobody stamped the connection since it was read, the
+// decision is its own. Anything else is an error on that decision.
 func (a *Approver) settle(ctx context.Context, svc string, decisions []Decision, failures map[string]failure) {
 	failedIDs := slices.Sorted(maps.Keys(failures))
 	current := map[string]types.VpcEndpointConnection{}
@@ -153,7 +153,7 @@ func (a *Approver) settle(ctx context.Context, svc string, decisions []Decision,
 		case readErr != nil:
 			d.Result, d.ErrorCode = ResultFailed, f.code
 			d.Detail = fmt.Sprintf("%s (and its current state could not be read: %v)", f.message, readErr)
-		case wanted && f.ambiguous && ourTags(c.Tags)[TagDecision] == "":
+		case wanted && f.ambiguous && !restamped(d.tags, ourTags(c.Tags)):
 			d.Result = d.applied()
 			d.Detail = "EC2's answer was lost and the call retried; the connection is " + state + ", as this decision asked, and no one else stamped it"
 		case wanted && d.Action == policy.Accept:
@@ -168,6 +168,13 @@ func (a *Approver) settle(ctx context.Context, svc string, decisions []Decision,
 			d.Detail = fmt.Sprintf("%s (connection is %s)", f.message, state)
 		}
 	}
+}
+
+// restamped reports whether a decision was stamped on the connection since
+// it was read (before, when it was read; now, after the call): someone else
+// applied a decision to it meanwhile.
+func restamped(before, now map[string]string) bool {
+	return before[TagDecision] != now[TagDecision] || before[TagDecidedAt] != now[TagDecidedAt]
 }
 
 // isGone reports whether a connection in state can no longer be decided.

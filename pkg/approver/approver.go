@@ -140,7 +140,7 @@ func (a *Approver) Reconcile(ctx context.Context, req Request) (*Report, error) 
 		if err != nil {
 			return nil, fmt.Errorf("read the policy again before acting: %w", err)
 		}
-		if fresh.Version != loaded.Version {
+		if fresh.Version != loaded.Version || fresh.Digest != loaded.Digest {
 			a.log.InfoContext(ctx, "policy changed since it was cached: deciding again", "trigger", req.Trigger,
 				"cachedVersion", loaded.Version, "policyVersion", fresh.Version)
 			if needsAccepted(fresh, req.Sweep) && !needsAccepted(loaded, req.Sweep) {
@@ -153,17 +153,23 @@ func (a *Approver) Reconcile(ctx context.Context, req Request) (*Report, error) 
 
 	report := newReport(req.Trigger, a.cfg.DryRun, loaded, services)
 	report.Guard = a.guard(ctx, plans, loaded, req)
+	a.applyAll(ctx, report, plans, now)
+	return report, nil
+}
+
+// applyAll applies every plan, then stamps what EC2 applied, logs each
+// decision and counts them into the report.
+func (a *Approver) applyAll(ctx context.Context, report *Report, plans []*plan, now time.Time) {
 	for _, pl := range plans {
 		if err := a.apply(ctx, pl); err != nil {
 			report.fail(pl.svc, err)
-			a.log.ErrorContext(ctx, "reconcile failed", "serviceId", pl.svc, "trigger", req.Trigger, "error", err.Error())
+			a.log.ErrorContext(ctx, "reconcile failed", "serviceId", pl.svc, "trigger", report.Trigger, "error", err.Error())
 		}
 		report.Decisions = append(report.Decisions, pl.decisions...)
 	}
 	a.stamp(ctx, report.Decisions, now)
 	a.logDecisions(ctx, report.Decisions)
 	report.Counts = Count(report.Decisions)
-	return report, nil
 }
 
 // needsAccepted reports whether deciding needs the accepted connections too:

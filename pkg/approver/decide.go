@@ -143,10 +143,12 @@ func (pl *plan) revocations() int {
 	return n
 }
 
-// holdRevocations marks the plan's revocations as not to be applied.
+// holdRevocations marks the plan's revocations as not to be applied. A dry
+// run's revocations are held too, so that it shows what a real sweep would
+// do.
 func (pl *plan) holdRevocations(why string) {
 	for i := range pl.decisions {
-		if d := &pl.decisions[i]; d.Revoked && d.Result == "" {
+		if d := &pl.decisions[i]; d.Revoked && (d.Result == "" || d.Result == ResultDryRun) {
 			d.Result, d.Detail = ResultHeld, why
 		}
 	}

@@ -84,21 +84,15 @@ func (a *Approver) DecideByPerson(ctx context.Context, pd PersonDecision) (*Repo
 			d = Decision{ServiceID: pd.ServiceID, EndpointID: id, Region: a.cfg.Region, Trigger: TriggerPerson,
 				Result: ResultFailed, ErrorCode: "InvalidVpcEndpointId.NotFound", Detail: "no connection from this endpoint to " + pd.ServiceID}
 		}
-		d.Action, d.Rule, d.Reason, d.By, d.DryRun = pd.Action, PersonRule, reason, pd.By, false
+		d.Action, d.Rule, d.Reason, d.By, d.DryRun = pd.Action, PersonRule, reason, tagValue(pd.By), false
 		if ok {
 			personOutcome(&d)
 		}
 		pl.decisions = append(pl.decisions, d)
 	}
 
-	report := &Report{Trigger: TriggerPerson, Services: []string{pd.ServiceID}}
-	if err := a.apply(ctx, pl); err != nil {
-		report.fail(pd.ServiceID, err)
-	}
-	report.Decisions = pl.decisions
-	a.stamp(ctx, report.Decisions, now)
-	a.logDecisions(ctx, report.Decisions)
-	report.Counts = Count(report.Decisions)
+	report := newReport(TriggerPerson, false, nil, []string{pd.ServiceID})
+	a.applyAll(ctx, report, []*plan{pl}, now)
 	return report, nil
 }
 

@@ -20,8 +20,8 @@ const (
 type PolicyPlan struct {
 	Services []string `json:"services"`
 	// CurrentVersion is the stored policy's version; empty when nothing
-	// valid is stored (then every accept or reject the proposed policy
-	// makes is a change).
+	// valid is stored (then every action the proposed policy takes is a
+	// change, leaving a request to a person included).
 	CurrentVersion string `json:"currentVersion,omitempty"`
 	// Pending and Accepted count the connections read.
 	Pending  int `json:"pending"`
@@ -122,7 +122,7 @@ func (a *Approver) PlanPolicy(ctx context.Context, current, proposed *policystor
 			var change bool
 			switch {
 			case current == nil:
-				change = d.Action != policy.Manual
+				change = true // every action the proposed policy takes
 			case d.Revoked:
 				change = !known
 			default:

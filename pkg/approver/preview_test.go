@@ -42,9 +42,10 @@ func TestPlanPolicy(t *testing.T) {
 			map[string]change{"vpce-0000000000000000b": {"accept", "reject"}, "vpce-0000000000000000c": {"reject", "accept"},
 				"revoke:vpce-0000000000000000d": {"keep", "revoke"}, "revoke:vpce-0000000000000000e": {"keep", "revoke"}},
 			approver.PlanSummary{Accept: 1, Reject: 1, Revoke: 2}, true},
-		{"nothing valid stored: every accept or reject is a change", nil, `{"version": 1, "defaultAction": "manual", "rules": [
+		{"nothing valid stored: every action is a change", nil, `{"version": 1, "defaultAction": "manual", "rules": [
 			{"name": "a", "action": "accept", "accounts": ["111111111111"]}]}`,
-			map[string]change{"vpce-0000000000000000a": {"", "accept"}}, approver.PlanSummary{Accept: 1}, false},
+			map[string]change{"vpce-0000000000000000a": {"", "accept"}, "vpce-0000000000000000b": {"", "manual"}, "vpce-0000000000000000c": {"", "manual"}},
+			approver.PlanSummary{Accept: 1, Manual: 2}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

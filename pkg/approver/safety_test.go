@@ -283,6 +283,49 @@ func TestACallThatFailsAfterApplyingIsTheFunctionsOwn(t *testing.T) {
 	assert.Equal(t, approver.PersonRule, f.Stamp("vpce-0000000000000000b")[approver.TagRule], "another's stamp is kept")
 }
 
+func TestALostAnswerOnARevocationIsTheFunctionsOwn(t *testing.T) {
+	// An accepted connection carries the function's earlier stamp; the
+	// revoking Reject is applied but its answer lost.
+	f := approvertest.NewEC2(svcA)
+	f.Add(svcA, "vpce-0000000000000000a", "222222222222", "available", "")
+	f.Tags[approvertest.ConnectionID("vpce-0000000000000000a")] = map[string]string{
+		approver.TagDecision: "accepted", approver.TagRule: "partners", approver.TagPolicyVersion: "6", approver.TagDecidedAt: "2026-11-01T00:00:00Z"}
+	f.ApplyThenFail = &smithy.GenericAPIError{Code: "InternalError", Message: "connection reset"}
+	a := approver.New(f, staticPolicy(t, `{"version": 1, "revoke": true, "rules": []}`), approver.Config{ServiceIDs: []string{svcA}})
+	report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
+	require.NoError(t, err)
+	require.NoError(t, report.Err())
+	assert.Equal(t, approver.ResultRevoked, report.Decisions[0].Result, "not someone else's rejection")
+	assert.Equal(t, 1, report.Revoked)
+	assert.Equal(t, "revoked", f.Stamp("vpce-0000000000000000a")[approver.TagDecision], "the stale accepted stamp is replaced")
+}
+
+func TestADryRunShowsTheGuardHolding(t *testing.T) {
+	f := approvertest.NewEC2(svcA)
+	f.Add(svcA, "vpce-0000000000000000a", "222222222222", "available", "")
+	f.Add(svcA, "vpce-0000000000000000b", "222222222222", "available", "")
+	a := approver.New(f, staticPolicy(t, `{"version": 1, "revoke": true, "maxRevocations": 1, "rules": []}`),
+		approver.Config{ServiceIDs: []string{svcA}, DryRun: true})
+	report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
+	require.NoError(t, err)
+	assert.Equal(t, 2, report.Held, "a dry run previews what a real sweep would do: hold them")
+	assert.Equal(t, 0, report.DryRunDecisions)
+	assert.Contains(t, report.Guard, "2 revocations exceed maxRevocations 1")
+	assert.Empty(t, f.Rejected)
+}
+
+func TestReconcileNoticesAPolicyRecreatedAtTheSameVersion(t *testing.T) {
+	// Deleted and created again: version 1 again, other content.
+	cached, stored := loaded(t, "1", "111111111111,222222222222"), loaded(t, "1", "111111111111")
+	cached.Digest, stored.Digest = "sha256:old", "sha256:new"
+	f := approvertest.NewEC2(svcA)
+	f.Add(svcA, "vpce-0000000000000000a", "222222222222", "pendingAcceptance", "")
+	a := approver.New(f, &twoCopies{cached: cached, stored: stored}, approver.Config{ServiceIDs: []string{svcA}})
+	_, err := a.Reconcile(context.Background(), approver.Request{Trigger: "notification", Services: []string{svcA}})
+	require.NoError(t, err)
+	assert.Equal(t, "rejected", f.State("vpce-0000000000000000a"))
+}
+
 func TestGoneStates(t *testing.T) {
 	for _, state := range []string{"deleting", "deleted", "expired", "failed"} {
 		t.Run(state, func(t *testing.T) {

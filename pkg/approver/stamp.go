@@ -16,6 +16,8 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
 )
 
 // The tags the approver writes on a connection (resource type
@@ -42,8 +44,9 @@ const (
 	TagAnnouncedAt = TagPrefix + "announced-at"
 )
 
-// PersonRule is the rule of a decision a person made with approverctl.
-const PersonRule = "person"
+// PersonRule is the rule of a decision a person made with approverctl; no
+// policy rule may have this name.
+const PersonRule = policy.PersonRuleName
 
 // maxTagValue is the longest EC2 tag value, in Unicode characters.
 const maxTagValue = 256

@@ -368,6 +368,8 @@ func (v *validator) rule(path string, raw json.RawMessage) (Rule, bool) {
 			v.add(path+".name", "is longer than %d characters", maxRuleNameLength)
 		case strings.EqualFold(name, DefaultRuleName):
 			v.add(path+".name", "%q is reserved for decisions made by defaultAction", name)
+		case strings.EqualFold(name, PersonRuleName):
+			v.add(path+".name", "%q is reserved for decisions a person makes with approverctl", name)
 		default:
 			r.Name = name
 		}

@@ -21,6 +21,11 @@ const (
 // policy's defaultAction decided. It is reserved: no rule may use it.
 const DefaultRuleName = "default"
 
+// PersonRuleName is the rule reported for a decision a person made
+// (approverctl accept or reject), whatever the policy says. It is reserved:
+// a sweep tells a person's accept from a rule's by it.
+const PersonRuleName = "person"
+
 // AllowlistRuleName names the single accept rule of a plain-list policy.
 const AllowlistRuleName = "allowlist"
 

@@ -135,6 +135,7 @@ var invalidPolicyTests = []struct {
 	{"duplicate key", `{"version": 1, "version": 1, "rules": []}`, "version", "more than once"},
 	{"missing name", `{"version": 1, "rules": [{"action": "accept", "accounts": ["111122223333"]}]}`, "rules[0].name", "required"},
 	{"reserved name", `{"version": 1, "rules": [{"name": "default", "action": "accept", "accounts": ["111122223333"]}]}`, "rules[0].name", "reserved"},
+	{"a person's name", `{"version": 1, "rules": [{"name": "Person", "action": "accept", "accounts": ["111122223333"]}]}`, "rules[0].name", "reserved for decisions a person makes"},
 	{"duplicate names", `{"version": 1, "rules": [
 			{"name": "a", "action": "accept", "accounts": ["111122223333"]},
 			{"name": "a", "action": "reject", "accounts": ["444455556666"]}]}`, "rules[1].name", "unique"},

@@ -47,6 +47,10 @@ type Loaded struct {
 	Version string
 	// Parts are the parameters read, by name, with their versions.
 	Parts map[string]int64
+	// Digest identifies the content read (names, versions and values): a
+	// parameter deleted and created again restarts at version 1, so the
+	// version alone cannot tell that the stored policy changed.
+	Digest string
 	// Cached is true when Load served the copy an earlier call read: the
 	// stored policy may have changed since.
 	Cached bool
@@ -182,9 +186,13 @@ func (s *Store) readPath(ctx context.Context) ([]Part, error) {
 // an *Error.
 func Build(parameter string, parts []Part) (*Loaded, error) {
 	versions := make(map[string]int64, len(parts))
+	content := sha256.New()
 	for _, p := range parts {
 		versions[p.Name] = p.Version
+		fmt.Fprintf(content, "%q:%d:%d:", p.Name, p.Version, len(p.Text))
+		content.Write(p.Text)
 	}
+	digest := fmt.Sprintf("sha256:%x", content.Sum(nil))
 	if !IsPath(parameter) {
 		if len(parts) != 1 {
 			return nil, &Error{Parameter: parameter, Err: fmt.Errorf("%d values for one parameter", len(parts))}
@@ -194,13 +202,13 @@ func Build(parameter string, parts []Part) (*Loaded, error) {
 		if err != nil {
 			return nil, &Error{Parameter: parameter, Version: version, Err: err}
 		}
-		return &Loaded{Policy: p, Parameter: parameter, Version: strconv.FormatInt(version, 10), Parts: versions}, nil
+		return &Loaded{Policy: p, Parameter: parameter, Version: strconv.FormatInt(version, 10), Parts: versions, Digest: digest}, nil
 	}
 	sources := make([]policy.Source, 0, len(parts))
-	digest := sha256.New()
+	names := sha256.New()
 	for _, part := range parts {
 		sources = append(sources, policy.Source{Name: part.Name, Text: part.Text})
-		fmt.Fprintf(digest, "%s:%d\n", part.Name, part.Version)
+		fmt.Fprintf(names, "%s:%d\n", part.Name, part.Version)
 	}
 	p, err := policy.Merge(sources)
 	if err != nil {
@@ -210,6 +218,6 @@ func Build(parameter string, parts []Part) (*Loaded, error) {
 		}
 		return nil, &Error{Parameter: parameter, Err: err}
 	}
-	return &Loaded{Policy: p, Parameter: parameter, Parts: versions,
-		Version: fmt.Sprintf("sha256:%x", digest.Sum(nil)[:6])}, nil
+	return &Loaded{Policy: p, Parameter: parameter, Parts: versions, Digest: digest,
+		Version: fmt.Sprintf("sha256:%x", names.Sum(nil)[:6])}, nil
 }

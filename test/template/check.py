@@ -294,7 +294,10 @@ def check_contract(text: str, tpl: dict) -> str:
     # Under load and faults: bounded concurrency, retries and dead-letter
     # queues on every path, alarms on them and on function errors.
     expect(isinstance(props.get("ReservedConcurrentExecutions"), int), "ApproverFunction has reserved concurrency")
-    expect("DeadLetterQueue" in props, "asynchronous invocations have a dead-letter queue")
+    # No dead-letter queue for asynchronous invocations: they are not retried,
+    # the next sweep is the retry, and a queue would only fill with sweeps
+    # already redone (EventBridge's own dead-letter queue stays, below).
+    expect("DeadLetterQueue" not in props, "asynchronous invocations have no dead-letter queue (the next sweep is the retry)")
     for name, e in events.items():
         if e.get("Type") in ("Schedule", "EventBridgeRule"):
             ep = e.get("Properties", {})
@@ -339,19 +342,20 @@ def check_contract(text: str, tpl: dict) -> str:
     expect(props.get("EventInvokeConfig", {}).get("MaximumRetryAttempts") == 0,
            "asynchronous invocations are not retried (EventInvokeConfig MaximumRetryAttempts 0)")
 
-    # Stamps: CreateTags/DeleteTags only on this account's connections in
-    # this Region, only for keys of ours, and DeleteTags only naming keys.
-    tagging = [st for st in statements(props.get("Policies"))
-               if {"ec2:CreateTags", "ec2:DeleteTags"} & set(as_list(st.get("Action")))]
-    expect(len(tagging) == 1, "one statement grants ec2:CreateTags and ec2:DeleteTags")
-    for st in tagging:
-        expect(sorted(as_list(st.get("Action"))) == ["ec2:CreateTags", "ec2:DeleteTags"], "the tagging statement grants nothing else")
-        expect(st.get("Resource") == {"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc-endpoint-connection/*"},
-               "tagging only on this account's vpc-endpoint-connection/* in the stack's Region")
-        cond = st.get("Condition", {})
-        expect(cond.get("ForAllValues:StringLike") == {"aws:TagKeys": "privatelink-approver:*"},
-               "tagging only for keys starting privatelink-approver: (aws:TagKeys)")
-        expect(cond.get("Null") == {"aws:TagKeys": "false"}, "tagging requires tag keys (no DeleteTags of every tag)")
+    # Stamps: ec2:CreateTags, and ec2:DeleteTags for an earlier stamp's
+    # keys, each in a statement of its own, only on this account's
+    # connections in this Region, only for keys of ours, always naming keys.
+    for action in ("ec2:CreateTags", "ec2:DeleteTags"):
+        tagging = [st for st in statements(props.get("Policies")) if action in as_list(st.get("Action"))]
+        expect(len(tagging) == 1, f"one statement grants {action}")
+        for st in tagging:
+            expect(as_list(st.get("Action")) == [action], f"the {action} statement grants nothing else")
+            expect(st.get("Resource") == {"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc-endpoint-connection/*"},
+                   f"{action} only on this account's vpc-endpoint-connection/* in the stack's Region")
+            cond = st.get("Condition", {})
+            expect(cond.get("ForAllValues:StringLike") == {"aws:TagKeys": "privatelink-approver:*"},
+                   f"{action} only for keys starting privatelink-approver: (aws:TagKeys)")
+            expect(cond.get("Null") == {"aws:TagKeys": "false"}, f"{action} must name its tag keys (no DeleteTags of every tag)")
     for key in emf_alarms("OldestPendingSeconds"):
         threshold = find_in_map(alarms[key]["Properties"].get("Threshold"), "PendingAlarmMinutes")
         expect(threshold is not None, f"{key}'s threshold comes from a mapping keyed by PendingAlarmMinutes")
