@@ -21,15 +21,7 @@ account owns is listed.`,
 		Example: "  approverctl pending --parameter /privatelink-approver/policy\n  approverctl pending --service vpce-svc-0123456789abcdef0 --output json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			sc, err := a.scope(flags)
-			if err != nil {
-				return err
-			}
-			c, err := a.aws(cmd.Context())
-			if err != nil {
-				return err
-			}
-			report, err := c.approver(sc, true).Reconcile(cmd.Context(), approver.Request{Trigger: "pending", All: true})
+			report, err := a.reconcile(cmd.Context(), flags, true, approver.Request{Trigger: "pending", All: true})
 			if err != nil {
 				return err
 			}

@@ -146,13 +146,15 @@ type proposal struct {
 	current        *policystore.Loaded
 	currentProblem error
 	proposed       *policystore.Loaded
+	// text is the file's content.
+	text []byte
 }
 
 // propose reads the stored policy and builds the one that storing text
 // would make: text itself, or, under a path, every part with part replaced
 // by text (or added). The error is a failed read, or an *invalidProposal.
 func propose(ctx context.Context, c *clients, parameter, part string, text []byte) (*proposal, error) {
-	pr := &proposal{parameter: parameter, part: part}
+	pr := &proposal{parameter: parameter, part: part, text: text}
 	parts, err := policystore.New(c.ssm, parameter, 0).ReadParts(ctx)
 	switch {
 	case errors.Is(err, policystore.ErrNotFound):
@@ -180,6 +182,32 @@ type invalidProposal struct{ err error }
 
 func (e *invalidProposal) Error() string { return e.err.Error() }
 func (e *invalidProposal) Unwrap() error { return e.err }
+
+// proposal reads FILE and what is stored at parameter, and refuses FILE,
+// printing why, when it is invalid alone or makes the stored policy invalid
+// as part. suffix ends the refusal's headline.
+func (a *app) proposal(ctx context.Context, file, parameter, part, suffix string) (*clients, *proposal, error) {
+	text, err := readPolicyFile(file)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := policy.Parse(text); err != nil {
+		return nil, nil, a.refuse(fmt.Sprintf("%s is invalid%s:", file, suffix), err)
+	}
+	c, err := a.aws(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	pr, err := propose(ctx, c, parameter, part, text)
+	var invalid *invalidProposal
+	if errors.As(err, &invalid) {
+		return nil, nil, a.refuse(fmt.Sprintf("%s as %s makes the policy under %s invalid%s:", file, part, parameter, suffix), invalid.err)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, pr, nil
+}
 
 // partName is the parameter under path that --part names: a full name, or
 // one relative to the path.
@@ -232,22 +260,7 @@ Exit status, as terraform plan -detailed-exitcode: 0 nothing would change,
 			case part != "":
 				return fmt.Errorf("--part: %s is one parameter, not a path", sc.parameter)
 			}
-			text, err := readPolicyFile(args[0])
-			if err != nil {
-				return err
-			}
-			if _, err := policy.Parse(text); err != nil {
-				return a.refuse(fmt.Sprintf("%s is invalid:", args[0]), err)
-			}
-			c, err := a.aws(cmd.Context())
-			if err != nil {
-				return err
-			}
-			pr, err := propose(cmd.Context(), c, sc.parameter, part, text)
-			var invalid *invalidProposal
-			if errors.As(err, &invalid) {
-				return a.refuse(fmt.Sprintf("%s as %s makes the policy under %s invalid:", args[0], part, sc.parameter), invalid.err)
-			}
+			c, pr, err := a.proposal(cmd.Context(), args[0], sc.parameter, part, "")
 			if err != nil {
 				return err
 			}
@@ -371,17 +384,6 @@ policy on the parameter's change event.`,
 			if parameter == "" || policystore.IsPath(parameter) {
 				return fmt.Errorf("--parameter %q: name one parameter (a path ending in / holds several)", parameter)
 			}
-			text, err := readPolicyFile(args[0])
-			if err != nil {
-				return err
-			}
-			if _, err := policy.Parse(text); err != nil {
-				return a.refuse(fmt.Sprintf("%s is invalid; nothing was written:", args[0]), err)
-			}
-			c, err := a.aws(cmd.Context())
-			if err != nil {
-				return err
-			}
 			// The policy this parameter is part of: the function's path when
 			// it lies under it, else the parameter alone.
 			sc := scope{parameter: parameter}
@@ -389,14 +391,12 @@ policy on the parameter's change event.`,
 			if env := strings.TrimSpace(a.getenv(settings.EnvPolicyParameter)); policystore.IsPath(env) && strings.HasPrefix(parameter, env) {
 				sc.parameter, part = env, parameter
 			}
-			if sc.services, err = settings.ParseServiceIDs(a.getenv(settings.EnvServiceIDs)); err != nil {
+			services, err := settings.ParseServiceIDs(a.getenv(settings.EnvServiceIDs))
+			if err != nil {
 				return err
 			}
-			pr, err := propose(cmd.Context(), c, sc.parameter, part, text)
-			var invalid *invalidProposal
-			if errors.As(err, &invalid) {
-				return a.refuse(fmt.Sprintf("%s as %s makes the policy under %s invalid; nothing was written:", args[0], parameter, sc.parameter), invalid.err)
-			}
+			sc.services = services
+			c, pr, err := a.proposal(cmd.Context(), args[0], sc.parameter, part, "; nothing was written")
 			if err != nil {
 				return err
 			}
@@ -415,7 +415,7 @@ policy on the parameter's change event.`,
 					fmt.Fprintln(a.stdout, line)
 				}
 			}
-			out, typ, err := putParameter(cmd.Context(), c.ssm, parameter, text, secure)
+			out, typ, err := putParameter(cmd.Context(), c.ssm, parameter, pr.text, secure)
 			if err != nil {
 				return err
 			}

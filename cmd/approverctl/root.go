@@ -203,6 +203,20 @@ func (a *app) scope(f scopeFlags) (scope, error) {
 	return scope{parameter: parameter, services: ids}, nil
 }
 
+// reconcile runs the function's reconcile with the caller's credentials,
+// on the scope the flags give.
+func (a *app) reconcile(ctx context.Context, f scopeFlags, dryRun bool, req approver.Request) (*approver.Report, error) {
+	sc, err := a.scope(f)
+	if err != nil {
+		return nil, err
+	}
+	c, err := a.aws(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.approver(sc, dryRun).Reconcile(ctx, req)
+}
+
 // approver builds the function's approver with the caller's credentials.
 func (c *clients) approver(sc scope, dryRun bool) *approver.Approver {
 	return approver.New(c.ec2, policystore.New(c.ssm, sc.parameter, 0), approver.Config{

@@ -23,15 +23,7 @@ Exit 1 when any decision could not be applied or the guard held.`,
 		Example: "  approverctl sweep --parameter /privatelink-approver/policy --dry-run\n  approverctl sweep --service vpce-svc-0123456789abcdef0",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			sc, err := a.scope(flags)
-			if err != nil {
-				return err
-			}
-			c, err := a.aws(cmd.Context())
-			if err != nil {
-				return err
-			}
-			report, err := c.approver(sc, dryRun).Reconcile(cmd.Context(), approver.Request{Trigger: "manual-sweep", All: true, Sweep: true})
+			report, err := a.reconcile(cmd.Context(), flags, dryRun, approver.Request{Trigger: "manual-sweep", All: true, Sweep: true})
 			if err != nil {
 				return err
 			}
