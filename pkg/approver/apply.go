@@ -129,7 +129,7 @@ func (a *Approver) settle(ctx context.Context, svc string, decisions []Decision,
 	var readErr error
 	if len(failedIDs) > 0 {
 		var conns []types.VpcEndpointConnection
-		conns, readErr = a.connections(ctx, svc, nil, failedIDs)
+		conns, readErr = a.connections(ctx, svc, failedIDs)
 		for _, c := range conns {
 			current[aws.ToString(c.VpcEndpointId)] = c
 		}

@@ -116,10 +116,11 @@ type Request struct {
 // managed services cannot be had; failures of single services or
 // connections are in the Report (see Report.Err).
 func (a *Approver) Reconcile(ctx context.Context, req Request) (*Report, error) {
-	services, err := a.servicesFor(ctx, req)
+	cov, err := a.servicesFor(ctx, req)
 	if err != nil {
 		return nil, err
 	}
+	services := cov.services
 	if len(services) == 0 && !req.All {
 		// The event named only services of others: none of our business,
 		// whatever state the policy is in.
@@ -131,7 +132,7 @@ func (a *Approver) Reconcile(ctx context.Context, req Request) (*Report, error) 
 	}
 	now := a.now() // rule expiry and the decided-at stamp: one time per invocation
 
-	reads := a.readAll(ctx, services, needsAccepted(loaded, req.Sweep))
+	reads := a.readAll(ctx, cov, needsAccepted(loaded, req.Sweep))
 	plans := a.decideAll(loaded, reads, req, now)
 	if loaded.Cached && acts(plans) {
 		// Another execution environment may have heard of a change this one
@@ -144,7 +145,7 @@ func (a *Approver) Reconcile(ctx context.Context, req Request) (*Report, error) 
 			a.log.InfoContext(ctx, "policy changed since it was cached: deciding again", "trigger", req.Trigger,
 				"cachedVersion", loaded.Version, "policyVersion", fresh.Version)
 			if needsAccepted(fresh, req.Sweep) && !needsAccepted(loaded, req.Sweep) {
-				reads = a.readAll(ctx, services, true)
+				reads = a.readAll(ctx, cov, true)
 			}
 			loaded = fresh
 			plans = a.decideAll(loaded, reads, req, now)
@@ -179,19 +180,19 @@ func needsAccepted(loaded *policystore.Loaded, sweep bool) bool {
 }
 
 // servicesFor returns the managed services the request asks for, sorted.
-func (a *Approver) servicesFor(ctx context.Context, req Request) ([]string, error) {
+func (a *Approver) servicesFor(ctx context.Context, req Request) (coverage, error) {
 	managed := a.cfg.ServiceIDs
 	if len(managed) == 0 {
 		owned, err := a.ownedServices(ctx)
 		if err != nil {
-			return nil, err
+			return coverage{}, err
 		}
 		managed = owned
 	}
 	managed = append([]string{}, managed...) // never nil: "services": [] in the summary
 	slices.Sort(managed)
 	if req.All {
-		return slices.Compact(managed), nil
+		return coverage{services: slices.Compact(managed), byID: len(a.cfg.ServiceIDs) > 0}, nil
 	}
 	out := []string{}
 	for _, svc := range req.Services {
@@ -202,7 +203,7 @@ func (a *Approver) servicesFor(ctx context.Context, req Request) ([]string, erro
 		}
 	}
 	slices.Sort(out)
-	return slices.Compact(out), nil
+	return coverage{services: slices.Compact(out), byID: true}, nil
 }
 
 // guard holds every revocation of the invocation when revoking could cut off
@@ -226,7 +227,7 @@ func (a *Approver) guard(ctx context.Context, plans []*plan, loaded *policystore
 	switch {
 	case len(unread) > 0:
 		why = fmt.Sprintf("%d revocations held: the connections of %s could not be read, and nothing is revoked while any managed service is unread (the next sweep tries again)",
-			revocations, strings.Join(unread, ", "))
+			revocations, someOf(unread, 3))
 	case revocations > limit:
 		why = fmt.Sprintf("%d revocations exceed maxRevocations %d: nothing revoked; check the policy, then raise maxRevocations if they are meant", revocations, limit)
 	default:
@@ -238,6 +239,14 @@ func (a *Approver) guard(ctx context.Context, plans []*plan, loaded *policystore
 	a.log.ErrorContext(ctx, "revocations held", "trigger", req.Trigger, "revocations", revocations, "maxRevocations", limit,
 		"unreadServices", unread, "reason", why)
 	return why
+}
+
+// someOf names the first n of ids, and how many more there are.
+func someOf(ids []string, n int) string {
+	if len(ids) <= n {
+		return strings.Join(ids, ", ")
+	}
+	return fmt.Sprintf("%s and %d more services", strings.Join(ids[:n], ", "), len(ids)-n)
 }
 
 func (a *Approver) logDecisions(ctx context.Context, decisions []Decision) {

@@ -109,10 +109,35 @@ func TestReconcileDecidesAndBatches(t *testing.T) {
 	assert.Equal(t, "7", byID["vpce-00000000000000001"].PolicyVersion)
 	assert.Equal(t, "schedule", byID["vpce-00000000000000001"].Trigger)
 
-	// Every describe asks for one service's pending connections at 1000.
+	// One read for every service: pending connections of the account, 1,000
+	// a page (here the fake's 2), grouped by service in the approver.
+	assert.Len(t, f.Filters, 3, "ceil(6 pending / 2 a page) calls, whatever the number of services")
 	for _, flt := range f.Filters {
-		assert.Contains(t, flt, types.Filter{Name: aws.String("vpc-endpoint-state"), Values: []string{"pendingAcceptance"}})
+		assert.Equal(t, []types.Filter{{Name: aws.String("vpc-endpoint-state"), Values: []string{"pendingAcceptance"}}}, flt)
 	}
+}
+
+func TestOneReadCoversTheListedServicesInChunksOf200(t *testing.T) {
+	var services []string
+	for i := range 450 {
+		services = append(services, fmt.Sprintf("vpce-svc-%017x", i))
+	}
+	f := approvertest.NewEC2()
+	f.Add(services[7], "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
+	f.Add(services[420], "vpce-0000000000000000b", "111111111111", "pendingAcceptance", "")
+	f.Add("vpce-svc-0ffffffffffffffff", "vpce-0000000000000000c", "111111111111", "pendingAcceptance", "") // not listed
+	a := approver.New(f, staticPolicy(t, "111111111111"), approver.Config{ServiceIDs: services})
+	report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true})
+	require.NoError(t, err)
+	require.NoError(t, report.Err())
+	require.Len(t, f.Filters, 3, "450 services: 3 calls of at most 200 service IDs")
+	for i, want := range []int{200, 200, 50} {
+		assert.Len(t, f.Filters[i][1].Values, want)
+	}
+	assert.Equal(t, "available", f.State("vpce-0000000000000000a"))
+	assert.Equal(t, "available", f.State("vpce-0000000000000000b"))
+	assert.Equal(t, "pendingAcceptance", f.State("vpce-0000000000000000c"), "a service not listed is never touched")
+	assert.Equal(t, 2, len(f.Accepted), "Accept stays one call per service with decisions")
 }
 
 func TestReconcileOnlyTouchesManagedServices(t *testing.T) {
@@ -125,7 +150,7 @@ func TestReconcileOnlyTouchesManagedServices(t *testing.T) {
 	}{
 		{"named and managed", []string{svcA}, approver.Request{Services: []string{svcA}}, []string{svcA}, []string{"Describe"}},
 		{"named but not managed", []string{svcA}, approver.Request{Services: []string{svcB}}, []string{}, nil},
-		{"all configured", []string{svcB, svcA}, approver.Request{All: true}, []string{svcA, svcB}, []string{"Describe", "Describe", "Accept", "CreateTags"}},
+		{"all configured", []string{svcB, svcA}, approver.Request{All: true}, []string{svcA, svcB}, []string{"Describe", "Accept", "CreateTags"}},
 		{"all owned when none configured", nil, approver.Request{All: true}, []string{svcA}, []string{"DescribeServices", "Describe"}},
 		{"another provider's service when all owned are managed", nil, approver.Request{Services: []string{svcB}}, []string{}, []string{"DescribeServices"}},
 	}
@@ -333,7 +358,7 @@ func TestRevocation(t *testing.T) {
 					describes++
 				}
 			}
-			assert.Equal(t, 2, describes, "one Describe per service reads pending and accepted connections")
+			assert.Equal(t, 1, describes, "one Describe reads the pending and accepted connections of every service")
 			if tt.wantErr != "" {
 				require.Error(t, report.Err())
 				assert.Contains(t, report.Err().Error(), tt.wantErr)

@@ -68,7 +68,7 @@ func (a *Approver) DecideByPerson(ctx context.Context, pd PersonDecision) (*Repo
 	ids = slices.Compact(ids)
 
 	now := a.now()
-	conns, err := a.connections(ctx, pd.ServiceID, nil, ids)
+	conns, err := a.connections(ctx, pd.ServiceID, ids)
 	if err != nil {
 		return nil, fmt.Errorf("describe the connections of %s: %w", pd.ServiceID, err)
 	}

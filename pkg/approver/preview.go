@@ -79,11 +79,12 @@ type Verdict struct {
 // accepted connections revoked. It fails when any service cannot be read:
 // a plan that misses connections would say "no change" wrongly.
 func (a *Approver) PlanPolicy(ctx context.Context, current, proposed *policystore.Loaded) (*PolicyPlan, error) {
-	services, err := a.servicesFor(ctx, Request{All: true})
+	cov, err := a.servicesFor(ctx, Request{All: true})
 	if err != nil {
 		return nil, err
 	}
-	reads := a.readAll(ctx, services, true)
+	services := cov.services
+	reads := a.readAll(ctx, cov, true)
 	var errs []error
 	out := &PolicyPlan{Services: services, Changes: []PolicyChange{}, MaxRevocations: proposed.Policy.MaxRevocations}
 	for _, r := range reads {

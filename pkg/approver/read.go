@@ -21,33 +21,72 @@ type serviceRead struct {
 	err      error
 }
 
-// readAll reads every service's connections: pending requests only, or,
-// withAccepted, the accepted ones too (EC2 states pending and available), in
-// the same Describe.
-func (a *Approver) readAll(ctx context.Context, services []string, withAccepted bool) []serviceRead {
+// coverage is the managed services one reconcile covers, sorted, and how
+// their connections are read.
+type coverage struct {
+	services []string
+	// byID reads with a service-id filter, 200 services a call: the
+	// services were listed (SERVICE_IDS) or named by an event. Otherwise
+	// every connection of the account is read, and those of services not
+	// managed are dropped.
+	byID bool
+}
+
+// readAll reads the connections of every covered service in as few calls
+// as EC2 allows: DescribeVpcEndpointConnections filtered by state (and by
+// service-id when byID), 1,000 a page, grouped by service here. Pending
+// requests only, or, withAccepted, the accepted connections too (EC2 states
+// pending and available), in the same call. A failed call (any page of it)
+// leaves every service it covered unread.
+func (a *Approver) readAll(ctx context.Context, cov coverage, withAccepted bool) []serviceRead {
 	states := []string{statePendingAcceptance}
 	if withAccepted {
 		states = append(states, statePending, stateAvailable)
 	}
-	reads := make([]serviceRead, 0, len(services))
-	for _, svc := range services {
-		r := serviceRead{svc: svc}
-		conns, err := a.connections(ctx, svc, states, nil)
+	reads := make([]serviceRead, len(cov.services))
+	index := make(map[string]int, len(cov.services))
+	for i, svc := range cov.services {
+		reads[i] = serviceRead{svc: svc}
+		index[svc] = i
+	}
+	if len(cov.services) == 0 {
+		return reads
+	}
+	calls := [][]string{cov.services}
+	if cov.byID {
+		calls = slices.Collect(slices.Chunk(cov.services, maxFilterValues))
+	}
+	for _, covered := range calls {
+		filters := []types.Filter{{Name: aws.String("vpc-endpoint-state"), Values: states}}
+		if cov.byID {
+			filters = append(filters, types.Filter{Name: aws.String("service-id"), Values: covered})
+		}
+		conns, err := a.describe(ctx, filters)
 		if err != nil {
-			r.err = fmt.Errorf("describe the connections of %s: %w", svc, err)
-			reads = append(reads, r)
+			for _, svc := range covered {
+				reads[index[svc]].err = fmt.Errorf("describe the connections of %s: %w", svc, err)
+			}
 			continue
 		}
 		for _, c := range conns {
+			i, managed := index[aws.ToString(c.ServiceId)]
+			// Trust, but verify: never act on a connection of another
+			// service or state because a filter was ignored.
+			if !managed || !inStates(states, c.VpcEndpointState) {
+				continue
+			}
 			if strings.EqualFold(string(c.VpcEndpointState), statePendingAcceptance) {
-				r.pending = append(r.pending, c)
+				reads[i].pending = append(reads[i].pending, c)
 			} else {
-				r.accepted = append(r.accepted, c)
+				reads[i].accepted = append(reads[i].accepted, c)
 			}
 		}
-		reads = append(reads, r)
 	}
 	return reads
+}
+
+func inStates(states []string, state types.State) bool {
+	return len(states) == 0 || slices.ContainsFunc(states, func(s string) bool { return strings.EqualFold(s, string(state)) })
 }
 
 // ownedServices lists every endpoint service of the account and region.
@@ -68,45 +107,41 @@ func (a *Approver) ownedServices(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
-// connections describes connections of svc, only those in states when
-// given, and only the endpoints ids when given, following every page. Any
-// failed page fails the whole read.
-func (a *Approver) connections(ctx context.Context, svc string, states, ids []string) ([]types.VpcEndpointConnection, error) {
-	filters := []types.Filter{{Name: aws.String("service-id"), Values: []string{svc}}}
-	if len(states) > 0 {
-		filters = append(filters, types.Filter{Name: aws.String("vpc-endpoint-state"), Values: states})
-	}
-	idBatches := [][]string{nil}
-	if len(ids) > 0 {
-		idBatches = slices.Collect(slices.Chunk(ids, maxFilterValues))
-	}
-	inStates := func(state types.State) bool {
-		return len(states) == 0 || slices.ContainsFunc(states, func(s string) bool { return strings.EqualFold(s, string(state)) })
-	}
+// connections describes connections of svc, only the endpoints ids (200 a
+// call), in any state.
+func (a *Approver) connections(ctx context.Context, svc string, ids []string) ([]types.VpcEndpointConnection, error) {
 	var out []types.VpcEndpointConnection
-	for _, batch := range idBatches {
-		f := filters
-		if batch != nil {
-			f = append(slices.Clip(filters), types.Filter{Name: aws.String("vpc-endpoint-id"), Values: batch})
-		}
-		pages := ec2.NewDescribeVpcEndpointConnectionsPaginator(a.ec2, &ec2.DescribeVpcEndpointConnectionsInput{
-			Filters:    f,
-			MaxResults: aws.Int32(maxPage),
+	for batch := range slices.Chunk(ids, maxFilterValues) {
+		conns, err := a.describe(ctx, []types.Filter{
+			{Name: aws.String("service-id"), Values: []string{svc}},
+			{Name: aws.String("vpc-endpoint-id"), Values: batch},
 		})
-		for pages.HasMorePages() {
-			page, err := pages.NextPage(ctx)
-			if err != nil {
-				return nil, err
-			}
-			for _, c := range page.VpcEndpointConnections {
-				// Trust, but verify: never act on a connection of another
-				// service or state because a filter was ignored.
-				if aws.ToString(c.ServiceId) != svc || !inStates(c.VpcEndpointState) {
-					continue
-				}
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range conns {
+			if aws.ToString(c.ServiceId) == svc {
 				out = append(out, c)
 			}
 		}
+	}
+	return out, nil
+}
+
+// describe reads every page of DescribeVpcEndpointConnections with filters.
+// Any failed page fails the whole read.
+func (a *Approver) describe(ctx context.Context, filters []types.Filter) ([]types.VpcEndpointConnection, error) {
+	var out []types.VpcEndpointConnection
+	pages := ec2.NewDescribeVpcEndpointConnectionsPaginator(a.ec2, &ec2.DescribeVpcEndpointConnectionsInput{
+		Filters:    filters,
+		MaxResults: aws.Int32(maxPage),
+	})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page.VpcEndpointConnections...)
 	}
 	return out, nil
 }

@@ -3,6 +3,7 @@ package approver_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -133,7 +134,14 @@ func TestGuardHoldsEveryRevocationWhenAServiceIsUnread(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := approvertest.NewEC2(svcA, svcB)
+			// More than 200 services: two read calls, svcA in the first and
+			// svcB in the second, which fails.
+			services := []string{svcA}
+			for i := range 200 {
+				services = append(services, fmt.Sprintf("vpce-svc-0ab%014x", i))
+			}
+			services = append(services, svcB)
+			f := approvertest.NewEC2(services...)
 			f.PageSize = 2
 			for _, id := range []string{"vpce-0000000000000000a", "vpce-0000000000000000b", "vpce-0000000000000000c"} {
 				f.Add(svcA, id, "222222222222", "available", "") // to revoke
@@ -145,9 +153,10 @@ func TestGuardHoldsEveryRevocationWhenAServiceIsUnread(t *testing.T) {
 			}
 			f.FailDescribe[svcB] = &smithy.GenericAPIError{Code: "RequestLimitExceeded", Message: "slow down"}
 			f.PagesBefore = tt.pagesBefore
-			a := approver.New(f, staticPolicy(t, revoking), approver.Config{ServiceIDs: []string{svcA, svcB}})
+			a := approver.New(f, staticPolicy(t, revoking), approver.Config{ServiceIDs: services})
 			report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
 			require.NoError(t, err)
+			assert.Equal(t, 4+tt.pagesBefore, len(f.Filters), "three pages of the first call, then the second call fails (after its first page)")
 
 			for _, id := range []string{"vpce-0000000000000000a", "vpce-0000000000000000b", "vpce-0000000000000000c",
 				"vpce-00000000000000001", "vpce-00000000000000002", "vpce-00000000000000003"} {

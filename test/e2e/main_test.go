@@ -144,11 +144,9 @@ func newScenarioIn(t *testing.T, n int, region string) *scenario {
 	t.Helper()
 	name := regexp.MustCompile(`[^a-zA-Z0-9_.-]+`).ReplaceAllString(t.Name(), "-")
 	s := &scenario{t: t, region: region, parameter: "/e2e/" + name}
-	for range n {
-		svc, err := moto.CreateService(ctx(t), region)
-		require.NoError(t, err)
-		s.services = append(s.services, svc)
-	}
+	svcs, err := moto.CreateServices(ctx(t), region, n)
+	require.NoError(t, err)
+	s.services = svcs
 	return s
 }
 

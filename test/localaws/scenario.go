@@ -46,10 +46,21 @@ type Service struct {
 // that requires acceptance, with the VPC, subnet and Network Load Balancer
 // it needs.
 func (m *Moto) CreateService(ctx context.Context, region string) (Service, error) {
+	svcs, err := m.CreateServices(ctx, region, 1)
+	if err != nil {
+		return Service{}, err
+	}
+	return svcs[0], nil
+}
+
+// CreateServices creates n endpoint services like CreateService, all in
+// front of one Network Load Balancer (the local AWS does not mind), as a
+// fleet for tests at scale.
+func (m *Moto) CreateServices(ctx context.Context, region string, n int) ([]Service, error) {
 	cfg := m.Config(ProviderAccount, region)
 	subnet, err := createSubnet(ctx, ec2.NewFromConfig(cfg), "10.0.0.0/16", "10.0.1.0/24")
 	if err != nil {
-		return Service{}, fmt.Errorf("provider network: %w", err)
+		return nil, fmt.Errorf("provider network: %w", err)
 	}
 	lb, err := elb.NewFromConfig(cfg).CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{
 		Name:    aws.String(fmt.Sprintf("nlb-%s", strings.TrimPrefix(subnet, "subnet-"))),
@@ -58,16 +69,20 @@ func (m *Moto) CreateService(ctx context.Context, region string) (Service, error
 		Subnets: []string{subnet},
 	})
 	if err != nil {
-		return Service{}, fmt.Errorf("create load balancer: %w", err)
+		return nil, fmt.Errorf("create load balancer: %w", err)
 	}
-	out, err := ec2.NewFromConfig(cfg).CreateVpcEndpointServiceConfiguration(ctx, &ec2.CreateVpcEndpointServiceConfigurationInput{
-		AcceptanceRequired:      aws.Bool(true),
-		NetworkLoadBalancerArns: []string{aws.ToString(lb.LoadBalancers[0].LoadBalancerArn)},
-	})
-	if err != nil {
-		return Service{}, fmt.Errorf("create endpoint service: %w", err)
+	svcs := make([]Service, 0, n)
+	for range n {
+		out, err := ec2.NewFromConfig(cfg).CreateVpcEndpointServiceConfiguration(ctx, &ec2.CreateVpcEndpointServiceConfigurationInput{
+			AcceptanceRequired:      aws.Bool(true),
+			NetworkLoadBalancerArns: []string{aws.ToString(lb.LoadBalancers[0].LoadBalancerArn)},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("create endpoint service: %w", err)
+		}
+		svcs = append(svcs, Service{ID: aws.ToString(out.ServiceConfiguration.ServiceId), Name: aws.ToString(out.ServiceConfiguration.ServiceName), Region: region})
 	}
-	return Service{ID: aws.ToString(out.ServiceConfiguration.ServiceId), Name: aws.ToString(out.ServiceConfiguration.ServiceName), Region: region}, nil
+	return svcs, nil
 }
 
 func createSubnet(ctx context.Context, client *ec2.Client, vpcCIDR, subnetCIDR string) (string, error) {
