@@ -47,12 +47,17 @@ func run(log *slog.Logger) error {
 		return fmt.Errorf("AWS_REGION is not set: the function's own region is needed")
 	}
 	store := policystore.New(ssm.NewFromConfig(cfg), s.PolicyParameter, s.PolicyCache)
-	a := approver.New(ec2.NewFromConfig(cfg), store, approver.Config{
-		ServiceIDs: s.ServiceIDs,
-		DryRun:     s.DryRun,
-		Region:     cfg.Region,
-		Logger:     log,
-	})
+	acfg := approver.Config{
+		ServiceIDs:  s.ServiceIDs,
+		DryRun:      s.DryRun,
+		Region:      cfg.Region,
+		SweepPeriod: s.SweepPeriod,
+		Logger:      log,
+	}
+	if t := s.ServiceTag; t != nil {
+		acfg.ServiceTag = &approver.TagFilter{Key: t.Key, Value: t.Value, AnyValue: t.AnyValue}
+	}
+	a := approver.New(ec2.NewFromConfig(cfg), store, acfg)
 	announcer := announce.New(sns.NewFromConfig(cfg), a, announce.Config{
 		TopicARN:    s.DecisionTopicARN,
 		All:         s.PublishAll,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"time"
 
@@ -54,9 +53,16 @@ const (
 
 // Config holds the approver's settings.
 type Config struct {
-	// ServiceIDs are the managed endpoint services; empty means every
-	// endpoint service the account owns.
+	// ServiceIDs are the managed endpoint services. When empty, the managed
+	// services are those of the account and region that carry ServiceTag,
+	// or, without ServiceTag, that require acceptance.
 	ServiceIDs []string
+	// ServiceTag chooses the managed services by tag when ServiceIDs is
+	// empty.
+	ServiceTag *TagFilter
+	// SweepPeriod is how long the list of managed services is kept between
+	// sweeps (every sweep lists them again); 0 keeps it for no time.
+	SweepPeriod time.Duration
 	// DryRun decides and logs but never calls Accept or Reject.
 	DryRun bool
 	// Region is the function's own region, where a connection with no
@@ -76,6 +82,8 @@ type Approver struct {
 	cfg      Config
 	log      *slog.Logger
 	now      func() time.Time
+	// managed is the list of managed services the last sweep read.
+	managed serviceCache
 }
 
 // New returns an Approver using the given clients.
@@ -177,33 +185,6 @@ func (a *Approver) applyAll(ctx context.Context, report *Report, plans []*plan, 
 // for revocation (sweeps of a revoking policy) and for connection limits.
 func needsAccepted(loaded *policystore.Loaded, sweep bool) bool {
 	return sweep && loaded.Policy.Revoke || loaded.Policy.HasLimits()
-}
-
-// servicesFor returns the managed services the request asks for, sorted.
-func (a *Approver) servicesFor(ctx context.Context, req Request) (coverage, error) {
-	managed := a.cfg.ServiceIDs
-	if len(managed) == 0 {
-		owned, err := a.ownedServices(ctx)
-		if err != nil {
-			return coverage{}, err
-		}
-		managed = owned
-	}
-	managed = append([]string{}, managed...) // never nil: "services": [] in the summary
-	slices.Sort(managed)
-	if req.All {
-		return coverage{services: slices.Compact(managed), byID: len(a.cfg.ServiceIDs) > 0}, nil
-	}
-	out := []string{}
-	for _, svc := range req.Services {
-		if _, found := slices.BinarySearch(managed, svc); found {
-			out = append(out, svc)
-		} else {
-			a.log.InfoContext(ctx, "service not managed: left alone", "serviceId", svc, "trigger", req.Trigger)
-		}
-	}
-	slices.Sort(out)
-	return coverage{services: slices.Compact(out), byID: true}, nil
 }
 
 // guard holds every revocation of the invocation when revoking could cut off

@@ -89,24 +89,6 @@ func inStates(states []string, state types.State) bool {
 	return len(states) == 0 || slices.ContainsFunc(states, func(s string) bool { return strings.EqualFold(s, string(state)) })
 }
 
-// ownedServices lists every endpoint service of the account and region.
-func (a *Approver) ownedServices(ctx context.Context) ([]string, error) {
-	var ids []string
-	pages := ec2.NewDescribeVpcEndpointServiceConfigurationsPaginator(a.ec2, &ec2.DescribeVpcEndpointServiceConfigurationsInput{
-		MaxResults: aws.Int32(maxPage),
-	})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("list the account's endpoint services: %w", err)
-		}
-		for _, s := range page.ServiceConfigurations {
-			ids = append(ids, aws.ToString(s.ServiceId))
-		}
-	}
-	return ids, nil
-}
-
 // connections describes connections of svc, only the endpoints ids (200 a
 // call), in any state.
 func (a *Approver) connections(ctx context.Context, svc string, ids []string) ([]types.VpcEndpointConnection, error) {

@@ -23,6 +23,7 @@ const (
 	EnvDecisionTopicARN   = "DECISION_TOPIC_ARN"
 	EnvPublishAll         = "PUBLISH_ALL_DECISIONS"
 	EnvSweepPeriodSeconds = "SWEEP_PERIOD_SECONDS"
+	EnvServiceTag         = "SERVICE_TAG"
 )
 
 // DefaultSweepPeriod is the sweep period when SWEEP_PERIOD_SECONDS is unset:
@@ -48,9 +49,13 @@ type Settings struct {
 	// PolicyParameter is the SSM parameter that holds the policy, or, when
 	// it ends in "/", the path whose parameters together hold it.
 	PolicyParameter string
-	// ServiceIDs are the endpoint services managed; empty means every
-	// endpoint service the account owns.
+	// ServiceIDs are the endpoint services managed. When empty, ServiceTag
+	// chooses them, or, without it, every endpoint service of the account
+	// that requires acceptance is managed.
 	ServiceIDs []string
+	// ServiceTag is SERVICE_TAG, key=value or key (any value); nil when
+	// unset.
+	ServiceTag *ServiceTag
 	// DryRun decides and logs but never calls Accept or Reject.
 	DryRun bool
 	// PolicyCache is how long a loaded policy is reused; 0 disables caching.
@@ -62,6 +67,37 @@ type Settings struct {
 	PublishAll bool
 	// SweepPeriod is the time between scheduled sweeps.
 	SweepPeriod time.Duration
+}
+
+// ServiceTag is the tag that chooses the managed endpoint services.
+type ServiceTag struct {
+	Key, Value string
+	// AnyValue is set for a key alone: any value matches.
+	AnyValue bool
+}
+
+// Limits of EC2 tags.
+const (
+	maxTagKey   = 128
+	maxTagValue = 256
+)
+
+// ParseServiceTag reads key=value, or key for any value.
+func ParseServiceTag(v string) (*ServiceTag, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return nil, nil
+	}
+	key, value, hasValue := strings.Cut(v, "=")
+	switch {
+	case key == "" || len(key) > maxTagKey:
+		return nil, fmt.Errorf("%s %q: the tag key must be 1 to %d characters (key=value, or key for any value)", EnvServiceTag, v, maxTagKey)
+	case strings.HasPrefix(key, "aws:"):
+		return nil, fmt.Errorf("%s %q: keys starting aws: are AWS's own", EnvServiceTag, v)
+	case len(value) > maxTagValue:
+		return nil, fmt.Errorf("%s %q: the tag value is longer than %d characters", EnvServiceTag, v, maxTagValue)
+	}
+	return &ServiceTag{Key: key, Value: value, AnyValue: !hasValue}, nil
 }
 
 // FromEnv reads Settings through getenv (os.Getenv in main, a map in tests).
@@ -84,6 +120,9 @@ func FromEnv(getenv func(string) string) (Settings, error) {
 		problems = append(problems, err)
 	}
 	s.ServiceIDs = ids
+	if s.ServiceTag, err = ParseServiceTag(getenv(EnvServiceTag)); err != nil {
+		problems = append(problems, err)
+	}
 
 	var err2 error
 	if s.DryRun, err2 = boolean(getenv, EnvDryRun); err2 != nil {

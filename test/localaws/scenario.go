@@ -57,6 +57,20 @@ func (m *Moto) CreateService(ctx context.Context, region string) (Service, error
 // front of one Network Load Balancer (the local AWS does not mind), as a
 // fleet for tests at scale.
 func (m *Moto) CreateServices(ctx context.Context, region string, n int) ([]Service, error) {
+	return m.CreateServicesWith(ctx, region, n, ServiceOptions{})
+}
+
+// ServiceOptions are how a service differs from the usual one.
+type ServiceOptions struct {
+	// Open services do not require acceptance: connections are accepted at
+	// once.
+	Open bool
+	// Tags are the service's tags.
+	Tags map[string]string
+}
+
+// CreateServicesWith is CreateServices with opts.
+func (m *Moto) CreateServicesWith(ctx context.Context, region string, n int, opts ServiceOptions) ([]Service, error) {
 	cfg := m.Config(ProviderAccount, region)
 	subnet, err := createSubnet(ctx, ec2.NewFromConfig(cfg), "10.0.0.0/16", "10.0.1.0/24")
 	if err != nil {
@@ -73,10 +87,18 @@ func (m *Moto) CreateServices(ctx context.Context, region string, n int) ([]Serv
 	}
 	svcs := make([]Service, 0, n)
 	for range n {
-		out, err := ec2.NewFromConfig(cfg).CreateVpcEndpointServiceConfiguration(ctx, &ec2.CreateVpcEndpointServiceConfigurationInput{
-			AcceptanceRequired:      aws.Bool(true),
+		in := &ec2.CreateVpcEndpointServiceConfigurationInput{
+			AcceptanceRequired:      aws.Bool(!opts.Open),
 			NetworkLoadBalancerArns: []string{aws.ToString(lb.LoadBalancers[0].LoadBalancerArn)},
-		})
+		}
+		if len(opts.Tags) > 0 {
+			spec := ec2types.TagSpecification{ResourceType: ec2types.ResourceTypeVpcEndpointService}
+			for _, k := range slices.Sorted(maps.Keys(opts.Tags)) {
+				spec.Tags = append(spec.Tags, ec2types.Tag{Key: aws.String(k), Value: aws.String(opts.Tags[k])})
+			}
+			in.TagSpecifications = []ec2types.TagSpecification{spec}
+		}
+		out, err := ec2.NewFromConfig(cfg).CreateVpcEndpointServiceConfiguration(ctx, in)
 		if err != nil {
 			return nil, fmt.Errorf("create endpoint service: %w", err)
 		}

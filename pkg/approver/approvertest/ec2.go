@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
 )
@@ -33,6 +34,10 @@ type EC2 struct {
 	Unsuccessful map[string]string
 	// BeforeApply runs at the start of Accept/Reject (a person acting).
 	BeforeApply func(f *EC2)
+	// Open are owned services that do not require acceptance; ServiceTags
+	// the tags of owned services.
+	Open        map[string]bool
+	ServiceTags map[string]map[string]string
 	// FailCall fails the named operation with an API error.
 	FailCall map[string]error
 	// FailDescribe fails the Describe of a service's connections from its
@@ -58,7 +63,7 @@ type EC2 struct {
 func NewEC2(owned ...string) *EC2 {
 	return &EC2{Owned: owned, Conns: map[string]*types.VpcEndpointConnection{}, PageSize: 1000,
 		Unsuccessful: map[string]string{}, FailCall: map[string]error{}, FailDescribe: map[string]error{},
-		Tags: map[string]map[string]string{}}
+		Tags: map[string]map[string]string{}, Open: map[string]bool{}, ServiceTags: map[string]map[string]string{}}
 }
 
 // ConnectionID is the connection ID of endpoint id in the fake.
@@ -156,13 +161,27 @@ func (f *EC2) DescribeVpcEndpointConnections(_ context.Context, in *ec2.Describe
 }
 
 // DescribeVpcEndpointServiceConfigurations is the EC2 API call, on the fake's connections.
-func (f *EC2) DescribeVpcEndpointServiceConfigurations(context.Context, *ec2.DescribeVpcEndpointServiceConfigurationsInput, ...func(*ec2.Options)) (*ec2.DescribeVpcEndpointServiceConfigurationsOutput, error) {
+func (f *EC2) DescribeVpcEndpointServiceConfigurations(_ context.Context, in *ec2.DescribeVpcEndpointServiceConfigurationsInput, _ ...func(*ec2.Options)) (*ec2.DescribeVpcEndpointServiceConfigurationsOutput, error) {
 	f.Mu.Lock()
 	defer f.Mu.Unlock()
 	f.Calls = append(f.Calls, "DescribeServices")
+	if err := f.FailCall["DescribeServices"]; err != nil {
+		return nil, err
+	}
+	ids := in.ServiceIds
+	if len(ids) == 0 {
+		ids = f.Owned
+	}
 	out := &ec2.DescribeVpcEndpointServiceConfigurationsOutput{}
-	for _, s := range f.Owned {
-		out.ServiceConfigurations = append(out.ServiceConfigurations, types.ServiceConfiguration{ServiceId: aws.String(s)})
+	for _, s := range ids {
+		if !slices.Contains(f.Owned, s) {
+			return nil, &smithy.GenericAPIError{Code: "InvalidVpcEndpointServiceId.NotFound", Message: s + " does not exist"}
+		}
+		c := types.ServiceConfiguration{ServiceId: aws.String(s), AcceptanceRequired: aws.Bool(!f.Open[s])}
+		for _, k := range slices.Sorted(maps.Keys(f.ServiceTags[s])) {
+			c.Tags = append(c.Tags, types.Tag{Key: aws.String(k), Value: aws.String(f.ServiceTags[s][k])})
+		}
+		out.ServiceConfigurations = append(out.ServiceConfigurations, c)
 	}
 	return out, nil
 }

@@ -1,0 +1,119 @@
+package approver_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
+	"github.com/privatelink-approver/privatelink-approver/pkg/approver/approvertest"
+)
+
+const (
+	svcOpen   = "vpce-svc-0cccccccccccccccc" // no acceptance required
+	svcTagged = "vpce-svc-0dddddddddddddddd" // tagged, open
+)
+
+func fleet() *approvertest.EC2 {
+	f := approvertest.NewEC2(svcA, svcB, svcOpen, svcTagged)
+	f.Open[svcOpen], f.Open[svcTagged] = true, true
+	f.ServiceTags[svcB] = map[string]string{"approver": "yes"}
+	f.ServiceTags[svcTagged] = map[string]string{"approver": "no"}
+	for i, svc := range []string{svcA, svcB, svcOpen, svcTagged} {
+		// An accepted connection each: revoking with an empty policy
+		// rejects every managed one, and only those.
+		f.Add(svc, "vpce-0000000000000000"+string(rune('a'+i)), "111111111111", "available", "")
+	}
+	return f
+}
+
+func TestWhichServicesAreManaged(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  approver.Config
+		want []string
+	}{
+		{"neither: those that require acceptance", approver.Config{}, []string{svcA, svcB}},
+		{"a tag and value: the owner opted in, whatever the acceptance setting", approver.Config{ServiceTag: &approver.TagFilter{Key: "approver", Value: "yes"}}, []string{svcB}},
+		{"a tag with any value", approver.Config{ServiceTag: &approver.TagFilter{Key: "approver", AnyValue: true}}, []string{svcB, svcTagged}},
+		{"SERVICE_IDS first", approver.Config{ServiceIDs: []string{svcOpen}, ServiceTag: &approver.TagFilter{Key: "approver", AnyValue: true}}, []string{svcOpen}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := fleet()
+			a := approver.New(f, staticPolicy(t, `{"version": 1, "revoke": true, "rules": []}`), tt.cfg)
+			report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, report.Services)
+			for i, svc := range []string{svcA, svcB, svcOpen, svcTagged} {
+				want := "available"
+				if slices.Contains(tt.want, svc) {
+					want = "rejected"
+				}
+				assert.Equal(t, want, f.State("vpce-0000000000000000"+string(rune('a'+i))), "%s: only managed services are touched", svc)
+			}
+		})
+	}
+}
+
+func TestTheListOfManagedServicesIsKeptBetweenSweeps(t *testing.T) {
+	f := fleet()
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	a := approver.New(f, staticPolicy(t, "111111111111"), approver.Config{SweepPeriod: 5 * time.Minute, Now: func() time.Time { return now }})
+	run := func(req approver.Request) []string {
+		t.Helper()
+		f.Mu.Lock()
+		f.Calls = nil
+		f.Mu.Unlock()
+		report, err := a.Reconcile(context.Background(), req)
+		require.NoError(t, err)
+		f.Mu.Lock()
+		defer f.Mu.Unlock()
+		var listings []string
+		for _, c := range f.Calls {
+			if c == "DescribeServices" {
+				listings = append(listings, c)
+			}
+		}
+		assert.NotNil(t, report)
+		return listings
+	}
+	assert.Len(t, run(approver.Request{Trigger: "notification", Services: []string{svcA}}), 1, "cold: it reads the configuration of the service named, never the list")
+	assert.Len(t, run(approver.Request{Trigger: "schedule", All: true, Sweep: true}), 1, "a sweep reads the list")
+	assert.Empty(t, run(approver.Request{Trigger: "notification", Services: []string{svcB}}), "a notification uses the sweep's list")
+	assert.Empty(t, run(approver.Request{Trigger: "notification", All: true}), "even one that names no service")
+	assert.Len(t, run(approver.Request{Trigger: "notification", Services: []string{svcOpen}}), 1, "a service the list lacks: its own configuration")
+	assert.Len(t, run(approver.Request{Trigger: "cloudtrail", Services: []string{"vpce-svc-0eeeeeeeeeeeeeeee"}}), 1, "another provider's service: looked up, left alone")
+	now = now.Add(5 * time.Minute)
+	assert.Len(t, run(approver.Request{Trigger: "notification", All: true}), 1, "after a sweep period the list is read again")
+	assert.Len(t, run(approver.Request{Trigger: "schedule", All: true, Sweep: true}), 1)
+}
+
+func TestAServiceNamedIsDescribedWithTheOthers(t *testing.T) {
+	f := fleet()
+	var asked [][]string
+	a := approver.New(recordServices{f, &asked}, staticPolicy(t, "111111111111"), approver.Config{})
+	_, err := a.Reconcile(context.Background(), approver.Request{Trigger: "notification",
+		Services: []string{svcA, "vpce-svc-0eeeeeeeeeeeeeeee", svcOpen}})
+	require.NoError(t, err)
+	assert.Equal(t, [][]string{
+		{svcA, svcOpen, "vpce-svc-0eeeeeeeeeeeeeeee"}, // one call for the services named...
+		{svcA}, {svcOpen}, {"vpce-svc-0eeeeeeeeeeeeeeee"}, // ...one at a time when one is not the account's
+	}, asked)
+}
+
+// recordServices records the ServiceIds of each service listing.
+type recordServices struct {
+	*approvertest.EC2
+	asked *[][]string
+}
+
+func (r recordServices) DescribeVpcEndpointServiceConfigurations(ctx context.Context, in *ec2.DescribeVpcEndpointServiceConfigurationsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeVpcEndpointServiceConfigurationsOutput, error) {
+	*r.asked = append(*r.asked, in.ServiceIds)
+	return r.EC2.DescribeVpcEndpointServiceConfigurations(ctx, in, optFns...)
+}

@@ -1,0 +1,145 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/privatelink-approver/privatelink-approver/test/localaws"
+)
+
+// Tests at fleet scale: one read for every service, services chosen by tag
+// or by their acceptance setting. Each test that manages every service of
+// the account has a Region of its own.
+
+func TestAHundredServicesInOneRead(t *testing.T) {
+	s := newScenario(t, 100)
+	want := map[string]string{}
+	for i, svc := range s.services {
+		account := allowed
+		if i%2 == 1 {
+			account = stranger
+		}
+		ids, err := moto.CreateEndpoints(ctx(t), svc, localaws.Endpoint{Account: account}, 3)
+		require.NoError(t, err)
+		for _, id := range ids {
+			want[id] = map[string]string{allowed: "available", stranger: "rejected"}[account]
+		}
+	}
+	s.policy(allowed)
+	f := s.function()
+	before, err := moto.Stats()
+	require.NoError(t, err)
+	var sm summary
+	invoke(t, f, s.sample("eventbridge-scheduled-event.json"), &sm)
+	calls := statsDelta(t, before)
+	assert.Equal(t, 300, sm.Accepted+sm.Rejected)
+	assert.Equal(t, want, s.allStates())
+	assert.Equal(t, 1, calls["ec2:DescribeVpcEndpointConnections"], "one read for 100 listed services and 300 connections")
+	assert.Zero(t, calls["ec2:DescribeVpcEndpointServiceConfigurations"], "listed services are not listed again")
+	assert.Equal(t, 50, calls["ec2:AcceptVpcEndpointConnections"], "Accept stays one call per service with accepts")
+	assert.Equal(t, 50, calls["ec2:RejectVpcEndpointConnections"])
+}
+
+func TestServicesChosenByTag(t *testing.T) {
+	const region = "sa-east-1"
+	s := newScenarioIn(t, 0, region)
+	tagged, err := moto.CreateServicesWith(ctx(t), region, 1, localaws.ServiceOptions{Tags: map[string]string{"team": "network"}})
+	require.NoError(t, err)
+	openTagged, err := moto.CreateServicesWith(ctx(t), region, 1, localaws.ServiceOptions{Open: true, Tags: map[string]string{"team": "network"}})
+	require.NoError(t, err)
+	otherTeam, err := moto.CreateServicesWith(ctx(t), region, 1, localaws.ServiceOptions{Tags: map[string]string{"team": "data"}})
+	require.NoError(t, err)
+	untagged, err := moto.CreateServices(ctx(t), region, 1)
+	require.NoError(t, err)
+	s.services = []localaws.Service{tagged[0], openTagged[0], otherTeam[0], untagged[0]}
+
+	pending := s.endpoint(tagged[0], stranger)
+	open := s.endpoint(openTagged[0], stranger) // available at once: no acceptance required
+	notOurs := s.endpoint(otherTeam[0], stranger)
+	untouched := s.endpoint(untagged[0], stranger)
+	s.policy(`{"version": 1, "revoke": true, "rules": []}`)
+
+	t.Run("key=value", func(t *testing.T) {
+		f := s.function("SERVICE_IDS=", "SERVICE_TAG=team=network")
+		var sm summary
+		invoke(t, f, s.sample("eventbridge-scheduled-event.json"), &sm)
+		assert.ElementsMatch(t, []string{tagged[0].ID, openTagged[0].ID}, sm.Services)
+		assert.Equal(t, "rejected", s.states(tagged[0])[pending])
+		assert.Equal(t, "rejected", s.states(openTagged[0])[open], "the owner opted in: managed although it needs no acceptance")
+		assert.Equal(t, "pendingAcceptance", s.states(otherTeam[0])[notOurs], "another value: not managed")
+		assert.Equal(t, "pendingAcceptance", s.states(untagged[0])[untouched], "an untagged service is never touched")
+
+		// A notification naming a service not chosen leaves it alone.
+		var resp batchResponse
+		invoke(t, f, sqsEvent(t, untagged[0].ID), &resp)
+		assert.Empty(t, resp.ids())
+		assert.Equal(t, "pendingAcceptance", s.states(untagged[0])[untouched])
+	})
+	t.Run("a key alone: any value", func(t *testing.T) {
+		f := s.function("SERVICE_IDS=", "SERVICE_TAG=team")
+		var sm summary
+		invoke(t, f, s.sample("eventbridge-scheduled-event.json"), &sm)
+		assert.ElementsMatch(t, []string{tagged[0].ID, openTagged[0].ID, otherTeam[0].ID}, sm.Services)
+		assert.Equal(t, "rejected", s.states(otherTeam[0])[notOurs])
+		assert.Equal(t, "pendingAcceptance", s.states(untagged[0])[untouched])
+	})
+}
+
+func TestWithoutServiceIDsOrTagOnlyServicesThatRequireAcceptance(t *testing.T) {
+	const region = "ca-central-1"
+	s := newScenarioIn(t, 1, region)
+	open, err := moto.CreateServicesWith(ctx(t), region, 1, localaws.ServiceOptions{Open: true})
+	require.NoError(t, err)
+	openConn := s.endpoint(open[0], stranger)
+	pending := s.endpoint(s.svc(), stranger)
+	accepted := s.endpoint(s.svc(), allowed)
+	s.policy(allowed)
+	f := s.function("SERVICE_IDS=")
+	invoke(t, f, s.sample("eventbridge-scheduled-event.json"), &summary{})
+	assert.Equal(t, map[string]string{pending: "rejected", accepted: "available"}, s.states(s.svc()))
+
+	// With revoke, a connection to another team's open service is never
+	// rejected.
+	s.policy(`{"version": 1, "revoke": true, "rules": []}`)
+	var sm summary
+	invoke(t, f, s.sample("eventbridge-scheduled-event.json"), &sm)
+	assert.Equal(t, []string{s.svc().ID}, sm.Services)
+	assert.Equal(t, "available", s.states(open[0])[openConn])
+	assert.Equal(t, "rejected", s.states(s.svc())[accepted])
+}
+
+func TestTheListOfServicesIsReadBySweepsOnly(t *testing.T) {
+	const region = "eu-north-1"
+	s := newScenarioIn(t, 3, region)
+	s.policy(allowed)
+	f := s.function("SERVICE_IDS=", "SWEEP_PERIOD_SECONDS=300")
+	count := func(invocation func()) map[string]int {
+		t.Helper()
+		before, err := moto.Stats()
+		require.NoError(t, err)
+		invocation()
+		return statsDelta(t, before)
+	}
+	cold := count(func() {
+		var resp batchResponse
+		invoke(t, f, sqsEvent(t, s.services[0].ID), &resp)
+	})
+	assert.Equal(t, 1, cold["ec2:DescribeVpcEndpointServiceConfigurations"], "a cold notification reads the named service's configuration only")
+	sweep := count(func() { invoke(t, f, s.sample("eventbridge-scheduled-event.json"), &summary{}) })
+	assert.Equal(t, 1, sweep["ec2:DescribeVpcEndpointServiceConfigurations"], "a sweep lists the services")
+	assert.Equal(t, 1, sweep["ec2:DescribeVpcEndpointConnections"], "and reads every service's connections in one call")
+	for _, svc := range s.services {
+		id := s.endpoint(svc, allowed)
+		warm := count(func() {
+			var resp batchResponse
+			invoke(t, f, sqsEvent(t, snsEnvelope(t, fmt.Sprintf(`{"ServiceId":%q,"VpcEndpointId":%q}`, svc.ID, id))), &resp)
+		})
+		assert.Zero(t, warm["ec2:DescribeVpcEndpointServiceConfigurations"], "between sweeps the list is kept")
+		assert.Equal(t, "available", s.states(svc)[id])
+	}
+}
