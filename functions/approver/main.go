@@ -48,11 +48,12 @@ func run(log *slog.Logger) error {
 	}
 	store := policystore.New(ssm.NewFromConfig(cfg), s.PolicyParameter, s.PolicyCache)
 	acfg := approver.Config{
-		ServiceIDs:  s.ServiceIDs,
-		DryRun:      s.DryRun,
-		Region:      cfg.Region,
-		SweepPeriod: s.SweepPeriod,
-		Logger:      log,
+		ServiceIDs:         s.ServiceIDs,
+		DryRun:             s.DryRun,
+		Region:             cfg.Region,
+		SweepPeriod:        s.SweepPeriod,
+		ConnectionTopicARN: s.ConnectionTopicARN,
+		Logger:             log,
 	}
 	if t := s.ServiceTag; t != nil {
 		acfg.ServiceTag = &approver.TagFilter{Key: t.Key, Value: t.Value, AnyValue: t.AnyValue}

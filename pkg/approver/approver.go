@@ -19,6 +19,8 @@ type EC2API interface {
 	AcceptVpcEndpointConnections(ctx context.Context, params *ec2.AcceptVpcEndpointConnectionsInput, optFns ...func(*ec2.Options)) (*ec2.AcceptVpcEndpointConnectionsOutput, error)
 	RejectVpcEndpointConnections(ctx context.Context, params *ec2.RejectVpcEndpointConnectionsInput, optFns ...func(*ec2.Options)) (*ec2.RejectVpcEndpointConnectionsOutput, error)
 	CreateTags(ctx context.Context, params *ec2.CreateTagsInput, optFns ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error)
+	DescribeVpcEndpointConnectionNotifications(ctx context.Context, params *ec2.DescribeVpcEndpointConnectionNotificationsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeVpcEndpointConnectionNotificationsOutput, error)
+	CreateVpcEndpointConnectionNotification(ctx context.Context, params *ec2.CreateVpcEndpointConnectionNotificationInput, optFns ...func(*ec2.Options)) (*ec2.CreateVpcEndpointConnectionNotificationOutput, error)
 	DeleteTags(ctx context.Context, params *ec2.DeleteTagsInput, optFns ...func(*ec2.Options)) (*ec2.DeleteTagsOutput, error)
 }
 
@@ -63,6 +65,10 @@ type Config struct {
 	// SweepPeriod is how long the list of managed services is kept between
 	// sweeps (every sweep lists them again); 0 keeps it for no time.
 	SweepPeriod time.Duration
+	// ConnectionTopicARN is the SNS topic of the stack's connection
+	// notifications. When ServiceIDs is empty, each sweep makes sure every
+	// managed service has a Connect notification on it.
+	ConnectionTopicARN string
 	// DryRun decides and logs but never calls Accept or Reject.
 	DryRun bool
 	// Region is the function's own region, where a connection with no
@@ -163,6 +169,9 @@ func (a *Approver) Reconcile(ctx context.Context, req Request) (*Report, error) 
 	report := newReport(req.Trigger, a.cfg.DryRun, loaded, services)
 	report.Guard = a.guard(ctx, plans, loaded, req)
 	a.applyAll(ctx, report, plans, now)
+	if req.Sweep && len(a.cfg.ServiceIDs) == 0 && a.cfg.ConnectionTopicARN != "" {
+		report.Notifications = a.registerNotifications(ctx, services)
+	}
 	return report, nil
 }
 

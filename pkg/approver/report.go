@@ -205,6 +205,16 @@ type Report struct {
 	// Guard says why revocations were held back (maxRevocations, or a
 	// service that could not be read); the invocation then fails.
 	Guard string `json:"guard,omitempty"`
+	// Notifications is what a sweep did to register connection
+	// notifications, when it registers them.
+	Notifications *NotificationCounts `json:"notifications,omitempty"`
+}
+
+// NotificationCounts are the connection notifications a sweep created, and
+// those it could not (or the listing of them, which counts one).
+type NotificationCounts struct {
+	Created int `json:"created"`
+	Failed  int `json:"failed"`
 }
 
 func newReport(trigger string, dryRun bool, loaded *policystore.Loaded, services []string) *Report {

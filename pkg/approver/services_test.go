@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/smithy-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -116,4 +117,53 @@ type recordServices struct {
 func (r recordServices) DescribeVpcEndpointServiceConfigurations(ctx context.Context, in *ec2.DescribeVpcEndpointServiceConfigurationsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeVpcEndpointServiceConfigurationsOutput, error) {
 	*r.asked = append(*r.asked, in.ServiceIds)
 	return r.EC2.DescribeVpcEndpointServiceConfigurations(ctx, in, optFns...)
+}
+
+func TestSweepsRegisterConnectionNotifications(t *testing.T) {
+	const topic = "arn:aws:sns:us-east-1:123456789012:connections"
+	tests := []struct {
+		name        string
+		cfg         approver.Config
+		req         approver.Request
+		fail        string
+		wantCreated []string
+		want        *approver.NotificationCounts
+	}{
+		{"a sweep creates the missing ones", approver.Config{ConnectionTopicARN: topic},
+			approver.Request{Trigger: "schedule", All: true, Sweep: true}, "", []string{svcB}, &approver.NotificationCounts{Created: 1}},
+		{"not without a topic", approver.Config{}, approver.Request{Trigger: "schedule", All: true, Sweep: true}, "", nil, nil},
+		{"not with SERVICE_IDS: the template makes them", approver.Config{ConnectionTopicARN: topic, ServiceIDs: []string{svcA, svcB}},
+			approver.Request{Trigger: "schedule", All: true, Sweep: true}, "", nil, nil},
+		{"not on a notification", approver.Config{ConnectionTopicARN: topic}, approver.Request{Trigger: "notification", All: true}, "", nil, nil},
+		{"a failed create is counted, the decisions stand", approver.Config{ConnectionTopicARN: topic},
+			approver.Request{Trigger: "schedule", All: true, Sweep: true}, "CreateNotification", nil, &approver.NotificationCounts{Failed: 1}},
+		{"a failed listing is counted once", approver.Config{ConnectionTopicARN: topic},
+			approver.Request{Trigger: "schedule", All: true, Sweep: true}, "DescribeNotifications", nil, &approver.NotificationCounts{Failed: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := fleet()
+			f.Notifications[svcA] = []string{topic}                                     // has one
+			f.Notifications[svcOpen] = []string{"arn:aws:sns:us-east-1:123456789012:x"} // not managed
+			f.Add(svcA, "vpce-0000000000000000f", "111111111111", "pendingAcceptance", "")
+			if tt.fail != "" {
+				f.FailCall[tt.fail] = &smithy.GenericAPIError{Code: "UnauthorizedOperation"}
+			}
+			a := approver.New(f, staticPolicy(t, "111111111111"), tt.cfg)
+			report, err := a.Reconcile(context.Background(), tt.req)
+			require.NoError(t, err)
+			require.NoError(t, report.Err(), "registration never fails the decisions")
+			assert.Equal(t, "available", f.State("vpce-0000000000000000f"))
+			assert.Equal(t, tt.want, report.Notifications)
+			var created []string
+			for svc, topics := range f.Notifications {
+				if slices.Contains(topics, topic) && svc != svcA {
+					created = append(created, svc)
+				}
+			}
+			assert.ElementsMatch(t, tt.wantCreated, created)
+			assert.Equal(t, []string{topic}, f.Notifications[svcA], "an existing notification is kept, never a second one")
+			assert.Equal(t, []string{"arn:aws:sns:us-east-1:123456789012:x"}, f.Notifications[svcOpen], "never one for a service not managed, never a deletion")
+		})
+	}
 }

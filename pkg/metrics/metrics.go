@@ -31,6 +31,9 @@ const (
 	// tags could not be written; both without dimension, on every reconcile.
 	RevocationsHeld = "RevocationsHeld"
 	StampFailures   = "StampFailures"
+	// NotificationFailures counts connection notifications a sweep could
+	// not register.
+	NotificationFailures = "NotificationFailures"
 	// DimensionServiceID is the dimension of the per-service metrics.
 	DimensionServiceID = "ServiceId"
 )
@@ -103,8 +106,13 @@ func WriteReport(w io.Writer, report *approver.Report, now time.Time) error {
 		}
 	}
 	total := approver.Count(report.Decisions)
-	return writeLine(w, line(now, []string{}, map[string]any{RevocationsHeld: total.Held, StampFailures: total.StampFailures},
-		[]metricDef{{RevocationsHeld, "Count"}, {StampFailures, "Count"}}))
+	values := map[string]any{RevocationsHeld: total.Held, StampFailures: total.StampFailures}
+	defs = []metricDef{{RevocationsHeld, "Count"}, {StampFailures, "Count"}}
+	if n := report.Notifications; n != nil {
+		values[NotificationFailures] = n.Failed
+		defs = append(defs, metricDef{NotificationFailures, "Count"})
+	}
+	return writeLine(w, line(now, []string{}, values, defs))
 }
 
 // WritePolicyError writes the line for an invocation whose policy could not

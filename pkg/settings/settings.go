@@ -24,6 +24,7 @@ const (
 	EnvPublishAll         = "PUBLISH_ALL_DECISIONS"
 	EnvSweepPeriodSeconds = "SWEEP_PERIOD_SECONDS"
 	EnvServiceTag         = "SERVICE_TAG"
+	EnvConnectionTopicARN = "CONNECTION_TOPIC_ARN"
 )
 
 // DefaultSweepPeriod is the sweep period when SWEEP_PERIOD_SECONDS is unset:
@@ -63,6 +64,10 @@ type Settings struct {
 	// DecisionTopicARN is the SNS topic decisions are announced on; empty
 	// announces nothing.
 	DecisionTopicARN string
+	// ConnectionTopicARN is the SNS topic of the stack's connection
+	// notifications: without SERVICE_IDS, sweeps register a notification
+	// on it for every managed service. Empty registers none.
+	ConnectionTopicARN string
 	// PublishAll announces every decision, not only manual ones.
 	PublishAll bool
 	// SweepPeriod is the time between scheduled sweeps.
@@ -131,9 +136,14 @@ func FromEnv(getenv func(string) string) (Settings, error) {
 	if s.PublishAll, err2 = boolean(getenv, EnvPublishAll); err2 != nil {
 		problems = append(problems, err2)
 	}
-	s.DecisionTopicARN = strings.TrimSpace(getenv(EnvDecisionTopicARN))
-	if s.DecisionTopicARN != "" && !topicARNPattern.MatchString(s.DecisionTopicARN) {
-		problems = append(problems, fmt.Errorf("%s %q is not an SNS topic ARN (arn:<partition>:sns:<region>:<account>:<name>)", EnvDecisionTopicARN, s.DecisionTopicARN))
+	for _, topic := range []struct {
+		name  string
+		value *string
+	}{{EnvDecisionTopicARN, &s.DecisionTopicARN}, {EnvConnectionTopicARN, &s.ConnectionTopicARN}} {
+		*topic.value = strings.TrimSpace(getenv(topic.name))
+		if *topic.value != "" && !topicARNPattern.MatchString(*topic.value) {
+			problems = append(problems, fmt.Errorf("%s %q is not an SNS topic ARN (arn:<partition>:sns:<region>:<account>:<name>)", topic.name, *topic.value))
+		}
 	}
 	s.SweepPeriod = DefaultSweepPeriod
 	if v := strings.TrimSpace(getenv(EnvSweepPeriodSeconds)); v != "" {

@@ -143,3 +143,44 @@ func TestTheListOfServicesIsReadBySweepsOnly(t *testing.T) {
 		assert.Equal(t, "available", s.states(svc)[id])
 	}
 }
+
+func TestNotificationsRegisterThemselves(t *testing.T) {
+	const region = "us-east-1" // the inbox's topic is in the usual Region
+	tag := map[string]string{"privatelink-approver": "managed"}
+	first, err := moto.CreateServicesWith(ctx(t), region, 2, localaws.ServiceOptions{Tags: tag})
+	require.NoError(t, err)
+	s := newScenarioIn(t, 0, region)
+	s.services = first
+	inbox, err := moto.CreateInbox(ctx(t), "connection-notifications")
+	require.NoError(t, err)
+	s.policy(allowed)
+	f := s.function("SERVICE_IDS=", "SERVICE_TAG=privatelink-approver=managed", "CONNECTION_TOPIC_ARN="+inbox.TopicARN)
+	sweep := func() map[string]int {
+		t.Helper()
+		before, err := moto.Stats()
+		require.NoError(t, err)
+		invoke(t, f, s.sample("eventbridge-scheduled-event.json"), &summary{})
+		return statsDelta(t, before)
+	}
+	calls := sweep()
+	assert.Equal(t, 2, calls["ec2:CreateVpcEndpointConnectionNotification"], "one per managed service")
+	assert.Equal(t, 1, calls["ec2:DescribeVpcEndpointConnectionNotifications"])
+	assert.Zero(t, sweep()["ec2:CreateVpcEndpointConnectionNotification"], "created once, not again on the next sweep")
+
+	// A new service, tagged: the next sweep registers its notification, and
+	// its first request is then decided from the notification alone.
+	added, err := moto.CreateServicesWith(ctx(t), region, 1, localaws.ServiceOptions{Tags: tag})
+	require.NoError(t, err)
+	assert.Equal(t, 1, sweep()["ec2:CreateVpcEndpointConnectionNotification"])
+	id := s.endpoint(added[0], allowed)
+	msgs, err := inbox.Receive(ctx(t))
+	require.NoError(t, err)
+	require.Len(t, msgs, 1, "EC2 published the Connect notification on the stack's topic")
+	assert.Contains(t, msgs[0].Message, id)
+	envelope, err := localaws.SNSEnvelope(msgs[0].Message)
+	require.NoError(t, err)
+	var resp batchResponse
+	invoke(t, f, sqsEvent(t, envelope), &resp)
+	assert.Empty(t, resp.ids())
+	assert.Equal(t, "available", s.states(added[0])[id], "decided within seconds, without a sweep")
+}

@@ -19,6 +19,11 @@ launcher patches moto in-process before starting the real server:
 * CreateTags / DeleteTags on vpce-conn-... IDs: the provider tags its
   connections (tags come back in DescribeVpcEndpointConnections). Other IDs
   go to moto as before.
+* CreateVpcEndpointConnectionNotification and
+  DescribeVpcEndpointConnectionNotifications for services (Connect, Accept,
+  Delete, Reject events on an SNS topic of the provider's). A new endpoint
+  to a service with a Connect notification publishes the notification to
+  the topic, as EC2 does.
 * Test hooks, set as tags on the consumer's endpoint:
     privatelink-test:unsuccessful = <ErrorCode>
         Accept/Reject report that error for the endpoint and change nothing.
@@ -456,6 +461,8 @@ def _create_vpc_endpoint(self: VPCBackend, *args: Any, **kwargs: Any) -> VPCEndP
     service = _find_service_by_name(endpoint.service_name)
     if service is not None and service.acceptance_required:
         endpoint.state = PENDING
+    if service is not None:
+        _notify(service, endpoint, "Connect")
     return endpoint
 
 
@@ -735,6 +742,123 @@ def delete_tags(self: EC2Response) -> ActionResult:
 
 
 # --------------------------------------------------------------------------
+# Connection notifications
+# --------------------------------------------------------------------------
+
+CONNECTION_EVENTS = frozenset({"Accept", "Connect", "Delete", "Reject"})
+MAX_NOTIFICATION_RESULTS = 1000
+
+
+@dataclass
+class Notification:
+    """A connection notification of a service, on an SNS topic."""
+
+    id: str
+    service_id: str
+    topic_arn: str
+    events: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ConnectionNotificationId": self.id,
+            "ServiceId": self.service_id,
+            "ConnectionNotificationType": "Topic",
+            "ConnectionNotificationArn": self.topic_arn,
+            "ConnectionEvents": list(self.events),
+            "ConnectionNotificationState": "Enabled",
+        }
+
+
+def _notifications(backend: Any) -> dict[str, Notification]:
+    """The notifications of one provider account and region, by ID."""
+    if not hasattr(backend, "privatelink_notifications"):
+        backend.privatelink_notifications = {}
+    return backend.privatelink_notifications
+
+
+def _notify(service: VPCServiceConfiguration, endpoint: VPCEndPoint, event: str) -> None:
+    """Publish what EC2 publishes for a connection event: JSON naming the
+    service, the endpoint, its owner and state."""
+    from moto.sns.models import sns_backends
+
+    backend = service.ec2_backend
+    message = json.dumps({
+        "ServiceId": service.id,
+        "VpcEndpointId": endpoint.id,
+        "VpcEndpointOwner": endpoint.ec2_backend.account_id,
+        "VpcEndpointState": endpoint.state,
+        "NotificationType": event,
+    })
+    for n in list(_notifications(backend).values()):
+        if n.service_id == service.id and event in n.events:
+            sns_backends[backend.account_id][backend.region_name].publish(message, arn=n.topic_arn)
+
+
+def create_vpc_endpoint_connection_notification(self: EC2Response) -> ActionResult:
+    self.error_on_dryrun()
+    service_id = self._get_param("ServiceId")
+    if self._get_param("VpcEndpointId"):
+        raise EC2ClientError("InvalidParameterValue", "This extension supports notifications for services only")
+    service = self.ec2_backend.configurations.get(service_id)
+    if service is None:
+        raise UnknownVpcEndpointService(service_id)
+    events = self._get_param("ConnectionEvents", [])
+    if not events or set(events) - CONNECTION_EVENTS:
+        raise EC2ClientError("InvalidParameterValue", f"ConnectionEvents must be some of {sorted(CONNECTION_EVENTS)}, not {events}")
+    topic_arn = self._get_param("ConnectionNotificationArn")
+    from moto.sns.models import sns_backends
+    from moto.sns.exceptions import TopicNotFound
+
+    try:
+        sns_backends[self.current_account][self.region].get_topic(topic_arn)
+    except TopicNotFound as e:
+        raise EC2ClientError("InvalidParameter", f"The SNS topic {topic_arn!r} does not exist") from e
+    n = Notification(
+        id="vpce-nfn-" + base64.b16encode(os.urandom(9)).decode().lower()[:17],
+        service_id=service_id,
+        topic_arn=topic_arn,
+        events=sorted(set(events)),
+    )
+    _notifications(self.ec2_backend)[n.id] = n
+    return ActionResult({"ConnectionNotification": n.to_dict(), "ClientToken": self._get_param("ClientToken")})
+
+
+_NOTIFICATION_FILTERS: dict[str, Callable[[Notification], str]] = {
+    "connection-notification-arn": lambda n: n.topic_arn,
+    "connection-notification-id": lambda n: n.id,
+    "connection-notification-state": lambda n: "Enabled",
+    "connection-notification-type": lambda n: "Topic",
+    "service-id": lambda n: n.service_id,
+}
+
+
+def describe_vpc_endpoint_connection_notifications(self: EC2Response) -> ActionResult:
+    self.error_on_dryrun()
+    filters = self._filters_from_querystring()
+    for name in filters:
+        if name not in _NOTIFICATION_FILTERS:
+            raise EC2ClientError("InvalidParameterValue", f"The filter '{name}' is invalid")
+    wanted_id = self._get_param("ConnectionNotificationId")
+    found = [
+        n
+        for n in sorted(_notifications(self.ec2_backend).values(), key=lambda n: n.id)
+        if (not wanted_id or n.id == wanted_id)
+        and all(_NOTIFICATION_FILTERS[name](n) in values for name, values in filters.items())
+    ]
+    max_results = self._get_param("MaxResults", MAX_NOTIFICATION_RESULTS)
+    if not 1 <= max_results <= MAX_NOTIFICATION_RESULTS:
+        raise EC2ClientError("InvalidParameterValue", f"MaxResults must be 1 to {MAX_NOTIFICATION_RESULTS}, not {max_results}")
+    control: Control = self.privatelink_control
+    page_size = min(max_results, control.max_page_size or max_results)
+    start = int(self._get_param("NextToken") or 0)
+    page = found[start : start + page_size]
+    result: dict[str, Any] = {"ConnectionNotificationSet": [n.to_dict() for n in page]}
+    if start + page_size < len(found):
+        result["NextToken"] = str(start + page_size)
+    return ActionResult(result)
+
+
+# --------------------------------------------------------------------------
 # Faults and call counting
 # --------------------------------------------------------------------------
 
@@ -841,6 +965,8 @@ def install_patches() -> None:
     EC2Response.reject_vpc_endpoint_connections = reject_vpc_endpoint_connections
     EC2Response.create_tags = create_tags
     EC2Response.delete_tags = delete_tags
+    EC2Response.create_vpc_endpoint_connection_notification = create_vpc_endpoint_connection_notification
+    EC2Response.describe_vpc_endpoint_connection_notifications = describe_vpc_endpoint_connection_notifications
     BaseResponse.call_action = _call_action_hooked
     # moto warns when an error code is not in the service's model; ours are
     # made up or injected on purpose.

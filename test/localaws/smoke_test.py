@@ -509,6 +509,49 @@ def run_checks(env: Env) -> None:
     assert unsuccessful_codes(accept([lost], client=ec2_once)) == {lost: "InvalidState"}
     env.set_control(None)
 
+    # --- Connection notifications -------------------------------------------
+    sns = env.client("sns")
+    sqs = env.client("sqs")
+    topic = sns.create_topic(Name="connections")["TopicArn"]
+    queue = sqs.create_queue(QueueName="connections")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+
+    def notify(**kwargs) -> dict:
+        count("ec2:CreateVpcEndpointConnectionNotification")
+        return ec2.create_vpc_endpoint_connection_notification(**kwargs)
+
+    def notifications(**kwargs) -> dict:
+        count("ec2:DescribeVpcEndpointConnectionNotifications")
+        return ec2.describe_vpc_endpoint_connection_notifications(**kwargs)
+
+    made = notify(ServiceId=service_id, ConnectionNotificationArn=topic, ConnectionEvents=["Connect"])["ConnectionNotification"]
+    assert made["ConnectionNotificationId"].startswith("vpce-nfn-") and made["ServiceId"] == service_id, made
+    assert made["ConnectionEvents"] == ["Connect"] and made["ConnectionNotificationArn"] == topic
+    notify(ServiceId=other_service["ServiceId"], ConnectionNotificationArn=topic, ConnectionEvents=["Accept", "Reject"])
+    listed = notifications()["ConnectionNotificationSet"]
+    assert sorted(n["ServiceId"] for n in listed) == sorted([service_id, other_service["ServiceId"]]), listed
+    assert [n["ServiceId"] for n in notifications(Filters=f("service-id", service_id))["ConnectionNotificationSet"]] == [service_id]
+    first = notifications(MaxResults=1)
+    assert len(first["ConnectionNotificationSet"]) == 1 and first["NextToken"]
+    assert len(notifications(MaxResults=1, NextToken=first["NextToken"])["ConnectionNotificationSet"]) == 1
+    expect_error(lambda: notify(ServiceId="vpce-svc-00000000", ConnectionNotificationArn=topic, ConnectionEvents=["Connect"]),
+                 "InvalidVpcEndpointServiceId.NotFound")
+    expect_error(lambda: notify(ServiceId=service_id, ConnectionNotificationArn=topic + "-none", ConnectionEvents=["Connect"]),
+                 "InvalidParameter")
+    expect_error(lambda: notify(ServiceId=service_id, ConnectionNotificationArn=topic, ConnectionEvents=["Create"]),
+                 "InvalidParameterValue")
+    assert env.client("ec2", CONSUMER_A).describe_vpc_endpoint_connection_notifications()["ConnectionNotificationSet"] == []
+    count("ec2:DescribeVpcEndpointConnectionNotifications")
+    # A new endpoint to the service with a Connect notification is announced
+    # on the topic; one to a service without is not.
+    announced = new_endpoint(CONSUMER_A)
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+    assert len(messages) == 1, messages
+    body = json.loads(messages[0]["Body"])
+    assert body == {"ServiceId": service_id, "VpcEndpointId": announced, "VpcEndpointOwner": CONSUMER_A,
+                    "VpcEndpointState": "pendingAcceptance", "NotificationType": "Connect"}, body
+
     # --- Call counts ----------------------------------------------------------
     # Every request counts under its action, failed ones too; injected
     # failures also under "fault:<action>".

@@ -57,13 +57,17 @@ type EC2 struct {
 	Tags       map[string]map[string]string
 	TagCalls   []*ec2.CreateTagsInput
 	UntagCalls []*ec2.DeleteTagsInput
+	// Notifications are the connection notifications, by service ID: their
+	// topic ARNs.
+	Notifications map[string][]string
 }
 
 // NewEC2 returns a provider that owns the services owned.
 func NewEC2(owned ...string) *EC2 {
 	return &EC2{Owned: owned, Conns: map[string]*types.VpcEndpointConnection{}, PageSize: 1000,
 		Unsuccessful: map[string]string{}, FailCall: map[string]error{}, FailDescribe: map[string]error{},
-		Tags: map[string]map[string]string{}, Open: map[string]bool{}, ServiceTags: map[string]map[string]string{}}
+		Tags: map[string]map[string]string{}, Open: map[string]bool{}, ServiceTags: map[string]map[string]string{},
+		Notifications: map[string][]string{}}
 }
 
 // ConnectionID is the connection ID of endpoint id in the fake.
@@ -277,4 +281,37 @@ func (f *EC2) RejectVpcEndpointConnections(_ context.Context, in *ec2.RejectVpcE
 		return nil, err
 	}
 	return &ec2.RejectVpcEndpointConnectionsOutput{Unsuccessful: bad}, nil
+}
+
+// DescribeVpcEndpointConnectionNotifications is the EC2 API call, on the
+// fake's notifications (every one for Connect events).
+func (f *EC2) DescribeVpcEndpointConnectionNotifications(context.Context, *ec2.DescribeVpcEndpointConnectionNotificationsInput, ...func(*ec2.Options)) (*ec2.DescribeVpcEndpointConnectionNotificationsOutput, error) {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	f.Calls = append(f.Calls, "DescribeNotifications")
+	if err := f.FailCall["DescribeNotifications"]; err != nil {
+		return nil, err
+	}
+	out := &ec2.DescribeVpcEndpointConnectionNotificationsOutput{}
+	for _, svc := range slices.Sorted(maps.Keys(f.Notifications)) {
+		for _, topic := range f.Notifications[svc] {
+			out.ConnectionNotificationSet = append(out.ConnectionNotificationSet, types.ConnectionNotification{
+				ServiceId: aws.String(svc), ConnectionNotificationArn: aws.String(topic), ConnectionEvents: []string{"Connect"}})
+		}
+	}
+	return out, nil
+}
+
+// CreateVpcEndpointConnectionNotification is the EC2 API call, on the
+// fake's notifications.
+func (f *EC2) CreateVpcEndpointConnectionNotification(_ context.Context, in *ec2.CreateVpcEndpointConnectionNotificationInput, _ ...func(*ec2.Options)) (*ec2.CreateVpcEndpointConnectionNotificationOutput, error) {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	f.Calls = append(f.Calls, "CreateNotification")
+	if err := f.FailCall["CreateNotification"]; err != nil {
+		return nil, err
+	}
+	svc := aws.ToString(in.ServiceId)
+	f.Notifications[svc] = append(f.Notifications[svc], aws.ToString(in.ConnectionNotificationArn))
+	return &ec2.CreateVpcEndpointConnectionNotificationOutput{}, nil
 }

@@ -1,0 +1,62 @@
+package approver
+
+import (
+	"context"
+	"slices"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+)
+
+// connectEvent is the connection event a notification must carry: a new
+// request.
+const connectEvent = "Connect"
+
+// registerNotifications makes sure every managed service has a connection
+// notification for Connect events on the stack's topic, so that a new
+// request is decided within seconds rather than at the next sweep: one
+// paged DescribeVpcEndpointConnectionNotifications, then one
+// CreateVpcEndpointConnectionNotification per service that lacks one. It
+// never deletes a notification. A failure is logged and counted; it never
+// fails the sweep's decisions.
+func (a *Approver) registerNotifications(ctx context.Context, services []string) *NotificationCounts {
+	topic := a.cfg.ConnectionTopicARN
+	counts := &NotificationCounts{}
+	have := map[string]bool{}
+	pages := ec2.NewDescribeVpcEndpointConnectionNotificationsPaginator(a.ec2, &ec2.DescribeVpcEndpointConnectionNotificationsInput{
+		Filters:    []types.Filter{{Name: aws.String("connection-notification-arn"), Values: []string{topic}}},
+		MaxResults: aws.Int32(maxPage),
+	})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			a.log.ErrorContext(ctx, "connection notifications not registered", "error", err.Error())
+			counts.Failed++
+			return counts
+		}
+		for _, n := range page.ConnectionNotificationSet {
+			if aws.ToString(n.ConnectionNotificationArn) == topic && n.ServiceId != nil && slices.Contains(n.ConnectionEvents, connectEvent) {
+				have[aws.ToString(n.ServiceId)] = true
+			}
+		}
+	}
+	for _, svc := range services {
+		if have[svc] {
+			continue
+		}
+		_, err := a.ec2.CreateVpcEndpointConnectionNotification(ctx, &ec2.CreateVpcEndpointConnectionNotificationInput{
+			ServiceId:                 aws.String(svc),
+			ConnectionNotificationArn: aws.String(topic),
+			ConnectionEvents:          []string{connectEvent},
+		})
+		if err != nil {
+			a.log.ErrorContext(ctx, "connection notification not registered", "serviceId", svc, "error", err.Error())
+			counts.Failed++
+			continue
+		}
+		a.log.InfoContext(ctx, "connection notification registered", "serviceId", svc, "topicArn", topic)
+		counts.Created++
+	}
+	return counts
+}
