@@ -10,11 +10,15 @@ Usage: python3 test/template/check.py [--keep DIR] template.yaml
                metrics, the dashboard, no hard-coded partition or account).
 2. cfn-lint  - cfn-lint on the template as written (cfn-lint applies
                AWS::LanguageExtensions and the SAM transform itself).
-3. translate - for each ServiceIds scenario: expand Fn::ForEach with our own small
-               expander, drop AWS::LanguageExtensions, translate with
+3. translate - for each parameter scenario (empty, two and sixty ServiceIds, a
+               ServiceTag key=value and a key alone): expand Fn::ForEach with our
+               own small expander, drop AWS::LanguageExtensions, translate with
                aws-sam-translator (offline: stub managed-policy map, fake S3
-               CodeUri as `sam package` would produce, fixed region), and check
-               the result.
+               CodeUri as `sam package` would produce, fixed region), evaluate
+               the intrinsic functions, and check the result: the grants for
+               each way of choosing services, and IAM's and CloudFormation's
+               size quotas (inline policies per role, managed policies,
+               resources, parameter values).
 4. cfn-lint  - cfn-lint on every translated template.
 
 No AWS credentials or network are used. Exits 0 when every check passes, 1 when
@@ -41,10 +45,31 @@ SERVERLESS = "AWS::Serverless-2016-10-31"
 # instead of handing them to the SAM translator.
 UNSUPPORTED_LE_FUNCTIONS = ("Fn::Length", "Fn::ToJsonString")
 
-# ServiceIds scenarios: name -> parameter value as a user would pass it.
+# Parameter scenarios: name -> parameter values as a user would pass them.
+SIXTY = ",".join(f"vpce-svc-{i:017x}" for i in range(60))
 SCENARIOS = {
-    "empty": "",
-    "two-services": "vpce-svc-0123456789abcdef0,vpce-svc-0fedcba9876543210",
+    "empty": {"ServiceIds": ""},
+    "two-services": {"ServiceIds": "vpce-svc-0123456789abcdef0,vpce-svc-0fedcba9876543210"},
+    "sixty-services": {"ServiceIds": SIXTY},
+    "service-tag": {"ServiceIds": "", "ServiceTag": "team=network"},
+    "service-tag-key": {"ServiceIds": "", "ServiceTag": "privatelink-approver"},
+}
+
+# What the evaluated templates are checked against (IAM's and
+# CloudFormation's quotas). IAM does not count white space in a policy.
+MAX_INLINE_POLICIES_PER_ROLE = 10_240
+MAX_MANAGED_POLICY = 6_144
+MAX_RESOURCES = 500
+MAX_PARAMETER_VALUE = 4_096
+
+# Pseudo parameters for evaluating intrinsic functions: long ones, so the
+# sizes measured are the largest a real deployment sees.
+PSEUDO = {
+    "AWS::Partition": "aws-us-gov",
+    "AWS::Region": "ap-southeast-2",
+    "AWS::AccountId": "111122223333",
+    "AWS::StackName": "privatelink-approver-production",
+    "AWS::URLSuffix": "amazonaws.com",
 }
 
 
@@ -567,62 +592,219 @@ def sam_translate(deps, tpl: dict) -> dict:
         raise CheckError(f"aws-sam-translator failed:\n{detail}") from exc
 
 
-def check_translated(cfn: dict, service_ids: list[str]) -> str:
+class NoValue:
+    """AWS::NoValue: the property or list item is left out."""
+
+
+NOVALUE = NoValue()
+
+
+class Evaluator:
+    """Evaluates the intrinsic functions of a translated template for one
+    set of parameter values, the way CloudFormation would, with plausible
+    physical IDs for resources (as long as real ones)."""
+
+    def __init__(self, cfn: dict, values: dict[str, str]):
+        self.cfn = cfn
+        self.params: dict[str, Any] = {}
+        for name, param in cfn.get("Parameters", {}).items():
+            raw = values.get(name, param.get("Default", ""))
+            if param.get("Type") == "CommaDelimitedList":
+                self.params[name] = [m.strip() for m in str(raw).split(",")]
+            else:
+                self.params[name] = str(raw)
+        self.conditions: dict[str, bool] = {}
+
+    def condition(self, name: str) -> bool:
+        if name not in self.conditions:
+            self.conditions[name] = bool(self.ev(self.cfn["Conditions"][name]))
+        return self.conditions[name]
+
+    def present(self, resource: dict) -> bool:
+        return "Condition" not in resource or self.condition(resource["Condition"])
+
+    def ref(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return NOVALUE
+        if name in PSEUDO:
+            return PSEUDO[name]
+        if name in self.params:
+            return self.params[name]
+        res = self.cfn.get("Resources", {}).get(name)
+        if res is None:
+            raise CheckError(f"Ref to unknown {name!r}")
+        if res.get("Type") in ("AWS::SNS::Topic",):
+            return f"arn:{PSEUDO['AWS::Partition']}:sns:{PSEUDO['AWS::Region']}:{PSEUDO['AWS::AccountId']}:{PSEUDO['AWS::StackName']}-{name}-ABCDEFGHIJKL"
+        return f"{PSEUDO['AWS::StackName']}-{name}-ABCDEFGHIJKL"
+
+    def getatt(self, name: str, attr: str) -> str:
+        res = self.cfn.get("Resources", {}).get(name, {})
+        service = str(res.get("Type", "AWS::X::Y")).split("::")[1].lower()
+        return f"arn:{PSEUDO['AWS::Partition']}:{service}:{PSEUDO['AWS::Region']}:{PSEUDO['AWS::AccountId']}:{name}-ABCDEFGHIJKL"
+
+    def sub(self, text: str, variables: dict[str, Any]) -> str:
+        def one(m: re.Match) -> str:
+            name = m.group(1)
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"
+            if name in variables:
+                return str(variables[name])
+            if "." in name:
+                return self.getatt(*name.split(".", 1))
+            value = self.ref(name)
+            if isinstance(value, list):
+                raise CheckError(f"Fn::Sub of the list {name!r}")
+            return str(value)
+
+        return re.sub(r"\$\{([^}]+)\}", one, text)
+
+    def ev(self, node: Any) -> Any:
+        if isinstance(node, list):
+            return [v for v in (self.ev(item) for item in node) if v is not NOVALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            (key, arg), = node.items()
+            if key == "Ref":
+                return self.ref(arg)
+            if key == "Fn::GetAtt":
+                parts = arg if isinstance(arg, list) else arg.split(".", 1)
+                return self.getatt(parts[0], parts[1])
+            if key == "Fn::Sub":
+                if isinstance(arg, str):
+                    return self.sub(arg, {})
+                return self.sub(arg[0], {k: self.ev(v) for k, v in arg[1].items()})
+            if key == "Fn::Join":
+                return arg[0].join(str(v) for v in self.ev(arg[1]))
+            if key == "Fn::Split":
+                return str(self.ev(arg[1])).split(arg[0])
+            if key == "Fn::Select":
+                return self.ev(arg[1])[int(self.ev(arg[0]))]
+            if key == "Fn::If":
+                return self.ev(arg[1] if self.condition(arg[0]) else arg[2])
+            if key == "Fn::FindInMap":
+                m, k1, k2 = (self.ev(a) for a in arg)
+                return self.cfn["Mappings"][m][str(k1)][k2]
+            if key == "Fn::Equals":
+                a, b = (self.ev(x) for x in arg)
+                return a == b
+            if key == "Fn::Not":
+                return not self.ev(arg[0])
+            if key == "Fn::And":
+                return all(self.ev(x) for x in arg)
+            if key == "Fn::Or":
+                return any(self.ev(x) for x in arg)
+            if key == "Condition":
+                return self.condition(arg)
+        return {k: v for k, v in ((k, self.ev(v)) for k, v in node.items()) if v is not NOVALUE}
+
+
+def policy_size(doc: Any) -> int:
+    """A policy's size as IAM counts it (white space is not counted)."""
+    if isinstance(doc, str):
+        doc = json.loads(doc)
+    return len(json.dumps(doc, separators=(",", ":")))
+
+
+def role_policies(ev: Evaluator, resources: dict, role: str) -> list[tuple[str, dict]]:
+    """(name, document) of every inline policy of role: its own and the
+    role policies attached to it, evaluated."""
+    out = []
+    for p in ev.ev(resources[role]["Properties"].get("Policies", [])):
+        out.append((p["PolicyName"], p["PolicyDocument"]))
+    for key, res in resources.items():
+        if res.get("Type") == "AWS::IAM::RolePolicy" and ev.present(res):
+            props = res["Properties"]
+            if props.get("RoleName") == {"Ref": role}:
+                doc = ev.ev(props["PolicyDocument"])
+                out.append((key, json.loads(doc) if isinstance(doc, str) else doc))
+    return out
+
+
+def grants(docs: list[tuple[str, dict]], action: str) -> list[dict]:
+    return [st for _, doc in docs for st in as_list(doc.get("Statement", [])) if action in as_list(st.get("Action"))]
+
+
+def check_translated(cfn: dict, values: dict[str, str]) -> str:
     resources = cfn.get("Resources", {})
     for key, res in resources.items():
         if str(res.get("Type", "")).startswith("AWS::Serverless::"):
             raise CheckError(f"{key} is still {res['Type']} after translation")
+    ev = Evaluator(cfn, values)
+    present = {k: r for k, r in resources.items() if ev.present(r)}
+    if len(present) >= MAX_RESOURCES:
+        raise CheckError(f"{len(present)} resources: CloudFormation takes at most {MAX_RESOURCES}")
+    for name, value in values.items():
+        if len(value) > MAX_PARAMETER_VALUE:
+            raise CheckError(f"parameter {name} is {len(value)} characters: CloudFormation takes at most {MAX_PARAMETER_VALUE}")
 
-    wanted_ids = [s for s in service_ids if s]
-    notes = {k: r for k, r in resources.items() if r.get("Type") == "AWS::EC2::VPCEndpointConnectionNotification"}
+    listed = [s for s in ev.params["ServiceIds"] if s]
+    tag = ev.params.get("ServiceTag", "")
+
+    notes = {k: r for k, r in present.items() if r.get("Type") == "AWS::EC2::VPCEndpointConnectionNotification"}
     for key, res in notes.items():
         if not re.fullmatch(r"[A-Za-z0-9]+", key):
             raise CheckError(f"logical ID {key!r} is not alphanumeric")
-        if res.get("Condition") != "HasServiceIds":
-            raise CheckError(f"{key} is not conditional on HasServiceIds")
         if res["Properties"].get("ConnectionEvents") != ["Connect"]:
             raise CheckError(f"{key} does not notify Connect events")
-    got_ids = sorted(r["Properties"].get("ServiceId") for r in notes.values())
-    if wanted_ids:
-        if got_ids != sorted(wanted_ids):
-            raise CheckError(f"notifications for {got_ids}, expected {sorted(wanted_ids)}")
-        expected_keys = sorted("ConnectionNotification" + re.sub(r"[^A-Za-z0-9]", "", s) for s in wanted_ids)
-        if sorted(notes) != expected_keys:
-            raise CheckError(f"notification logical IDs {sorted(notes)}, expected {expected_keys}")
-    elif got_ids not in ([], [""]):
-        raise CheckError(f"empty ServiceIds produced notifications for {got_ids}")
+    got_ids = sorted(ev.ev(r["Properties"]["ServiceId"]) for r in notes.values())
+    if got_ids != sorted(listed):
+        raise CheckError(f"notifications for {got_ids}, expected one per listed service {sorted(listed)}")
 
-    roles = [r for r in resources.values() if r.get("Type") == "AWS::IAM::Role"]
-    # SAM adds its own DeadLetterQueuePolicy (sqs:SendMessage on the DLQ).
-    ours = [
-        p for r in roles for p in r["Properties"].get("Policies", []) if p.get("PolicyName") != "DeadLetterQueuePolicy"
-    ]
-    if len(roles) != 1 or len(ours) != 1:
-        raise CheckError("expected one function role with exactly one inline policy of ours")
-    # Accept/Reject: on each managed service's exact ARN, or (no ServiceIds)
-    # account-wide, conditionally in the inline policy.
-    grants = {k: r for k, r in resources.items() if r.get("Type") == "AWS::IAM::RolePolicy"}
-    for key, res in grants.items():
-        if res.get("Condition") != "HasServiceIds":
-            raise CheckError(f"{key} is not conditional on HasServiceIds")
-    granted = sorted(
-        st["Resource"]["Fn::Sub"]
-        for r in grants.values()
-        for st in r["Properties"]["PolicyDocument"]["Statement"]
-    )
-    exact = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc-endpoint-service/"
-    if wanted_ids and granted != sorted(exact + s for s in wanted_ids):
-        raise CheckError(f"Accept/Reject granted on {granted}, expected the exact ARNs of {wanted_ids}")
-    inline = json.dumps(ours[0])
-    if exact + "*" not in inline or "HasServiceIds" not in inline:
-        raise CheckError("the inline policy must grant account-wide Accept/Reject only when ServiceIds is empty")
-    # (No "arn:aws:" test here: SAM itself writes the managed-policy ARNs with
-    # the partition of the region it translates for.)
+    roles = [k for k, r in present.items() if r.get("Type") == "AWS::IAM::Role"]
+    if len(roles) != 1:
+        raise CheckError(f"expected one function role, found {roles}")
+    docs = role_policies(ev, present, roles[0])
+    size = sum(policy_size(d) for _, d in docs)
+    if size > MAX_INLINE_POLICIES_PER_ROLE:
+        raise CheckError(f"the role's inline policies are {size} characters: IAM takes at most {MAX_INLINE_POLICIES_PER_ROLE}")
+    for key, res in present.items():
+        if res.get("Type") == "AWS::IAM::ManagedPolicy":
+            msize = policy_size(ev.ev(res["Properties"]["PolicyDocument"]))
+            if msize > MAX_MANAGED_POLICY:
+                raise CheckError(f"{key} is {msize} characters: IAM takes at most {MAX_MANAGED_POLICY}")
 
-    created = len(wanted_ids)
-    return f"{len(resources)} resources, {created} connection notification(s) created" + (
-        "" if created else f" ({len(notes)} declared, all behind HasServiceIds=false)"
-    )
+    env = ev.ev(present[next(k for k, r in present.items() if r.get("Type") == "AWS::Lambda::Function")]["Properties"]["Environment"]["Variables"])
+    topic = ev.ref("ConnectionNotificationTopic")
+    partition, region, account = PSEUDO["AWS::Partition"], PSEUDO["AWS::Region"], PSEUDO["AWS::AccountId"]
+    all_services = f"arn:{partition}:ec2:{region}:{account}:vpc-endpoint-service/*"
+    decide = grants(docs, "ec2:AcceptVpcEndpointConnections")
+    if grants(docs, "ec2:RejectVpcEndpointConnections") != decide:
+        raise CheckError("Accept and Reject must be granted together")
+    register = grants(docs, "ec2:CreateVpcEndpointConnectionNotification")
+    if len(decide) != 1:
+        raise CheckError(f"Accept/Reject must be granted in one statement, found {len(decide)}")
+    st = decide[0]
+    if listed:
+        want = [f"arn:*:ec2:*:*:vpc-endpoint-service/{s}" for s in listed]
+        if st.get("Resource") != want:
+            raise CheckError(f"Accept/Reject on {st.get('Resource')}, expected each listed service: {want}")
+        if st.get("Condition") != {"StringEquals": {"aws:ResourceAccount": account, "aws:RequestedRegion": region}}:
+            raise CheckError(f"the listed services' grant must pin the account and the Region: {st.get('Condition')}")
+        if register or grants(docs, "ec2:DescribeVpcEndpointConnectionNotifications"):
+            raise CheckError("with ServiceIds the template makes the notifications: the function needs no grant")
+        if env.get("CONNECTION_TOPIC_ARN") != "":
+            raise CheckError("with ServiceIds the function registers no notification (CONNECTION_TOPIC_ARN empty)")
+    else:
+        if st.get("Resource") != all_services:
+            raise CheckError(f"Accept/Reject on {st.get('Resource')}, expected {all_services}")
+        if tag:
+            key, _, value = tag.partition("=")
+            want = {"StringEquals": {f"aws:ResourceTag/{key}": value}} if "=" in tag else {"Null": {f"aws:ResourceTag/{key}": "false"}}
+            if st.get("Condition") != want:
+                raise CheckError(f"the tagged services' grant must be conditional on their tag {want}: {st.get('Condition')}")
+        elif "Condition" in st:
+            raise CheckError(f"unexpected condition {st['Condition']}")
+        if register != [st]:
+            raise CheckError("registering notifications must be granted with Accept/Reject, on the same services")
+        if [s.get("Resource") for s in grants(docs, "ec2:DescribeVpcEndpointConnectionNotifications")] != ["*"]:
+            raise CheckError("the sweeps must be able to list the notifications")
+        if env.get("CONNECTION_TOPIC_ARN") != topic:
+            raise CheckError(f"CONNECTION_TOPIC_ARN is {env.get('CONNECTION_TOPIC_ARN')!r}, expected the stack's topic")
+    if env.get("SERVICE_TAG") != tag:
+        raise CheckError(f"SERVICE_TAG is {env.get('SERVICE_TAG')!r}, expected {tag!r}")
+    return (f"{len(present)} resources, {len(notes)} connection notification(s), "
+            f"inline policies {size} of {MAX_INLINE_POLICIES_PER_ROLE} characters")
 
 
 # ----------------------------------------------------------------------- main
@@ -676,17 +858,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="template-check-") as tmp:
         outdir = args.keep or Path(tmp)
         outdir.mkdir(parents=True, exist_ok=True)
-        for scenario, value in SCENARIOS.items():
+        for scenario, values in SCENARIOS.items():
             out_path = outdir / f"translated-{scenario}.json"
 
-            def translate(value=value, out_path=out_path) -> str:
-                overrides = {"ServiceIds": value}
-                cfn = sam_translate(deps, apply_language_extensions(tpl, overrides))
+            def translate(values=values, out_path=out_path) -> str:
+                cfn = sam_translate(deps, apply_language_extensions(tpl, values))
                 out_path.write_text(json.dumps(cfn, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-                return check_translated(cfn, parameter_value(tpl, "ServiceIds", overrides))
+                return check_translated(cfn, values)
 
-            if step(f"translate [ServiceIds={scenario}]", translate):
-                step(f"cfn-lint translated [ServiceIds={scenario}]", lambda p=out_path: run_cfn_lint(deps, p))
+            if step(f"translate [{scenario}]", translate):
+                step(f"cfn-lint translated [{scenario}]", lambda p=out_path: run_cfn_lint(deps, p))
 
     if failures:
         print(f"{failures} check(s) failed")
