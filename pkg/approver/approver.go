@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -65,6 +67,10 @@ type Config struct {
 	// SweepPeriod is how long the list of managed services is kept between
 	// sweeps (every sweep lists them again); 0 keeps it for no time.
 	SweepPeriod time.Duration
+	// ServiceTime is the least time left before the deadline to start
+	// applying a service's decisions; a service reached later waits for the
+	// next reconcile. Zero means DefaultServiceTime.
+	ServiceTime time.Duration
 	// ConnectionTopicARN is the SNS topic of the stack's connection
 	// notifications. When ServiceIDs is empty, each sweep makes sure every
 	// managed service has a Connect notification on it.
@@ -90,10 +96,41 @@ type Approver struct {
 	now      func() time.Time
 	// managed is the list of managed services the last sweep read.
 	managed serviceCache
+	// resume is the first service a reconcile did not reach before its
+	// deadline: the next one starts there.
+	mu     sync.Mutex
+	resume string
 }
+
+// resumeAt records where the next reconcile starts ("" from the first).
+func (a *Approver) resumeAt(svc string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.resume = svc
+}
+
+// inTurn orders the plans (sorted by service) to start with the service the
+// last reconcile did not reach, wrapping around.
+func (a *Approver) inTurn(plans []*plan) []*plan {
+	a.mu.Lock()
+	resume := a.resume
+	a.mu.Unlock()
+	if resume == "" {
+		return plans
+	}
+	i, _ := slices.BinarySearchFunc(plans, resume, func(pl *plan, svc string) int { return strings.Compare(pl.svc, svc) })
+	return append(slices.Clone(plans[i:]), plans[:i]...)
+}
+
+// DefaultServiceTime is the time kept to apply one service's decisions: an
+// Accept and a Reject call with their retries, and their settling.
+const DefaultServiceTime = 5 * time.Second
 
 // New returns an Approver using the given clients.
 func New(client EC2API, policies PolicyLoader, cfg Config) *Approver {
+	if cfg.ServiceTime == 0 {
+		cfg.ServiceTime = DefaultServiceTime
+	}
 	a := &Approver{ec2: client, policies: policies, cfg: cfg, log: cfg.Logger, now: cfg.Now}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -175,15 +212,32 @@ func (a *Approver) Reconcile(ctx context.Context, req Request) (*Report, error) 
 	return report, nil
 }
 
-// applyAll applies every plan, then stamps what EC2 applied, logs each
-// decision and counts them into the report.
+// applyAll applies the plans service by service, then stamps what EC2
+// applied, logs each decision and counts them into the report. A service
+// with decisions to apply is started only with ServiceTime left before the
+// deadline, so that its decisions are applied together or not at all; the
+// services not reached are listed in the report, and the next reconcile
+// starts with them.
 func (a *Approver) applyAll(ctx context.Context, report *Report, plans []*plan, now time.Time) {
-	for _, pl := range plans {
+	plans = a.inTurn(plans)
+	for i, pl := range plans {
+		if deadline, ok := ctx.Deadline(); ok && acts(plans[i:i+1]) && deadline.Sub(a.now()) < a.cfg.ServiceTime {
+			for _, rest := range plans[i:] {
+				report.NotReached = append(report.NotReached, rest.svc)
+			}
+			a.resumeAt(pl.svc)
+			a.log.WarnContext(ctx, "deadline near: services not reached", "trigger", report.Trigger,
+				"notReached", len(report.NotReached), "resumeAt", pl.svc)
+			break
+		}
 		if err := a.apply(ctx, pl); err != nil {
 			report.fail(pl.svc, err)
 			a.log.ErrorContext(ctx, "reconcile failed", "serviceId", pl.svc, "trigger", report.Trigger, "error", err.Error())
 		}
 		report.Decisions = append(report.Decisions, pl.decisions...)
+	}
+	if report.NotReached == nil {
+		a.resumeAt("")
 	}
 	a.stamp(ctx, report.Decisions, now)
 	a.logDecisions(ctx, report.Decisions)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
@@ -205,6 +206,10 @@ type Report struct {
 	// Guard says why revocations were held back (maxRevocations, or a
 	// service that could not be read); the invocation then fails.
 	Guard string `json:"guard,omitempty"`
+	// NotReached are the services whose decisions were not applied: the
+	// deadline came first. They have no decision lines; the next reconcile
+	// starts with them. They do not fail the invocation.
+	NotReached []string `json:"notReached,omitempty"`
 	// Notifications is what a sweep did to register connection
 	// notifications, when it registers them.
 	Notifications *NotificationCounts `json:"notifications,omitempty"`
@@ -237,6 +242,12 @@ func (r *Report) ServiceFailed(svc string) bool {
 		}
 	}
 	return false
+}
+
+// ServiceDone reports whether svc was reconciled in full: reached and not
+// failed.
+func (r *Report) ServiceDone(svc string) bool {
+	return !r.ServiceFailed(svc) && !slices.Contains(r.NotReached, svc)
 }
 
 // Err is nil when every service was reconciled, every decision applied and

@@ -167,3 +167,45 @@ func TestSweepsRegisterConnectionNotifications(t *testing.T) {
 		})
 	}
 }
+
+func TestTheDeadlineNeverStarvesAService(t *testing.T) {
+	f := approvertest.NewEC2(svcA, svcB, svcOpen)
+	f.Open[svcOpen] = false
+	for i, svc := range []string{svcA, svcB, svcOpen} {
+		f.Add(svc, "vpce-1000000000000000"+string(rune('a'+i)), "111111111111", "pendingAcceptance", "")
+	}
+	// Each Accept call takes 2 s of the fake clock; a service is started
+	// only with 5 s left.
+	clock := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	f.BeforeApply = func(*approvertest.EC2) { clock = clock.Add(2 * time.Second) }
+	a := approver.New(f, staticPolicy(t, "111111111111"), approver.Config{ServiceIDs: []string{svcA, svcB, svcOpen},
+		Now: func() time.Time { return clock }})
+	sweep := func() *approver.Report {
+		t.Helper()
+		ctx, cancel := context.WithDeadline(context.Background(), clock.Add(8*time.Second))
+		defer cancel()
+		report, err := a.Reconcile(ctx, approver.Request{Trigger: "schedule", All: true, Sweep: true})
+		require.NoError(t, err)
+		require.NoError(t, report.Err(), "a service not reached does not fail the sweep")
+		return report
+	}
+	first := sweep()
+	assert.Equal(t, []string{svcOpen}, first.NotReached, "8 s: two services of 2 s each, then less than 5 s left")
+	for _, d := range first.Decisions {
+		assert.NotEqual(t, svcOpen, d.ServiceID, "a service not reached has no decision lines")
+	}
+	assert.Equal(t, "pendingAcceptance", f.State("vpce-1000000000000000c"), "nothing half-applied")
+	assert.True(t, first.ServiceDone(svcA))
+	assert.False(t, first.ServiceDone(svcOpen))
+
+	f.Add(svcA, "vpce-1000000000000000d", "111111111111", "pendingAcceptance", "")
+	second := sweep()
+	assert.Equal(t, svcOpen, second.Decisions[0].ServiceID, "the next sweep starts where this one stopped")
+	assert.Equal(t, "available", f.State("vpce-1000000000000000c"))
+	assert.Empty(t, second.NotReached, "svcOpen, then svcA (a new request), then svcB with nothing to apply")
+	third := sweep()
+	assert.Empty(t, third.NotReached)
+	for _, id := range []string{"vpce-1000000000000000a", "vpce-1000000000000000b", "vpce-1000000000000000c", "vpce-1000000000000000d"} {
+		assert.Equal(t, "available", f.State(id), "every service decided within a few sweeps")
+	}
+}

@@ -165,17 +165,17 @@ func (h *Handler) writeMetrics(write func(io.Writer) error) {
 }
 
 // batchResponse returns, for redelivery, the SQS messages that named a
-// service whose reconcile failed (every message that asked for all
-// services, when any failed).
+// service whose reconcile failed or was not reached before the deadline
+// (every message that asked for all services, when any was).
 func batchResponse(t trigger.Trigger, report *approver.Report) events.SQSEventResponse {
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 	for _, target := range t.Targets {
 		failed := false
 		if target.All {
-			failed = report.Err() != nil
+			failed = report.Err() != nil || len(report.NotReached) > 0
 		} else {
 			for _, svc := range target.Services {
-				failed = failed || report.ServiceFailed(svc)
+				failed = failed || !report.ServiceDone(svc)
 			}
 		}
 		if failed {

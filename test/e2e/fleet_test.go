@@ -184,3 +184,60 @@ func TestNotificationsRegisterThemselves(t *testing.T) {
 	assert.Empty(t, resp.ids())
 	assert.Equal(t, "available", s.states(added[0])[id], "decided within seconds, without a sweep")
 }
+
+func TestADeadlineMidSweepNeverStarvesAService(t *testing.T) {
+	s := newScenario(t, 5)
+	s.policy(allowed)
+	// A 15 s function (12 s once the handler keeps its margin), and an
+	// Accept call that takes 3 s: three services fit, and a service is
+	// started only with 5 s left.
+	f := s.function("AWS_LAMBDA_FUNCTION_TIMEOUT=15")
+	faults(t, map[string]any{"delays": map[string]float64{"ec2:AcceptVpcEndpointConnections": 3}})
+	requests := func() map[string]string {
+		t.Helper()
+		want := map[string]string{}
+		for _, svc := range s.services {
+			want[s.endpoint(svc, allowed)] = "available"
+		}
+		return want
+	}
+	decided := func(want map[string]string) int {
+		t.Helper()
+		n := 0
+		for id, st := range s.allStates() {
+			if _, ok := want[id]; ok && st == "available" {
+				n++
+			}
+		}
+		return n
+	}
+
+	t.Run("SQS records that named a service not reached return to the queue", func(t *testing.T) {
+		want := requests()
+		var ids []string
+		for _, svc := range s.services {
+			ids = append(ids, svc.ID)
+		}
+		var resp batchResponse
+		invoke(t, f, sqsEvent(t, ids...), &resp)
+		assert.Len(t, resp.ids(), 5-decided(want), "one record per service not reached, nothing half-applied")
+		assert.NotEmpty(t, resp.ids())
+		invoke(t, f, s.sample("eventbridge-scheduled-event.json"), &summary{})
+		assert.Equal(t, 5, decided(want))
+	})
+
+	t.Run("a sweep, and the next ones", func(t *testing.T) {
+		want := requests()
+		var first summary
+		invoke(t, f, s.sample("eventbridge-scheduled-event.json"), &first)
+		require.NotEmpty(t, first.NotReached, "the deadline came mid-sweep")
+		for _, d := range first.Decisions {
+			assert.NotContains(t, first.NotReached, d.ServiceID, "a service not reached has no decision lines")
+		}
+		assert.Equal(t, 5-len(first.NotReached), decided(want), "the others were decided whole")
+		var next summary
+		invoke(t, f, s.sample("eventbridge-scheduled-event.json"), &next)
+		assert.Empty(t, next.NotReached)
+		assert.Equal(t, 5, decided(want), "the next sweep starts where this one stopped: every service decided")
+	})
+}

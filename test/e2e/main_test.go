@@ -237,19 +237,21 @@ func (s *scenario) sample(name string) []byte {
 
 // summary is the JSON an EventBridge invocation returns.
 type summary struct {
-	Trigger   string     `json:"trigger"`
-	Revoked   int        `json:"revoked"`
-	Held      int        `json:"held"`
-	Guard     string     `json:"guard"`
-	Version   string     `json:"policyVersion"`
-	DryRun    bool       `json:"dryRun"`
-	Services  []string   `json:"services"`
-	Accepted  int        `json:"accepted"`
-	Rejected  int        `json:"rejected"`
-	Manual    int        `json:"manual"`
-	Failed    int        `json:"failed"`
-	Decisions []decision `json:"decisions"`
-	Ignored   string     `json:"ignored"`
+	Trigger string `json:"trigger"`
+	Revoked int    `json:"revoked"`
+	Held    int    `json:"held"`
+	// NotReached are the services the deadline left for the next sweep.
+	NotReached []string   `json:"notReached"`
+	Guard      string     `json:"guard"`
+	Version    string     `json:"policyVersion"`
+	DryRun     bool       `json:"dryRun"`
+	Services   []string   `json:"services"`
+	Accepted   int        `json:"accepted"`
+	Rejected   int        `json:"rejected"`
+	Manual     int        `json:"manual"`
+	Failed     int        `json:"failed"`
+	Decisions  []decision `json:"decisions"`
+	Ignored    string     `json:"ignored"`
 }
 
 type decision struct {

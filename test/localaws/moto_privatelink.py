@@ -39,7 +39,9 @@ launcher patches moto in-process before starting the real server:
       {"maxPageSize": 2,
        "faults": [{"action": "ec2:AcceptVpcEndpointConnections",
                    "code": "InternalError", "status": 500, "times": 1}]}
-  Keys: see ``Control``; fault rules: see ``Fault`` and ``DescribeFailure``.
+  Keys: see ``Control``; fault rules: see ``Fault`` and ``DescribeFailure``;
+  ``"delays": {"ec2:AcceptVpcEndpointConnections": 3}`` makes each call of
+  an action take that many seconds.
   A file that is not valid fails every request with 400
   PrivateLinkTest.InvalidControlFile.
 * PRIVATELINK_STATS_FILE: rewritten after every request, before its answer
@@ -59,10 +61,11 @@ import json
 import os
 import sys
 import threading
+import time
 import warnings
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import moto.server
@@ -280,6 +283,16 @@ def _parse_describe_failures(value: Any) -> tuple[DescribeFailure, ...]:
     return tuple(rules)
 
 
+def _parse_delays(value: Any) -> dict[str, float]:
+    if not isinstance(value, dict):
+        raise ControlFileError(f"delays must map \"<service>:<Action>\" to seconds, not {value!r}")
+    for action, seconds in value.items():
+        _check_fault_action(f"delays[{action!r}]", action)
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 30:
+            raise ControlFileError(f"delays[{action!r}] must be 0 to 30 seconds, not {seconds!r}")
+    return dict(value)
+
+
 def _parse_untaggable_states(value: Any) -> frozenset[str]:
     if not (isinstance(value, list) and all(isinstance(v, str) and v for v in value)):
         raise ControlFileError(f"untaggableStates must be a list of connection states, not {value!r}")
@@ -306,6 +319,9 @@ class Control:
     # (UnsupportedOperation, 400): where AWS's behaviour is unknown, a test
     # can try both answers.
     untaggable_states: frozenset[str] = frozenset()
+    # Seconds each call of an action takes before it runs, as a slow API
+    # would: for tests of deadlines.
+    delays: dict[str, float] = field(default_factory=dict)
 
 
 _CONTROL_KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
@@ -313,6 +329,7 @@ _CONTROL_KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "faults": ("faults", _parse_faults),
     "failDescribe": ("describe_failures", _parse_describe_failures),
     "untaggableStates": ("untaggable_states", _parse_untaggable_states),
+    "delays": ("delays", _parse_delays),
 }
 assert {name for name, _ in _CONTROL_KEYS.values()} == {f.name for f in fields(Control)}
 
@@ -919,6 +936,8 @@ def _call_action_hooked(self: BaseResponse) -> TYPE_RESPONSE:
             control, fault = _control_for_call(action)
         except ControlFileError as e:
             return _error_response(self, e, 400)
+        if control.delays.get(action):
+            time.sleep(control.delays[action])
         if fault is not None and not fault.after:
             return _error_response(self, InjectedFault(fault), fault.status)
         # The actions read the control from here: one snapshot per request.

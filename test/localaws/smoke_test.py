@@ -509,6 +509,15 @@ def run_checks(env: Env) -> None:
     assert unsuccessful_codes(accept([lost], client=ec2_once)) == {lost: "InvalidState"}
     env.set_control(None)
 
+    # --- A slow API ------------------------------------------------------------
+    env.set_control({"delays": {"ec2:DescribeVpcEndpointConnections": 0.3}})
+    started = time.monotonic()
+    describe(MaxResults=5)
+    assert time.monotonic() - started >= 0.3, "the call took its delay"
+    env.set_control({"delays": {"ec2:DescribeVpcEndpointConnections": 31}})
+    expect_error(lambda: describe(), "PrivateLinkTest.InvalidControlFile")
+    env.set_control(None)
+
     # --- Connection notifications -------------------------------------------
     sns = env.client("sns")
     sqs = env.client("sqs")
