@@ -201,8 +201,11 @@ type Report struct {
 	PolicyVersion   string   `json:"policyVersion"`
 	Services        []string `json:"services"`
 	Counts
-	Decisions []Decision     `json:"decisions"`
-	Errors    []ServiceError `json:"errors,omitempty"`
+	Decisions []Decision `json:"decisions"`
+	// DecisionsLeftOut is how many decisions a summary (see Summary) left
+	// out of Decisions; the counts cover them all.
+	DecisionsLeftOut int            `json:"decisionsLeftOut,omitempty"`
+	Errors           []ServiceError `json:"errors,omitempty"`
 	// Guard says why revocations were held back (maxRevocations, or a
 	// service that could not be read); the invocation then fails.
 	Guard string `json:"guard,omitempty"`
@@ -232,6 +235,32 @@ func newReport(trigger string, dryRun bool, loaded *policystore.Loaded, services
 
 func (r *Report) fail(svc string, err error) {
 	r.Errors = append(r.Errors, ServiceError{ServiceID: svc, Error: err.Error(), err: err})
+}
+
+// Summary returns the report with at most limit decisions, the failed and
+// held ones first, and the number left out (the counts stay those of all):
+// what an invocation answers, so that a sweep of many thousands of
+// decisions stays within Lambda's response size. Every decision is still
+// logged.
+func (r *Report) Summary(limit int) *Report {
+	if len(r.Decisions) <= limit {
+		return r
+	}
+	out := *r
+	first := func(d Decision) bool { return d.Result == ResultFailed || d.Result == ResultHeld }
+	out.Decisions = make([]Decision, 0, limit)
+	for _, pass := range []bool{true, false} {
+		for _, d := range r.Decisions {
+			if len(out.Decisions) == limit {
+				break
+			}
+			if first(d) == pass {
+				out.Decisions = append(out.Decisions, d)
+			}
+		}
+	}
+	out.DecisionsLeftOut = len(r.Decisions) - limit
+	return &out
 }
 
 // ServiceFailed reports whether reconciling svc failed in whole or in part.

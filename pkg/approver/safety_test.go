@@ -374,3 +374,19 @@ func byEndpoint(r *approver.Report) map[string]approver.Decision {
 	}
 	return out
 }
+
+func TestASummaryListsAtMostSoManyDecisions(t *testing.T) {
+	r := &approver.Report{}
+	for i := range 5 {
+		r.Decisions = append(r.Decisions, approver.Decision{EndpointID: fmt.Sprint(i), Result: approver.ResultAccepted})
+	}
+	r.Decisions = append(r.Decisions, approver.Decision{EndpointID: "f", Result: approver.ResultFailed})
+	r.Counts = approver.Count(r.Decisions)
+	s := r.Summary(3)
+	assert.Equal(t, []string{"f", "0", "1"}, []string{s.Decisions[0].EndpointID, s.Decisions[1].EndpointID, s.Decisions[2].EndpointID},
+		"failures first")
+	assert.Equal(t, 3, s.DecisionsLeftOut)
+	assert.Equal(t, 5, s.Accepted, "the counts are those of all")
+	assert.Len(t, r.Decisions, 6, "the report itself is untouched")
+	assert.Same(t, r, r.Summary(6))
+}

@@ -64,6 +64,11 @@ func New(r Reconciler, policyParameter string, opts Options) *Handler {
 	return &Handler{reconciler: r, policyParameter: policyParameter, opts: opts, log: opts.Logger}
 }
 
+// MaxAnswerDecisions bounds the decisions an answer lists: Lambda answers at
+// most 6 MB, about 13,000 decisions. The counts cover them all, and every
+// decision has its log line.
+const MaxAnswerDecisions = 1000
+
 // answerMargin is the time kept before the function's deadline to log and
 // answer after the last AWS call.
 const answerMargin = 3 * time.Second
@@ -150,7 +155,7 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (response
 		h.log.ErrorContext(ctx, "invocation failed", "trigger", string(t.Kind), "error", err.Error())
 		return nil, fmt.Errorf("%s: %w", t.Kind, err)
 	}
-	return report, nil
+	return report.Summary(MaxAnswerDecisions), nil
 }
 
 // writeMetrics writes EMF lines when a writer is set; a failure to write

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
@@ -32,8 +33,10 @@ const (
 	RevocationsHeld = "RevocationsHeld"
 	StampFailures   = "StampFailures"
 	// NotificationFailures counts connection notifications a sweep could
-	// not register.
+	// not register, NotReached the services the deadline left for the next
+	// reconcile.
 	NotificationFailures = "NotificationFailures"
+	NotReached           = "NotReached"
 	// DimensionServiceID is the dimension of the per-service metrics.
 	DimensionServiceID = "ServiceId"
 )
@@ -72,47 +75,86 @@ func line(now time.Time, dims []string, values map[string]any, defs []metricDef)
 	return m
 }
 
-// WriteReport writes one line per service reconciled, with dimension
-// ServiceId: the decisions by result (approver.Count: Accepted, Rejected and
-// Revoked are what EC2 applied, Manual what is left to a person), Failed,
-// and the age of the oldest request still pending after the reconcile (0
-// when none). Then one line without dimension for the whole reconcile:
-// RevocationsHeld and StampFailures.
+// serviceCounts are the metrics of one service, or of a whole reconcile.
+type serviceCounts struct {
+	approver.Counts
+	oldest time.Duration
+}
+
+func (c serviceCounts) zero() bool {
+	return c.Accepted+c.Rejected+c.Manual+c.Revoked+c.Failed == 0 && c.oldest == 0
+}
+
+// WriteReport writes the reconcile's metrics. One line without dimension on
+// every reconcile, the totals the alarms watch: the decisions by result
+// (approver.Count: Accepted, Rejected and Revoked are what EC2 applied,
+// Manual what is left to a person), Failed (a service that could not be
+// read counts one), the age of the oldest request still pending
+// (OldestPendingSeconds, 0 when none), RevocationsHeld, StampFailures,
+// NotReached and, on sweeps that register them, NotificationFailures. Then
+// one line with dimension ServiceId for each service with a count that is
+// not zero, so that the number of metrics follows the activity, not the
+// fleet.
 func WriteReport(w io.Writer, report *approver.Report, now time.Time) error {
+	bySvc := map[string]*serviceCounts{}
+	var order []string
+	add := func(svc string) *serviceCounts {
+		if bySvc[svc] == nil {
+			bySvc[svc] = &serviceCounts{}
+			order = append(order, svc)
+		}
+		return bySvc[svc]
+	}
+	decisions := map[string][]approver.Decision{}
+	for _, d := range report.Decisions {
+		decisions[d.ServiceID] = append(decisions[d.ServiceID], d)
+	}
+	var total serviceCounts
+	total.Counts = approver.Count(report.Decisions)
+	for _, svc := range report.Services {
+		c := add(svc)
+		c.Counts = approver.Count(decisions[svc])
+		if report.ServiceFailed(svc) && c.Failed == 0 {
+			c.Failed++ // the service itself could not be reconciled
+			total.Failed++
+		}
+		for _, d := range decisions[svc] {
+			if d.StillPending() && !d.Created.IsZero() {
+				c.oldest = max(c.oldest, now.Sub(d.Created))
+			}
+		}
+		total.oldest = max(total.oldest, c.oldest)
+	}
 	defs := []metricDef{
 		{Accepted, "Count"}, {Rejected, "Count"}, {Manual, "Count"}, {Revoked, "Count"}, {Failed, "Count"},
 		{OldestPendingSeconds, "Seconds"},
 	}
-	bySvc := map[string][]approver.Decision{}
-	for _, d := range report.Decisions {
-		bySvc[d.ServiceID] = append(bySvc[d.ServiceID], d)
+	values := func(c serviceCounts) map[string]any {
+		return map[string]any{Accepted: c.Accepted, Rejected: c.Rejected, Manual: c.Manual, Revoked: c.Revoked,
+			Failed: c.Failed, OldestPendingSeconds: int64(c.oldest.Seconds())}
 	}
-	for _, svc := range report.Services {
-		decisions := bySvc[svc]
-		c := approver.Count(decisions)
-		if report.ServiceFailed(svc) && c.Failed == 0 {
-			c.Failed++ // the service itself could not be reconciled
+	totals := values(total)
+	totals[RevocationsHeld], totals[StampFailures], totals[NotReached] = total.Held, total.StampFailures, len(report.NotReached)
+	totalDefs := append(slices.Clip(defs), metricDef{RevocationsHeld, "Count"}, metricDef{StampFailures, "Count"}, metricDef{NotReached, "Count"})
+	if n := report.Notifications; n != nil {
+		totals[NotificationFailures] = n.Failed
+		totalDefs = append(totalDefs, metricDef{NotificationFailures, "Count"})
+	}
+	if err := writeLine(w, line(now, []string{}, totals, totalDefs)); err != nil {
+		return err
+	}
+	for _, svc := range order {
+		c := bySvc[svc]
+		if c.zero() {
+			continue
 		}
-		var oldest time.Duration
-		for _, d := range decisions {
-			if d.StillPending() && !d.Created.IsZero() {
-				oldest = max(oldest, now.Sub(d.Created))
-			}
-		}
-		values := map[string]any{DimensionServiceID: svc, OldestPendingSeconds: int64(oldest.Seconds()),
-			Accepted: c.Accepted, Rejected: c.Rejected, Manual: c.Manual, Revoked: c.Revoked, Failed: c.Failed}
-		if err := writeLine(w, line(now, []string{DimensionServiceID}, values, defs)); err != nil {
+		v := values(*c)
+		v[DimensionServiceID] = svc
+		if err := writeLine(w, line(now, []string{DimensionServiceID}, v, defs)); err != nil {
 			return err
 		}
 	}
-	total := approver.Count(report.Decisions)
-	values := map[string]any{RevocationsHeld: total.Held, StampFailures: total.StampFailures}
-	defs = []metricDef{{RevocationsHeld, "Count"}, {StampFailures, "Count"}}
-	if n := report.Notifications; n != nil {
-		values[NotificationFailures] = n.Failed
-		defs = append(defs, metricDef{NotificationFailures, "Count"})
-	}
-	return writeLine(w, line(now, []string{}, values, defs))
+	return nil
 }
 
 // WritePolicyError writes the line for an invocation whose policy could not

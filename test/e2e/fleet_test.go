@@ -3,7 +3,9 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -240,4 +242,30 @@ func TestADeadlineMidSweepNeverStarvesAService(t *testing.T) {
 		assert.Empty(t, next.NotReached)
 		assert.Equal(t, 5, decided(want), "the next sweep starts where this one stopped: every service decided")
 	})
+}
+
+func TestASweepOfFiveThousandDecisionsAnswersSmall(t *testing.T) {
+	s := newScenario(t, 1)
+	var accounts []string
+	for i := range 50 {
+		account := fmt.Sprintf("%012d", 320000000000+i)
+		accounts = append(accounts, account)
+		_, err := moto.CreateEndpoints(ctx(t), s.svc(), localaws.Endpoint{Account: account}, 100)
+		require.NoError(t, err)
+	}
+	s.policy(strings.Join(accounts[:25], ","))
+	f := s.function()
+	answer, err := f.Invoke(ctx(t), s.sample("eventbridge-scheduled-event.json"))
+	require.NoError(t, err)
+	var sm struct {
+		summary
+		DecisionsLeftOut int `json:"decisionsLeftOut"`
+	}
+	require.NoError(t, json.Unmarshal(answer, &sm))
+	assert.Equal(t, 2500, sm.Accepted)
+	assert.Equal(t, 2500, sm.Rejected)
+	assert.Len(t, sm.Decisions, 1000, "the answer lists at most 1,000 decisions")
+	assert.Equal(t, 4000, sm.DecisionsLeftOut)
+	assert.Less(t, len(answer), 1<<20, "far below Lambda's 6 MB")
+	assert.Len(t, f.Logs("decision"), 5000, "every decision still has its log line")
 }
