@@ -117,9 +117,11 @@ func connectAWS(ctx context.Context, g globals) (*clients, error) {
 	if g.endpointURL != "" {
 		opts = append(opts, config.WithBaseEndpoint(g.endpointURL))
 	}
-	cfg, err := awsconfig.Load(ctx, opts...)
+	// The full configuration chain (profiles, SSO, instance roles), unlike
+	// the function, with the function's bounded retryer.
+	cfg, err := config.LoadDefaultConfig(ctx, append([]func(*config.LoadOptions) error{config.WithRetryer(awsconfig.NewRetryer)}, opts...)...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
 	return newClients(cfg), nil
 }

@@ -4,7 +4,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -38,13 +37,9 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
-	cfg, err := awsconfig.Load(ctx)
+	cfg, err := awsconfig.FromEnv(os.Getenv)
 	if err != nil {
 		return err
-	}
-	if cfg.Region == "" {
-		return fmt.Errorf("AWS_REGION is not set: the function's own region is needed")
 	}
 	store := policystore.New(ssm.NewFromConfig(cfg), s.PolicyParameter, s.PolicyCache)
 	acfg := approver.Config{

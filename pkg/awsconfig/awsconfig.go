@@ -1,18 +1,25 @@
-// Package awsconfig loads the AWS SDK configuration shared by the function
-// and the operators' tools: the standard credential and region chain (and
-// AWS_ENDPOINT_URL), with the SDK's standard retryer tuned so that EC2 and
+// Package awsconfig holds the AWS SDK configuration shared by the function
+// and the operators' tools: the SDK's standard retryer tuned so that EC2 and
 // SSM throttling and 5xx answers are retried with jittered backoff, but
-// boundedly, so an invocation ends well inside the function's timeout.
+// boundedly, so an invocation ends well inside the function's timeout; and,
+// for the function, the configuration built from what Lambda provides.
+//
+// The function does not use the SDK's configuration chain
+// (config.LoadDefaultConfig): a Lambda function has its credentials, Region
+// and endpoint in its environment, and the chain would link shared-config,
+// SSO, STS and instance-metadata clients it never uses, slowing its cold
+// start. approverctl keeps the full chain (see cmd/approverctl).
 package awsconfig
 
 import (
-	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 )
 
 // The retry bound of one AWS call. Throttling (RequestLimitExceeded,
@@ -25,20 +32,51 @@ const (
 	MaxBackoff  = 2 * time.Second
 )
 
-// Load returns the configuration; optFns add to (and override) the
-// defaults, e.g. config.WithRegion from a --region flag.
-func Load(ctx context.Context, optFns ...func(*config.LoadOptions) error) (aws.Config, error) {
-	opts := append([]func(*config.LoadOptions) error{
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = MaxAttempts
-				o.MaxBackoff = MaxBackoff
-			})
-		}),
-	}, optFns...)
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
+// NewRetryer is the bounded standard retryer, for aws.Config.Retryer or
+// config.WithRetryer.
+func NewRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = MaxAttempts
+		o.MaxBackoff = MaxBackoff
+	})
+}
+
+// Names of the environment variables Lambda sets (and the SDK's
+// AWS_ENDPOINT_URL, which the local tests set).
+const (
+	EnvRegion          = "AWS_REGION"
+	EnvAccessKeyID     = "AWS_ACCESS_KEY_ID"
+	EnvSecretAccessKey = "AWS_SECRET_ACCESS_KEY"
+	EnvSessionToken    = "AWS_SESSION_TOKEN"
+	EnvEndpointURL     = "AWS_ENDPOINT_URL"
+)
+
+// FromEnv builds the function's configuration from what Lambda provides:
+// the Region, the execution role's credentials, and AWS_ENDPOINT_URL when
+// set, with the bounded retryer. Every missing variable is named.
+func FromEnv(getenv func(string) string) (aws.Config, error) {
+	var missing []string
+	value := func(name string) string {
+		v := strings.TrimSpace(getenv(name))
+		if v == "" {
+			missing = append(missing, name)
+		}
+		return v
+	}
+	region := value(EnvRegion)
+	key, secret := value(EnvAccessKeyID), value(EnvSecretAccessKey)
+	if len(missing) > 0 {
+		return aws.Config{}, fmt.Errorf("the Lambda environment lacks %s: %w", strings.Join(missing, ", "), errNoEnvironment)
+	}
+	cfg := aws.Config{
+		Region:      region,
+		Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(key, secret, getenv(EnvSessionToken))),
+		Retryer:     NewRetryer,
+	}
+	if endpoint := strings.TrimSpace(getenv(EnvEndpointURL)); endpoint != "" {
+		cfg.BaseEndpoint = aws.String(endpoint)
 	}
 	return cfg, nil
 }
+
+var errNoEnvironment = errors.New("not a Lambda environment")

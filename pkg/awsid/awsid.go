@@ -70,6 +70,29 @@ func IsRegion(s string) bool {
 	return true
 }
 
+// MaxParameterName is the longest SSM parameter name, with its path.
+const MaxParameterName = 2048
+
+// IsParameterName reports whether s can name an SSM parameter: letters,
+// digits and . - _ /, at most 2,048 characters.
+func IsParameterName(s string) bool {
+	if s == "" || len(s) > MaxParameterName {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("._-/", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// IsParameterPath reports whether a policy parameter name is a path (it
+// ends in "/"): the policy is then every parameter under it, merged. The
+// one place this rule lives.
+func IsParameterPath(name string) bool { return strings.HasSuffix(name, "/") }
+
 // ServiceIDsIn returns the distinct endpoint service IDs found anywhere in
 // text, sorted: for example in the service name
 // com.amazonaws.vpce.eu-west-1.vpce-svc-0123456789abcdef0.

@@ -3,6 +3,7 @@ package awsid_test
 import (
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -76,4 +77,22 @@ func FuzzServiceIDsInMatchesTheRegexp(f *testing.F) {
 			t.Fatalf("ServiceIDsIn(%q) = %q, the expression finds %q", text, got, want)
 		}
 	})
+}
+
+func TestParameterNames(t *testing.T) {
+	tests := []struct {
+		in         string
+		name, path bool
+	}{
+		{"/privatelink/policy", true, false},
+		{"policy", true, false},
+		{"/privatelink/policies/", true, true},
+		{"my policy", false, false},
+		{"", false, false},
+		{"/" + strings.Repeat("a", awsid.MaxParameterName), false, false},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.name, awsid.IsParameterName(tt.in), tt.in)
+		assert.Equal(t, tt.path, awsid.IsParameterPath(tt.in), tt.in)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -50,7 +51,11 @@ var ErrEmpty = errors.New("invalid policy: the value is empty")
 var (
 	// rfc3339Pattern holds time.Parse to RFC 3339 proper: it also takes a
 	// comma before the fraction, one-digit hours and offsets past 23:59.
-	rfc3339Pattern = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$`)
+	// It is compiled on first use, not at start: the function's cold
+	// start does not pay for it.
+	rfc3339Pattern = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$`)
+	})
 )
 
 // maxRuleNameLength keeps rule names readable in logs and messages.
@@ -422,7 +427,7 @@ func (v *validator) rule(path string, raw json.RawMessage) (Rule, bool) {
 
 	if s, ok := v.str(path+".expires", members, false); ok {
 		t, err := time.Parse(time.RFC3339, s)
-		if err != nil || !rfc3339Pattern.MatchString(s) {
+		if err != nil || !rfc3339Pattern().MatchString(s) {
 			v.add(path+".expires", "%q is not an RFC 3339 time such as 2027-06-30T00:00:00Z", s)
 		} else {
 			r.Expires = t

@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go"
 
+	"github.com/privatelink-approver/privatelink-approver/pkg/awsid"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
 )
 
@@ -34,7 +35,7 @@ type SSMAPI interface {
 
 // IsPath reports whether parameter names a path (it ends in "/"): the
 // policy is then every parameter under it, merged.
-func IsPath(parameter string) bool { return strings.HasSuffix(parameter, "/") }
+func IsPath(parameter string) bool { return awsid.IsParameterPath(parameter) }
 
 // Loaded is a parsed policy and where it came from.
 type Loaded struct {

@@ -6,10 +6,11 @@ package settings
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
 
 	"github.com/privatelink-approver/privatelink-approver/pkg/awsid"
 )
@@ -35,15 +36,17 @@ const DefaultSweepPeriod = 5 * time.Minute
 // invocations when POLICY_CACHE_SECONDS is unset.
 const DefaultPolicyCache = 60 * time.Second
 
-// maxParameterName is the longest SSM parameter name, with its path.
-const maxParameterName = 2048
-
-var (
-	// SSM parameter names: letters, digits and . - _ / (the length is
-	// checked apart: RE2 repeats stop at 1000).
-	parameterPattern = regexp.MustCompile(`^[a-zA-Z0-9_.\-/]+$`)
-	topicARNPattern  = regexp.MustCompile(`^arn:[a-z-]+:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]{1,256}$`)
-)
+// isTopicARN reports whether s is an SNS topic ARN:
+// arn:<partition>:sns:<region>:<account>:<name>, the name 1 to 256 letters,
+// digits, "_", "." or "-".
+func isTopicARN(s string) bool {
+	a, err := arn.Parse(s)
+	if err != nil || a.Service != "sns" || a.Region == "" || !awsid.IsAccount(a.AccountID) || len(a.Resource) > 256 {
+		return false
+	}
+	name := strings.TrimRight(a.Resource, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+	return a.Resource != "" && name == ""
+}
 
 // Settings is the validated configuration.
 type Settings struct {
@@ -114,9 +117,9 @@ func FromEnv(getenv func(string) string) (Settings, error) {
 	switch {
 	case s.PolicyParameter == "":
 		problems = append(problems, fmt.Errorf("%s is required: the name of the SSM parameter that holds the policy", EnvPolicyParameter))
-	case len(s.PolicyParameter) > maxParameterName || !parameterPattern.MatchString(s.PolicyParameter):
+	case !awsid.IsParameterName(s.PolicyParameter):
 		problems = append(problems, fmt.Errorf("%s %q is not a valid SSM parameter name", EnvPolicyParameter, s.PolicyParameter))
-	case strings.HasSuffix(s.PolicyParameter, "/") && (!strings.HasPrefix(s.PolicyParameter, "/") || len(s.PolicyParameter) < 3 || strings.Contains(s.PolicyParameter, "//")):
+	case awsid.IsParameterPath(s.PolicyParameter) && (!strings.HasPrefix(s.PolicyParameter, "/") || len(s.PolicyParameter) < 3 || strings.Contains(s.PolicyParameter, "//")):
 		problems = append(problems, fmt.Errorf("%s %q: a path must look like /name/ or /a/b/ (leading and trailing slash)", EnvPolicyParameter, s.PolicyParameter))
 	}
 
@@ -141,7 +144,7 @@ func FromEnv(getenv func(string) string) (Settings, error) {
 		value *string
 	}{{EnvDecisionTopicARN, &s.DecisionTopicARN}, {EnvConnectionTopicARN, &s.ConnectionTopicARN}} {
 		*topic.value = strings.TrimSpace(getenv(topic.name))
-		if *topic.value != "" && !topicARNPattern.MatchString(*topic.value) {
+		if *topic.value != "" && !isTopicARN(*topic.value) {
 			problems = append(problems, fmt.Errorf("%s %q is not an SNS topic ARN (arn:<partition>:sns:<region>:<account>:<name>)", topic.name, *topic.value))
 		}
 	}

@@ -217,7 +217,7 @@ func decodeEventBridge(payload []byte, policyParameter string) (Trigger, error) 
 // policy held in policyParameter: that very parameter or, when
 // policyParameter is a path (it ends in "/"), any parameter under it.
 func IsPolicyParameter(name, policyParameter string) bool {
-	if strings.HasSuffix(policyParameter, "/") {
+	if awsid.IsParameterPath(policyParameter) {
 		return strings.HasPrefix(name, policyParameter)
 	}
 	return name == policyParameter
