@@ -6,6 +6,9 @@
 //     way (test/bench/floor), and the binaries' sizes;
 //   - AWS calls for a burst of 1,000 connection requests delivered as 1,000
 //     SQS notification records, against the floor and a per-record design;
+//   - sweeps of 1, 100 and 500 services with 10,000 pending connections in
+//     all: read and decision calls against the floor and a design with one
+//     read per service, and the wall time against the local AWS;
 //   - policy evaluation, from `go test -bench` on pkg/policy.
 package main
 
@@ -40,7 +43,7 @@ func main() {
 }
 
 func run(bootstrap, floor, rie, python string, runs int, out string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	for _, p := range []*string{&bootstrap, &floor, &rie} {
 		abs, err := filepath.Abs(*p)
@@ -70,6 +73,10 @@ func run(bootstrap, floor, rie, python string, runs int, out string) error {
 	}
 	fmt.Println("burst ...")
 	if err := burstCalls(ctx, &report, moto, bootstrap, rie); err != nil {
+		return err
+	}
+	fmt.Println("fleet sweeps ...")
+	if err := fleetSweeps(ctx, &report, moto, bootstrap, rie); err != nil {
 		return err
 	}
 	fmt.Println("policy evaluation ...")
@@ -284,6 +291,149 @@ func burstCalls(ctx context.Context, report *bytes.Buffer, moto *localaws.Moto, 
 	fmt.Fprintf(report, "| ratio to the floor | %.2fx | 1.00x | %.0fx |\n", float64(total)/float64(floorTotal), float64(perTotal)/float64(floorTotal))
 	fmt.Fprintln(report, "\nThe floor: one SSM read (the policy is cached across warm invocations), one Describe per\ninvocation (one page holds up to 1,000), ceil(accepted/1000) + ceil(rejected/1000) decision calls,\nand as many stamp calls (one per rule and policy version that decided, here two).")
 	return nil
+}
+
+// fleetSweeps measures one sweep of n services holding 10,000 pending
+// connections in all, for each n, each fleet in a Region of its own, managed
+// as the default deployment does (no ServiceIds: every service that
+// requires acceptance).
+func fleetSweeps(ctx context.Context, report *bytes.Buffer, moto *localaws.Moto, bootstrap, rie string) error {
+	const connections, accounts = 10_000, 20
+	fleets := []struct {
+		services int
+		region   string
+	}{{1, "eu-west-3"}, {100, "ap-northeast-1"}, {500, "ap-northeast-2"}}
+	ceil := func(n int) int { return (n + 999) / 1000 }
+	type row struct {
+		services, reads, floorReads, perServiceReads, decides, floorDecides, stamps int
+		elapsed                                                                     time.Duration
+	}
+	var rows []row
+	for _, fleet := range fleets {
+		fmt.Printf("  %d services ...\n", fleet.services)
+		svcs, err := moto.CreateServices(ctx, fleet.region, fleet.services)
+		if err != nil {
+			return err
+		}
+		perService := connections / fleet.services
+		// Each service's requests come from a few accounts: half of them
+		// from allowed accounts (the first ten), half from the others.
+		type batch struct {
+			svc     localaws.Service
+			account string
+			n       int
+		}
+		var batches []batch
+		accepted := map[string]int{}
+		parts := max(2, min(accounts, perService/500))
+		for i, svc := range svcs {
+			for j := range parts {
+				k := (i + j) % (accounts / 2)
+				if j >= parts/2 {
+					k += accounts / 2
+				}
+				batches = append(batches, batch{svc, fmt.Sprintf("%012d", 330000000000+k), perService / parts})
+			}
+			accepted[svc.ID] = perService / 2
+		}
+		if err := createInParallel(ctx, moto, fleet.region, batches, func(b batch) (localaws.Service, string, int) { return b.svc, b.account, b.n }); err != nil {
+			return err
+		}
+		var allowed []string
+		for i := range accounts / 2 {
+			allowed = append(allowed, fmt.Sprintf("%012d", 330000000000+i))
+		}
+		parameter := fmt.Sprintf("/bench/fleet-%d", fleet.services)
+		if err := moto.PutPolicy(ctx, fleet.region, parameter, strings.Join(allowed, ","), ""); err != nil {
+			return err
+		}
+		f, err := localaws.StartFunction(rie, bootstrap, append(moto.FunctionEnv(fleet.region),
+			"POLICY_PARAMETER="+parameter, "SERVICE_IDS=", "AWS_LAMBDA_FUNCTION_TIMEOUT=900"), nil)
+		if err != nil {
+			return err
+		}
+		sweep, err := localaws.SampleEvent("eventbridge-scheduled-event.json")
+		if err != nil {
+			f.Stop()
+			return err
+		}
+		before, err := moto.Stats()
+		if err != nil {
+			f.Stop()
+			return err
+		}
+		start := time.Now()
+		answer, err := f.Invoke(ctx, sweep)
+		elapsed := time.Since(start)
+		f.Stop()
+		if err != nil {
+			return fmt.Errorf("sweep of %d services: %w", fleet.services, err)
+		}
+		want := fmt.Sprintf(`"accepted":%d,"rejected":%d`, connections/2, connections/2)
+		if !bytes.Contains(answer, []byte(want)) || bytes.Contains(answer, []byte(`"notReached"`)) {
+			return fmt.Errorf("sweep of %d services did not decide everything (want %s): %.300s", fleet.services, want, answer)
+		}
+		after, err := moto.Stats()
+		if err != nil {
+			return err
+		}
+		calls := func(k string) int { return after[k] - before[k] }
+		r := row{services: fleet.services, elapsed: elapsed,
+			reads:      calls("ec2:DescribeVpcEndpointConnections") + calls("ec2:DescribeVpcEndpointServiceConfigurations"),
+			floorReads: 1 + ceil(connections),
+			decides:    calls("ec2:AcceptVpcEndpointConnections") + calls("ec2:RejectVpcEndpointConnections"),
+			stamps:     calls("ec2:CreateTags")}
+		r.perServiceReads = 1
+		for _, svc := range svcs {
+			r.perServiceReads += max(1, ceil(perService))
+			r.floorDecides += ceil(accepted[svc.ID]) + ceil(perService-accepted[svc.ID])
+		}
+		rows = append(rows, r)
+	}
+
+	fmt.Fprintf(report, "\n## A sweep of the fleet\n\nOne sweep of n endpoint services holding %d pending connections in all, from %d accounts (half of\nthem allowed), managed as the default deployment does (no ServiceIds: the services that require\nacceptance are listed, then every connection is read and grouped by service). Counted by the local AWS.\n\n", connections, accounts)
+	fmt.Fprintln(report, "| services | read calls | floor | one read per service | decision calls | floor | stamp calls | wall time (local AWS) |")
+	fmt.Fprintln(report, "|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, r := range rows {
+		fmt.Fprintf(report, "| %d | %d | %d | %d | %d | %d | %d | %s |\n", r.services, r.reads, r.floorReads, r.perServiceReads,
+			r.decides, r.floorDecides, r.stamps, r.elapsed.Round(time.Millisecond))
+	}
+	fmt.Fprintln(report, "\nRead calls: one listing of the services, then ceil(connections/1000) pages, whatever the number of\nservices (the floor); a design that reads each service apart needs one listing and a read per\nservice. Decision calls: Accept and Reject take one service each, so the floor is ceil(accepted/1000)\n+ ceil(rejected/1000) per service. Stamp calls: one per rule and policy version, 1,000 connections a call.")
+	return nil
+}
+
+// createInParallel creates the consumer endpoints of the batches with a few
+// clients at once: the local AWS serves requests on threads.
+func createInParallel[B any](ctx context.Context, moto *localaws.Moto, region string, batches []B, of func(B) (localaws.Service, string, int)) error {
+	const workers = 4
+	work := make(chan B)
+	errs := make(chan error, workers)
+	for range workers {
+		go func() {
+			var first error
+			for b := range work {
+				if first != nil {
+					continue
+				}
+				svc, account, n := of(b)
+				if _, err := moto.CreateEndpoints(ctx, svc, localaws.Endpoint{Account: account, Region: region}, n); err != nil {
+					first = err
+				}
+			}
+			errs <- first
+		}()
+	}
+	for _, b := range batches {
+		work <- b
+	}
+	close(work)
+	var err error
+	for range workers {
+		if e := <-errs; e != nil && err == nil {
+			err = e
+		}
+	}
+	return err
 }
 
 func policyBench(report *bytes.Buffer) error {
