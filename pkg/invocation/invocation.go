@@ -79,18 +79,10 @@ type Ignored struct {
 	Ignored string `json:"ignored"`
 }
 
-// Handle is the Lambda handler. It returns an error, never panics, and never
-// acts when the payload or the policy is bad.
-func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (response any, err error) {
-	defer func() {
-		// A bug must fail the invocation, with a message, not crash the
-		// runtime mid-batch; nothing below acts after a panic.
-		if p := recover(); p != nil {
-			response, err = nil, fmt.Errorf("internal error: %v", p)
-			h.log.ErrorContext(ctx, "invocation failed", "error", err.Error())
-		}
-	}()
-
+// Handle is the Lambda handler. It returns an error, and never acts when the
+// payload or the policy is bad. (Should a bug panic, aws-lambda-go reports
+// the panic, with its stack, as the invocation's error.)
+func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (any, error) {
 	if deadline, ok := ctx.Deadline(); ok {
 		// Stop AWS calls (and their retries) early enough to log and answer
 		// before Lambda's timeout kills the process mid-sentence.
@@ -109,13 +101,7 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (response
 		return Ignored{Trigger: string(t.Kind), Ignored: t.Ignored}, nil
 	}
 
-	req := approver.Request{
-		Trigger:      string(t.Kind),
-		ReloadPolicy: t.ReloadPolicy,
-		// Only sweeps revoke: a notification or CloudTrail event names a
-		// service, but says nothing about its accepted connections.
-		Sweep: t.Kind == trigger.Schedule || t.Kind == trigger.PolicyChange,
-	}
+	req := approver.Request{Trigger: string(t.Kind), ReloadPolicy: t.ReloadPolicy, Sweep: t.Sweep}
 	for _, target := range t.Targets {
 		req.All = req.All || target.All
 		req.Services = append(req.Services, target.Services...)

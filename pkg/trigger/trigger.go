@@ -64,6 +64,11 @@ type Trigger struct {
 	Source Source
 	// ReloadPolicy asks for a fresh read of the policy (no cached copy).
 	ReloadPolicy bool
+	// Sweep marks a sweep of every managed service (the schedule and policy
+	// changes): only a sweep revokes, lists the services and registers
+	// their notifications. A notification or CloudTrail event names a
+	// service, but says nothing about its accepted connections.
+	Sweep bool
 	// Ignored, when set, says why the event needs no work at all.
 	Ignored string
 	Targets []Target
@@ -172,7 +177,7 @@ func decodeEventBridge(payload []byte, policyParameter string) (Trigger, error) 
 	}
 	switch {
 	case ev.DetailType == "Scheduled Event" && ev.Source == "aws.events":
-		return Trigger{Kind: Schedule, Source: FromEventBridge, Targets: []Target{{All: true}}}, nil
+		return Trigger{Kind: Schedule, Source: FromEventBridge, Sweep: true, Targets: []Target{{All: true}}}, nil
 
 	case ev.DetailType == "AWS API Call via CloudTrail" && ev.Source == "aws.ec2":
 		var d cloudTrailDetail
@@ -206,7 +211,7 @@ func decodeEventBridge(payload []byte, policyParameter string) (Trigger, error) 
 			t.Ignored = fmt.Sprintf("parameter %q changed; the policy is %q", d.Name, policyParameter)
 			return t, nil
 		}
-		t.ReloadPolicy = true
+		t.ReloadPolicy, t.Sweep = true, true
 		t.Targets = []Target{{All: true}}
 		return t, nil
 	}

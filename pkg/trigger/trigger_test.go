@@ -33,13 +33,13 @@ func TestDecodeSamples(t *testing.T) {
 		want trigger.Trigger
 	}{
 		{"eventbridge-scheduled-event.json", trigger.Trigger{Kind: trigger.Schedule, Source: trigger.FromEventBridge,
-			Targets: []trigger.Target{{All: true}}}},
+			Sweep: true, Targets: []trigger.Target{{All: true}}}},
 		{"cloudtrail-create-vpc-endpoint.json", trigger.Trigger{Kind: trigger.CloudTrail, Source: trigger.FromEventBridge,
 			Targets: []trigger.Target{{Services: []string{sampleService}}}}},
 		{"cloudtrail-create-vpc-endpoint-s3.json", trigger.Trigger{Kind: trigger.CloudTrail, Source: trigger.FromEventBridge,
 			Ignored: "CreateVpcEndpoint names no endpoint service ID"}},
 		{"ssm-parameter-store-change.json", trigger.Trigger{Kind: trigger.PolicyChange, Source: trigger.FromEventBridge,
-			ReloadPolicy: true, Targets: []trigger.Target{{All: true}}}},
+			ReloadPolicy: true, Sweep: true, Targets: []trigger.Target{{All: true}}}},
 		{"ssm-parameter-store-change-other.json", trigger.Trigger{Kind: trigger.PolicyChange, Source: trigger.FromEventBridge,
 			Ignored: `parameter "/some-other-app/setting" changed; the policy is "/privatelink-approver/policy"`}},
 		{"sqs-sns-connection-notification.json", trigger.Trigger{Kind: trigger.Notification, Source: trigger.FromSQS,
