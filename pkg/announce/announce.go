@@ -105,7 +105,7 @@ func (a *Announcer) Select(report *approver.Report, ev Event, now time.Time) []i
 // once reports whether a request still pending is to be announced: when it
 // carries no announced-at tag or, where tags cannot be had, when a sweep
 // finds it created within the last sweep period.
-func (a *Announcer) once(d approver.Decision, ev Event, now time.Time) bool {
+func (a *Announcer) once(d approver.Outcome, ev Event, now time.Time) bool {
 	if !a.untaggable.Load() && d.ConnectionID != "" {
 		return d.AnnouncedAt == ""
 	}
@@ -165,7 +165,7 @@ func (a *Announcer) Announce(ctx context.Context, report *approver.Report, ev Ev
 // Message renders a decision as an SNS subject (at most 100 characters) and
 // a plain-text body that names the consumer account, the endpoint, the
 // service, the rule, and the exact commands to act.
-func Message(d approver.Decision, region string) (subject, body string) {
+func Message(d approver.Outcome, region string) (subject, body string) {
 	person := func(verb string) string {
 		return fmt.Sprintf("approverctl %s --region %s --service %s --reason \"...\" %s", verb, region, d.ServiceID, d.EndpointID)
 	}
@@ -225,7 +225,7 @@ func Message(d approver.Decision, region string) (subject, body string) {
 	return subject, b.String()
 }
 
-func past(d approver.Decision) string {
+func past(d approver.Outcome) string {
 	switch {
 	case d.Revoked:
 		return "revoked"
@@ -236,7 +236,7 @@ func past(d approver.Decision) string {
 	}
 }
 
-func verb(d approver.Decision) string {
+func verb(d approver.Outcome) string {
 	if d.Revoked {
 		return "revoke"
 	}

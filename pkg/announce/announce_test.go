@@ -34,8 +34,8 @@ func (f publishFunc) Publish(ctx context.Context, in *sns.PublishInput, optFns .
 	return f(ctx, in, optFns...)
 }
 
-func decision(id string, action policy.Action, result string, age time.Duration) approver.Decision {
-	return approver.Decision{ServiceID: "vpce-svc-0aaaaaaaaaaaaaaaa", EndpointID: id, ConnectionID: "vpce-conn-" + id[len("vpce-"):],
+func decision(id string, action policy.Action, result string, age time.Duration) approver.Outcome {
+	return approver.Outcome{ServiceID: "vpce-svc-0aaaaaaaaaaaaaaaa", EndpointID: id, ConnectionID: "vpce-conn-" + id[len("vpce-"):],
 		Owner: "111122223333", Region: "eu-west-1", Action: action, Rule: "default", Reason: "no rule matched; defaultAction is manual",
 		Result: result, Created: now.Add(-age), PolicyParameter: "/privatelink/policy", PolicyVersion: "3"}
 }
@@ -61,7 +61,7 @@ func TestSelect(t *testing.T) {
 	already := decision("vpce-00000000000000007", "accept", approver.ResultAlreadyAccepted, time.Minute)
 	held := decision("vpce-00000000000000008", "reject", approver.ResultHeld, time.Minute)
 	held.Revoked = true
-	report := &approver.Report{Decisions: []approver.Decision{manualNew, manualOld, announced, accepted, revoked, failed, already, held}}
+	report := &approver.Report{Decisions: []approver.Outcome{manualNew, manualOld, announced, accepted, revoked, failed, already, held}}
 	dry := &approver.Report{DryRun: true, Decisions: report.Decisions}
 	cfg := announce.Config{TopicARN: topic, SweepPeriod: 5 * time.Minute, Region: "us-east-1"}
 	all := cfg
@@ -119,7 +119,7 @@ func TestAnnounceMarksAnnouncedRequests(t *testing.T) {
 	})
 	a := announce.New(client, marker, announce.Config{TopicARN: topic, All: true, SweepPeriod: 5 * time.Minute, Region: "us-east-1"}, nil)
 	report := func() *approver.Report {
-		return &approver.Report{Decisions: []approver.Decision{
+		return &approver.Report{Decisions: []approver.Outcome{
 			decision("vpce-00000000000000001", "manual", approver.ResultLeftPending, time.Hour),
 			decision("vpce-00000000000000002", "accept", approver.ResultAccepted, time.Minute),
 			decision("vpce-00000000000000003", "manual", approver.ResultLeftPending, time.Minute),
@@ -162,7 +162,7 @@ func TestAnnounceMarkFailureThatIsNoRefusal(t *testing.T) {
 	})
 	marker := markFunc(func(context.Context, []string, time.Time) error { return errors.New("RequestLimitExceeded") })
 	a := announce.New(client, marker, announce.Config{TopicARN: topic, SweepPeriod: 5 * time.Minute, Region: "us-east-1"}, nil)
-	r := &approver.Report{Decisions: []approver.Decision{decision("vpce-00000000000000001", "manual", approver.ResultLeftPending, time.Hour)}}
+	r := &approver.Report{Decisions: []approver.Outcome{decision("vpce-00000000000000001", "manual", approver.ResultLeftPending, time.Hour)}}
 	a.Announce(context.Background(), r, announce.Event{}, now)
 	assert.NotEmpty(t, r.Decisions[0].StampError)
 	assert.Equal(t, []int{0}, a.Select(r, announce.Event{}, now), "throttled: it stays unmarked and is announced again")
@@ -199,7 +199,7 @@ func TestAnnouncePublishesAndSurvivesFailures(t *testing.T) {
 	})
 	a := announce.New(client, markFunc(func(context.Context, []string, time.Time) error { return nil }),
 		announce.Config{TopicARN: topic, SweepPeriod: time.Hour, Region: "us-east-1"}, nil)
-	report := &approver.Report{Decisions: []approver.Decision{
+	report := &approver.Report{Decisions: []approver.Outcome{
 		decision("vpce-00000000000000001", "manual", approver.ResultLeftPending, time.Minute),
 		decision("vpce-00000000000000002", "manual", approver.ResultLeftPending, time.Minute),
 	}}

@@ -44,7 +44,7 @@ func (a *Approver) apply(ctx context.Context, pl *plan) error {
 }
 
 // failedDecisions is the error for the decisions of svc that failed, or nil.
-func failedDecisions(svc string, decisions []Decision) error {
+func failedDecisions(svc string, decisions []Outcome) error {
 	failed := 0
 	codes := map[string]int{}
 	for _, d := range decisions {
@@ -123,7 +123,7 @@ func (a *Approver) call(ctx context.Context, svc string, action policy.Action, i
 // the state is right. When the call's answer was lost after EC2 may have
 // applied it, and nobody stamped the connection since it was read, the
 // decision is its own. Anything else is an error on that decision.
-func (a *Approver) settle(ctx context.Context, svc string, decisions []Decision, failures map[string]failure) {
+func (a *Approver) settle(ctx context.Context, svc string, decisions []Outcome, failures map[string]failure) {
 	failedIDs := slices.Sorted(maps.Keys(failures))
 	current := map[string]types.VpcEndpointConnection{}
 	var readErr error

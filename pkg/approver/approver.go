@@ -293,7 +293,7 @@ func someOf(ids []string, n int) string {
 	return fmt.Sprintf("%s and %d more services", strings.Join(ids[:n], ", "), len(ids)-n)
 }
 
-func (a *Approver) logDecisions(ctx context.Context, decisions []Decision) {
+func (a *Approver) logDecisions(ctx context.Context, decisions []Outcome) {
 	for _, d := range decisions {
 		level := slog.LevelInfo
 		if d.Result == ResultFailed {

@@ -98,7 +98,7 @@ func TestReconcileDecidesAndBatches(t *testing.T) {
 	assert.Equal(t, 0, report.Failed)
 	assert.Equal(t, []string{svcA, svcB}, report.Services)
 
-	byID := map[string]approver.Decision{}
+	byID := map[string]approver.Outcome{}
 	for _, d := range report.Decisions {
 		byID[d.EndpointID] = d
 	}

@@ -17,7 +17,7 @@ import (
 // them call Accept or Reject (those whose Result is still empty).
 type plan struct {
 	svc       string
-	decisions []Decision
+	decisions []Outcome
 	// err is a failure to read the service's connections: nothing is
 	// decided for it.
 	err error
@@ -51,7 +51,7 @@ func (a *Approver) decide(loaded *policystore.Loaded, r serviceRead, trigger str
 	}
 
 	p := loaded.Policy
-	pl.decisions = make([]Decision, 0, len(pending))
+	pl.decisions = make([]Outcome, 0, len(pending))
 	for _, c := range pending {
 		d := a.newDecision(r.svc, trigger, c)
 		d.PolicyParameter, d.PolicyVersion = loaded.Parameter, loaded.Version
@@ -102,9 +102,9 @@ func byAge(x, y types.VpcEndpointConnection) int {
 	)
 }
 
-// newDecision is the undecided Decision for connection c of svc.
-func (a *Approver) newDecision(svc, trigger string, c types.VpcEndpointConnection) Decision {
-	d := Decision{
+// newDecision is the undecided outcome for connection c of svc.
+func (a *Approver) newDecision(svc, trigger string, c types.VpcEndpointConnection) Outcome {
+	d := Outcome{
 		ServiceID:    svc,
 		EndpointID:   aws.ToString(c.VpcEndpointId),
 		ConnectionID: aws.ToString(c.VpcEndpointConnectionId),

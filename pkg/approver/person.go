@@ -72,7 +72,7 @@ func (a *Approver) DecideByPerson(ctx context.Context, pd PersonDecision) (*Repo
 	if err != nil {
 		return nil, fmt.Errorf("describe the connections of %s: %w", pd.ServiceID, err)
 	}
-	found := map[string]Decision{}
+	found := map[string]Outcome{}
 	for _, c := range conns {
 		d := a.newDecision(pd.ServiceID, TriggerPerson, c)
 		found[d.EndpointID] = d
@@ -81,7 +81,7 @@ func (a *Approver) DecideByPerson(ctx context.Context, pd PersonDecision) (*Repo
 	for _, id := range ids {
 		d, ok := found[id]
 		if !ok {
-			d = Decision{ServiceID: pd.ServiceID, EndpointID: id, Region: a.cfg.Region, Trigger: TriggerPerson,
+			d = Outcome{ServiceID: pd.ServiceID, EndpointID: id, Region: a.cfg.Region, Trigger: TriggerPerson,
 				Result: ResultFailed, ErrorCode: "InvalidVpcEndpointId.NotFound", Detail: "no connection from this endpoint to " + pd.ServiceID}
 		}
 		d.Action, d.Rule, d.Reason, d.By, d.DryRun = pd.Action, PersonRule, reason, tagValue(pd.By), false
@@ -98,7 +98,7 @@ func (a *Approver) DecideByPerson(ctx context.Context, pd PersonDecision) (*Repo
 
 // personOutcome sets what a person's decision does to a connection in its
 // current state: nothing yet (Result empty) when a call will apply it.
-func personOutcome(d *Decision) {
+func personOutcome(d *Outcome) {
 	state := d.State
 	is := func(states ...string) bool {
 		return slices.ContainsFunc(states, func(s string) bool { return strings.EqualFold(s, state) })

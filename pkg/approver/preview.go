@@ -100,7 +100,7 @@ func (a *Approver) PlanPolicy(ctx context.Context, current, proposed *policystor
 	now := a.now()
 	sweep := Request{Trigger: "plan", All: true, Sweep: true}
 	verdicts := map[string]Verdict{} // by endpoint ID, revocation or not
-	key := func(d Decision) string {
+	key := func(d Outcome) string {
 		if d.Revoked {
 			return "revoke:" + d.EndpointID
 		}
@@ -157,7 +157,7 @@ func (a *Approver) PlanPolicy(ctx context.Context, current, proposed *policystor
 	return out, nil
 }
 
-func verdictOf(d Decision) Verdict {
+func verdictOf(d Outcome) Verdict {
 	if d.Revoked {
 		return Verdict{Action: VerdictRevoke, Rule: d.Rule, Reason: d.Reason}
 	}

@@ -35,9 +35,9 @@ const (
 	ResultFailed = "failed"
 )
 
-// Decision is what was decided for one connection, and what came of it. It
+// Outcome is what was decided for one connection, and what came of it. It
 // is logged as one JSON line and returned in the summary.
-type Decision struct {
+type Outcome struct {
 	ServiceID  string `json:"serviceId"`
 	EndpointID string `json:"endpointId"`
 	// ConnectionID is the connection's own ID (vpce-conn-...), which its
@@ -77,12 +77,12 @@ type Decision struct {
 
 // Applied reports whether EC2 applied the decision: accepted, rejected or
 // revoked.
-func (d Decision) Applied() bool {
+func (d Outcome) Applied() bool {
 	return d.Result == ResultAccepted || d.Result == ResultRejected || d.Result == ResultRevoked
 }
 
 // applied is the result of the decision once EC2 applied it.
-func (d Decision) applied() string {
+func (d Outcome) applied() string {
 	switch {
 	case d.Revoked:
 		return ResultRevoked
@@ -95,11 +95,11 @@ func (d Decision) applied() string {
 
 // StillPending reports whether the connection is still pendingAcceptance
 // after the reconcile: left for a person, in dry run, or failed.
-func (d Decision) StillPending() bool {
+func (d Outcome) StillPending() bool {
 	return !d.Revoked && (d.Result == ResultLeftPending || d.Result == ResultDryRun || d.Result == ResultFailed)
 }
 
-func (d Decision) attrs() []slog.Attr {
+func (d Outcome) attrs() []slog.Attr {
 	attrs := []slog.Attr{
 		slog.String("serviceId", d.ServiceID),
 		slog.String("endpointId", d.EndpointID),
@@ -154,7 +154,7 @@ type Counts struct {
 }
 
 // Count counts decisions by result.
-func Count(decisions []Decision) Counts {
+func Count(decisions []Outcome) Counts {
 	var c Counts
 	for _, d := range decisions {
 		switch d.Result {
@@ -201,7 +201,7 @@ type Report struct {
 	PolicyVersion   string   `json:"policyVersion"`
 	Services        []string `json:"services"`
 	Counts
-	Decisions []Decision `json:"decisions"`
+	Decisions []Outcome `json:"decisions"`
 	// DecisionsLeftOut is how many decisions a summary (see Summary) left
 	// out of Decisions; the counts cover them all.
 	DecisionsLeftOut int            `json:"decisionsLeftOut,omitempty"`
@@ -226,7 +226,7 @@ type NotificationCounts struct {
 }
 
 func newReport(trigger string, dryRun bool, loaded *policystore.Loaded, services []string) *Report {
-	r := &Report{Trigger: trigger, DryRun: dryRun, Services: services, Decisions: []Decision{}}
+	r := &Report{Trigger: trigger, DryRun: dryRun, Services: services, Decisions: []Outcome{}}
 	if loaded != nil {
 		r.PolicyParameter, r.PolicyVersion = loaded.Parameter, loaded.Version
 	}
@@ -247,8 +247,8 @@ func (r *Report) Summary(limit int) *Report {
 		return r
 	}
 	out := *r
-	first := func(d Decision) bool { return d.Result == ResultFailed || d.Result == ResultHeld }
-	out.Decisions = make([]Decision, 0, limit)
+	first := func(d Outcome) bool { return d.Result == ResultFailed || d.Result == ResultHeld }
+	out.Decisions = make([]Outcome, 0, limit)
 	for _, pass := range []bool{true, false} {
 		for _, d := range r.Decisions {
 			if len(out.Decisions) == limit {

@@ -356,19 +356,19 @@ func TestGoneStates(t *testing.T) {
 }
 
 func TestCountIsOneFunctionOfResults(t *testing.T) {
-	var ds []approver.Decision
+	var ds []approver.Outcome
 	for _, r := range []string{approver.ResultAccepted, approver.ResultAccepted, approver.ResultRejected, approver.ResultRevoked,
 		approver.ResultLeftPending, approver.ResultDryRun, approver.ResultHeld, approver.ResultAlreadyAccepted,
 		approver.ResultAlreadyRejected, approver.ResultGone, approver.ResultFailed} {
-		ds = append(ds, approver.Decision{Result: r})
+		ds = append(ds, approver.Outcome{Result: r})
 	}
 	ds[0].StampError = "denied"
 	assert.Equal(t, approver.Counts{Accepted: 2, Rejected: 1, Revoked: 1, Manual: 1, DryRunDecisions: 1, Held: 1,
 		AlreadyDecided: 2, Gone: 1, Failed: 1, StampFailures: 1}, approver.Count(ds))
 }
 
-func byEndpoint(r *approver.Report) map[string]approver.Decision {
-	out := map[string]approver.Decision{}
+func byEndpoint(r *approver.Report) map[string]approver.Outcome {
+	out := map[string]approver.Outcome{}
 	for _, d := range r.Decisions {
 		out[d.EndpointID] = d
 	}
@@ -378,9 +378,9 @@ func byEndpoint(r *approver.Report) map[string]approver.Decision {
 func TestASummaryListsAtMostSoManyDecisions(t *testing.T) {
 	r := &approver.Report{}
 	for i := range 5 {
-		r.Decisions = append(r.Decisions, approver.Decision{EndpointID: fmt.Sprint(i), Result: approver.ResultAccepted})
+		r.Decisions = append(r.Decisions, approver.Outcome{EndpointID: fmt.Sprint(i), Result: approver.ResultAccepted})
 	}
-	r.Decisions = append(r.Decisions, approver.Decision{EndpointID: "f", Result: approver.ResultFailed})
+	r.Decisions = append(r.Decisions, approver.Outcome{EndpointID: "f", Result: approver.ResultFailed})
 	r.Counts = approver.Count(r.Decisions)
 	s := r.Summary(3)
 	assert.Equal(t, []string{"f", "0", "1"}, []string{s.Decisions[0].EndpointID, s.Decisions[1].EndpointID, s.Decisions[2].EndpointID},

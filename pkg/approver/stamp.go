@@ -67,12 +67,12 @@ func ourTags(tags []types.Tag) map[string]string {
 
 // acceptedByPerson reports whether the connection carries a person's
 // accept.
-func (d Decision) acceptedByPerson() bool {
+func (d Outcome) acceptedByPerson() bool {
 	return d.tags[TagRule] == PersonRule && d.tags[TagDecision] == ResultAccepted
 }
 
 // stampOf is the tag set that records an applied decision.
-func stampOf(d Decision, at string) map[string]string {
+func stampOf(d Outcome, at string) map[string]string {
 	tags := map[string]string{TagDecision: d.Result, TagRule: d.Rule, TagDecidedAt: at}
 	if d.Rule == PersonRule {
 		tags[TagBy], tags[TagReason] = d.By, d.Reason
@@ -87,7 +87,7 @@ func stampOf(d Decision, at string) map[string]string {
 // earlier stamp that this one does not set (a person's by and reason under
 // a rule's revocation) is deleted, so the tags never mix two decisions. A
 // failure is recorded on the decision; it never undoes or fails it.
-func (a *Approver) stamp(ctx context.Context, decisions []Decision, now time.Time) {
+func (a *Approver) stamp(ctx context.Context, decisions []Outcome, now time.Time) {
 	at := StampTime(now)
 	type group struct {
 		tags    map[string]string
@@ -160,7 +160,7 @@ func (a *Approver) MarkAnnounced(ctx context.Context, ids []string, t time.Time)
 	return errors.Join(errs...)
 }
 
-func connectionIDs(decisions []Decision, members []int) []string {
+func connectionIDs(decisions []Outcome, members []int) []string {
 	ids := make([]string, len(members))
 	for j, i := range members {
 		ids[j] = decisions[i].ConnectionID

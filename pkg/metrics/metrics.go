@@ -105,7 +105,7 @@ func WriteReport(w io.Writer, report *approver.Report, now time.Time) error {
 		}
 		return bySvc[svc]
 	}
-	decisions := map[string][]approver.Decision{}
+	decisions := map[string][]approver.Outcome{}
 	for _, d := range report.Decisions {
 		decisions[d.ServiceID] = append(decisions[d.ServiceID], d)
 	}

@@ -42,7 +42,7 @@ func directive(t *testing.T, line map[string]any) map[string]any {
 func TestWriteReport(t *testing.T) {
 	report := &approver.Report{
 		Services: []string{"vpce-svc-0aaaaaaaaaaaaaaaa", "vpce-svc-0bbbbbbbbbbbbbbbb", "vpce-svc-0ccccccccccccccccc"},
-		Decisions: []approver.Decision{
+		Decisions: []approver.Outcome{
 			{ServiceID: "vpce-svc-0aaaaaaaaaaaaaaaa", Action: "accept", Result: approver.ResultAccepted, Created: now.Add(-time.Hour)},
 			{ServiceID: "vpce-svc-0aaaaaaaaaaaaaaaa", Action: "accept", Result: approver.ResultAccepted},
 			{ServiceID: "vpce-svc-0aaaaaaaaaaaaaaaa", Action: "reject", Result: approver.ResultRejected},
