@@ -143,9 +143,9 @@ type proposal struct {
 	part string
 	// current is the stored policy, nil when nothing valid is stored
 	// (currentProblem then says why, unless nothing is stored at all).
-	current        *policystore.Loaded
+	current        *approver.LoadedPolicy
 	currentProblem error
-	proposed       *policystore.Loaded
+	proposed       *approver.LoadedPolicy
 	// text is the file's content.
 	text []byte
 }

@@ -2,6 +2,7 @@ package approver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -11,7 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
-	"github.com/privatelink-approver/privatelink-approver/pkg/policystore"
+	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
 )
 
 // EC2API is the part of the EC2 client the approver calls.
@@ -26,10 +27,34 @@ type EC2API interface {
 	DeleteTags(ctx context.Context, params *ec2.DeleteTagsInput, optFns ...func(*ec2.Options)) (*ec2.DeleteTagsOutput, error)
 }
 
-// PolicyLoader supplies the policy; fresh bypasses any cached copy.
+// PolicyLoader supplies the policy; fresh bypasses any cached copy. An error
+// that says no usable policy could be had (missing, unreadable, invalid)
+// matches ErrNoPolicy.
 type PolicyLoader interface {
-	Load(ctx context.Context, fresh bool) (*policystore.Loaded, error)
+	Load(ctx context.Context, fresh bool) (*LoadedPolicy, error)
 }
+
+// LoadedPolicy is a valid policy and where it came from.
+type LoadedPolicy struct {
+	Policy *policy.Policy
+	// Parameter is the SSM parameter name (or path).
+	Parameter string
+	// Version identifies what was read, logged with every decision: the
+	// parameter's version, or for a path a digest of its parameters' names
+	// and versions.
+	Version string
+	// Digest identifies the content read (names, versions and values): a
+	// parameter deleted and created again restarts at version 1, so the
+	// version alone cannot tell that the stored policy changed.
+	Digest string
+	// Cached is true when the loader served the copy an earlier read made:
+	// the stored policy may have changed since.
+	Cached bool
+}
+
+// ErrNoPolicy is matched (errors.Is) by every error that means no usable
+// policy could be had: nothing is decided.
+var ErrNoPolicy = errors.New("no usable policy")
 
 // Limits of the EC2 API.
 const (
@@ -246,7 +271,7 @@ func (a *Approver) applyAll(ctx context.Context, report *Report, plans []*plan, 
 
 // needsAccepted reports whether deciding needs the accepted connections too:
 // for revocation (sweeps of a revoking policy) and for connection limits.
-func needsAccepted(loaded *policystore.Loaded, sweep bool) bool {
+func needsAccepted(loaded *LoadedPolicy, sweep bool) bool {
 	return sweep && loaded.Policy.Revoke || loaded.Policy.HasLimits()
 }
 
@@ -254,7 +279,7 @@ func needsAccepted(loaded *policystore.Loaded, sweep bool) bool {
 // consumers by mistake: when more than maxRevocations are due across every
 // service, or when any managed service could not be read (its revocations
 // are unknown, so the count cannot be trusted). It returns why, or "".
-func (a *Approver) guard(ctx context.Context, plans []*plan, loaded *policystore.Loaded, req Request) string {
+func (a *Approver) guard(ctx context.Context, plans []*plan, loaded *LoadedPolicy, req Request) string {
 	revocations := 0
 	var unread []string
 	for _, pl := range plans {

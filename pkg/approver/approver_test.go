@@ -2,7 +2,6 @@ package approver_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -18,7 +17,6 @@ import (
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver/approvertest"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
-	"github.com/privatelink-approver/privatelink-approver/pkg/policystore"
 )
 
 var _ approver.EC2API = (*ec2.Client)(nil)
@@ -29,9 +27,9 @@ const (
 )
 
 // loaderFunc adapts a function to approver.PolicyLoader.
-type loaderFunc func(ctx context.Context, fresh bool) (*policystore.Loaded, error)
+type loaderFunc func(ctx context.Context, fresh bool) (*approver.LoadedPolicy, error)
 
-func (f loaderFunc) Load(ctx context.Context, fresh bool) (*policystore.Loaded, error) {
+func (f loaderFunc) Load(ctx context.Context, fresh bool) (*approver.LoadedPolicy, error) {
 	return f(ctx, fresh)
 }
 
@@ -39,8 +37,8 @@ func staticPolicy(t *testing.T, text string) loaderFunc {
 	t.Helper()
 	p, err := policy.Parse([]byte(text))
 	require.NoError(t, err)
-	return func(context.Context, bool) (*policystore.Loaded, error) {
-		return &policystore.Loaded{Policy: p, Parameter: "/test/policy", Version: "7"}, nil
+	return func(context.Context, bool) (*approver.LoadedPolicy, error) {
+		return &approver.LoadedPolicy{Policy: p, Parameter: "/test/policy", Version: "7"}, nil
 	}
 }
 
@@ -254,8 +252,8 @@ func TestReconcileFailures(t *testing.T) {
 		wantSvcEr string // in the report
 	}{
 		{"policy cannot be loaded", func(*testing.T) approver.PolicyLoader {
-			return loaderFunc(func(context.Context, bool) (*policystore.Loaded, error) {
-				return nil, &policystore.Error{Parameter: "/test/policy", Err: errors.New("not found")}
+			return loaderFunc(func(context.Context, bool) (*approver.LoadedPolicy, error) {
+				return nil, fmt.Errorf("policy parameter /test/policy: not found: %w", approver.ErrNoPolicy)
 			})
 		}, nil, "policy parameter /test/policy: not found", ""},
 		{"describe fails", func(t *testing.T) approver.PolicyLoader { return staticPolicy(t, "111111111111") },

@@ -10,7 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
-	"github.com/privatelink-approver/privatelink-approver/pkg/policystore"
 )
 
 // plan is what one service's reconcile will do: its decisions, and which of
@@ -24,7 +23,7 @@ type plan struct {
 }
 
 // decideAll decides every service's read with the policy.
-func (a *Approver) decideAll(loaded *policystore.Loaded, reads []serviceRead, req Request, now time.Time) []*plan {
+func (a *Approver) decideAll(loaded *LoadedPolicy, reads []serviceRead, req Request, now time.Time) []*plan {
 	revoking := req.Sweep && loaded.Policy.Revoke
 	plans := make([]*plan, 0, len(reads))
 	for _, r := range reads {
@@ -36,7 +35,7 @@ func (a *Approver) decideAll(loaded *policystore.Loaded, reads []serviceRead, re
 // decide decides one service's connections, changing nothing: every pending
 // request, and, when revoking, every accepted connection whose decision is
 // now reject. It calls no AWS API.
-func (a *Approver) decide(loaded *policystore.Loaded, r serviceRead, trigger string, revoking bool, now time.Time) *plan {
+func (a *Approver) decide(loaded *LoadedPolicy, r serviceRead, trigger string, revoking bool, now time.Time) *plan {
 	pl := &plan{svc: r.svc, err: r.err}
 	if r.err != nil {
 		return pl

@@ -5,7 +5,6 @@ import (
 	"errors"
 
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
-	"github.com/privatelink-approver/privatelink-approver/pkg/policystore"
 )
 
 // Verdicts of a policy on an accepted connection, in a PolicyChange.
@@ -78,7 +77,7 @@ type Verdict struct {
 // pending requests decided, and, when the proposed policy says revoke,
 // accepted connections revoked. It fails when any service cannot be read:
 // a plan that misses connections would say "no change" wrongly.
-func (a *Approver) PlanPolicy(ctx context.Context, current, proposed *policystore.Loaded) (*PolicyPlan, error) {
+func (a *Approver) PlanPolicy(ctx context.Context, current, proposed *LoadedPolicy) (*PolicyPlan, error) {
 	cov, err := a.servicesFor(ctx, Request{All: true})
 	if err != nil {
 		return nil, err

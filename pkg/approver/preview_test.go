@@ -10,7 +10,6 @@ import (
 
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver/approvertest"
-	"github.com/privatelink-approver/privatelink-approver/pkg/policystore"
 )
 
 func TestPlanPolicy(t *testing.T) {
@@ -27,7 +26,7 @@ func TestPlanPolicy(t *testing.T) {
 	type change struct{ current, proposed string }
 	tests := []struct {
 		name        string
-		current     *policystore.Loaded
+		current     *approver.LoadedPolicy
 		proposed    string
 		want        map[string]change
 		wantSummary approver.PlanSummary

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
-	"github.com/privatelink-approver/privatelink-approver/pkg/policystore"
 )
 
 // Results of a decision: the result field of its line, a value to filter
@@ -225,7 +224,7 @@ type NotificationCounts struct {
 	Failed  int `json:"failed"`
 }
 
-func newReport(trigger string, dryRun bool, loaded *policystore.Loaded, services []string) *Report {
+func newReport(trigger string, dryRun bool, loaded *LoadedPolicy, services []string) *Report {
 	r := &Report{Trigger: trigger, DryRun: dryRun, Services: services, Decisions: []Outcome{}}
 	if loaded != nil {
 		r.PolicyParameter, r.PolicyVersion = loaded.Parameter, loaded.Version

@@ -23,7 +23,6 @@ import (
 	"github.com/privatelink-approver/privatelink-approver/pkg/announce"
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
 	"github.com/privatelink-approver/privatelink-approver/pkg/metrics"
-	"github.com/privatelink-approver/privatelink-approver/pkg/policystore"
 	"github.com/privatelink-approver/privatelink-approver/pkg/trigger"
 )
 
@@ -117,8 +116,7 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (any, err
 		// No policy or no service list: nothing was decided. For SQS the
 		// whole batch fails and is redelivered.
 		h.log.ErrorContext(ctx, "invocation failed", "trigger", string(t.Kind), "error", err.Error())
-		var policyErr *policystore.Error
-		if errors.As(err, &policyErr) {
+		if errors.Is(err, approver.ErrNoPolicy) {
 			h.writeMetrics(func(w io.Writer) error { return metrics.WritePolicyError(w, h.opts.Now()) })
 		}
 		return nil, fmt.Errorf("%s: nothing decided: %w", t.Kind, err)

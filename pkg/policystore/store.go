@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go"
 
+	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
 	"github.com/privatelink-approver/privatelink-approver/pkg/awsid"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
 )
@@ -36,26 +37,6 @@ type SSMAPI interface {
 // IsPath reports whether parameter names a path (it ends in "/"): the
 // policy is then every parameter under it, merged.
 func IsPath(parameter string) bool { return awsid.IsParameterPath(parameter) }
-
-// Loaded is a parsed policy and where it came from.
-type Loaded struct {
-	Policy *policy.Policy
-	// Parameter is the SSM parameter name (or path).
-	Parameter string
-	// Version identifies what was read, logged with every decision: the
-	// parameter's version, or for a path a digest of its parameters' names
-	// and versions (each logged when loaded).
-	Version string
-	// Parts are the parameters read, by name, with their versions.
-	Parts map[string]int64
-	// Digest identifies the content read (names, versions and values): a
-	// parameter deleted and created again restarts at version 1, so the
-	// version alone cannot tell that the stored policy changed.
-	Digest string
-	// Cached is true when Load served the copy an earlier call read: the
-	// stored policy may have changed since.
-	Cached bool
-}
 
 // Part is one parameter of the policy as stored: the whole policy, or one
 // part of a path.
@@ -88,6 +69,9 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// Is makes every Error match approver.ErrNoPolicy: nothing may be decided.
+func (e *Error) Is(target error) bool { return target == approver.ErrNoPolicy }
+
 // Store loads the policy from one parameter. It is safe for concurrent use.
 type Store struct {
 	ssm       SSMAPI
@@ -96,7 +80,7 @@ type Store struct {
 	now       func() time.Time
 
 	mu       sync.Mutex
-	cached   *Loaded
+	cached   *approver.LoadedPolicy
 	loadedAt time.Time
 }
 
@@ -108,7 +92,7 @@ func New(client SSMAPI, parameter string, ttl time.Duration) *Store {
 
 // Load returns the policy, from the cache unless fresh is set or the cached
 // copy is older than the TTL.
-func (s *Store) Load(ctx context.Context, fresh bool) (*Loaded, error) {
+func (s *Store) Load(ctx context.Context, fresh bool) (*approver.LoadedPolicy, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !fresh && s.cached != nil && s.now().Sub(s.loadedAt) < s.ttl {
@@ -185,7 +169,7 @@ func (s *Store) readPath(ctx context.Context) ([]Part, error) {
 // parameter's own value, or for a path every part merged in name order (any
 // invalid part invalidates the whole, and the error names it). The error is
 // an *Error.
-func Build(parameter string, parts []Part) (*Loaded, error) {
+func Build(parameter string, parts []Part) (*approver.LoadedPolicy, error) {
 	versions := make(map[string]int64, len(parts))
 	content := sha256.New()
 	for _, p := range parts {
@@ -203,7 +187,7 @@ func Build(parameter string, parts []Part) (*Loaded, error) {
 		if err != nil {
 			return nil, &Error{Parameter: parameter, Version: version, Err: err}
 		}
-		return &Loaded{Policy: p, Parameter: parameter, Version: strconv.FormatInt(version, 10), Parts: versions, Digest: digest}, nil
+		return &approver.LoadedPolicy{Policy: p, Parameter: parameter, Version: strconv.FormatInt(version, 10), Digest: digest}, nil
 	}
 	sources := make([]policy.Source, 0, len(parts))
 	names := sha256.New()
@@ -219,6 +203,6 @@ func Build(parameter string, parts []Part) (*Loaded, error) {
 		}
 		return nil, &Error{Parameter: parameter, Err: err}
 	}
-	return &Loaded{Policy: p, Parameter: parameter, Parts: versions, Digest: digest,
+	return &approver.LoadedPolicy{Policy: p, Parameter: parameter, Digest: digest,
 		Version: fmt.Sprintf("sha256:%x", names.Sum(nil)[:6])}, nil
 }
