@@ -80,7 +80,8 @@ the same code as the Lambda function.
 
 It uses the standard AWS configuration chain (environment, --profile,
 --region, AWS_ENDPOINT_URL). Where --parameter or --service is not given, the
-function's POLICY_PARAMETER and SERVICE_IDS environment variables apply.`,
+function's POLICY_PARAMETER, SERVICE_IDS and SERVICE_TAG environment
+variables apply.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(*cobra.Command, []string) error {
@@ -172,6 +173,8 @@ func problems(err error) []string {
 type scope struct {
 	parameter string
 	services  []string
+	// tag is SERVICE_TAG's, when no service is listed.
+	tag *approver.TagFilter
 }
 
 // scopeFlags are the --parameter and --service flags of the commands that
@@ -183,7 +186,7 @@ type scopeFlags struct {
 
 func (f *scopeFlags) bind(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.parameter, "parameter", "", "the policy's SSM parameter, or a path ending in / (default: $POLICY_PARAMETER)")
-	cmd.Flags().StringArrayVar(&f.services, "service", nil, "an endpoint service ID; repeat for more (default: $SERVICE_IDS, else every owned service)")
+	cmd.Flags().StringArrayVar(&f.services, "service", nil, "an endpoint service ID; repeat for more (default: $SERVICE_IDS, else the services with $SERVICE_TAG's tag, else those that require acceptance)")
 }
 
 func (a *app) scope(f scopeFlags) (scope, error) {
@@ -202,7 +205,15 @@ func (a *app) scope(f scopeFlags) (scope, error) {
 	if err != nil {
 		return scope{}, fmt.Errorf("--service: %w", err)
 	}
-	return scope{parameter: parameter, services: ids}, nil
+	sc := scope{parameter: parameter, services: ids}
+	tag, err := settings.ParseServiceTag(a.getenv(settings.EnvServiceTag))
+	if err != nil {
+		return scope{}, err
+	}
+	if tag != nil {
+		sc.tag = &approver.TagFilter{Key: tag.Key, Value: tag.Value, AnyValue: tag.AnyValue}
+	}
+	return sc, nil
 }
 
 // reconcile runs the function's reconcile with the caller's credentials,
@@ -223,6 +234,7 @@ func (a *app) reconcile(ctx context.Context, f scopeFlags, dryRun bool, req appr
 func (c *clients) approver(sc scope, dryRun bool) *approver.Approver {
 	return approver.New(c.ec2, policystore.New(c.ssm, sc.parameter, 0), approver.Config{
 		ServiceIDs: sc.services,
+		ServiceTag: sc.tag,
 		DryRun:     dryRun,
 		Region:     c.region,
 	})
