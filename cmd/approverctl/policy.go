@@ -165,7 +165,7 @@ func propose(ctx context.Context, c *clients, parameter, part string, text []byt
 		pr.current, pr.currentProblem = policystore.Build(parameter, parts)
 	}
 	next := []policystore.Part{{Name: parameter, Text: text}}
-	if policystore.IsPath(parameter) {
+	if awsid.IsParameterPath(parameter) {
 		next = slices.DeleteFunc(slices.Clone(parts), func(p policystore.Part) bool { return p.Name == part })
 		next = append(next, policystore.Part{Name: part, Text: text})
 		slices.SortFunc(next, func(x, y policystore.Part) int { return strings.Compare(x.Name, y.Name) })
@@ -216,7 +216,7 @@ func partName(path, part string) (string, error) {
 	if !strings.HasPrefix(part, "/") {
 		name = path + part
 	}
-	if !strings.HasPrefix(name, path) || name == path || policystore.IsPath(name) {
+	if !strings.HasPrefix(name, path) || name == path || awsid.IsParameterPath(name) {
 		return "", fmt.Errorf("--part %q: name one parameter under %s", part, path)
 	}
 	return name, nil
@@ -251,9 +251,9 @@ Exit status, as terraform plan -detailed-exitcode: 0 nothing would change,
 				return err
 			}
 			switch {
-			case policystore.IsPath(sc.parameter) && part == "":
+			case awsid.IsParameterPath(sc.parameter) && part == "":
 				return fmt.Errorf("%s is a path: give --part NAME, the parameter under it that %s replaces", sc.parameter, args[0])
-			case policystore.IsPath(sc.parameter):
+			case awsid.IsParameterPath(sc.parameter):
 				if part, err = partName(sc.parameter, part); err != nil {
 					return err
 				}
@@ -381,14 +381,14 @@ policy on the parameter's change event.`,
 		Example: "  approverctl policy push policy.json --parameter /privatelink-approver/policy",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if parameter == "" || policystore.IsPath(parameter) {
+			if parameter == "" || awsid.IsParameterPath(parameter) {
 				return fmt.Errorf("--parameter %q: name one parameter (a path ending in / holds several)", parameter)
 			}
 			// The policy this parameter is part of: the function's path when
 			// it lies under it, else the parameter alone.
 			sc := scope{parameter: parameter}
 			part := ""
-			if env := strings.TrimSpace(a.getenv(settings.EnvPolicyParameter)); policystore.IsPath(env) && strings.HasPrefix(parameter, env) {
+			if env := strings.TrimSpace(a.getenv(settings.EnvPolicyParameter)); awsid.IsParameterPath(env) && strings.HasPrefix(parameter, env) {
 				sc.parameter, part = env, parameter
 			}
 			services, err := settings.ParseServiceIDs(a.getenv(settings.EnvServiceIDs))

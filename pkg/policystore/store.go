@@ -34,10 +34,6 @@ type SSMAPI interface {
 	GetParametersByPath(ctx context.Context, params *ssm.GetParametersByPathInput, optFns ...func(*ssm.Options)) (*ssm.GetParametersByPathOutput, error)
 }
 
-// IsPath reports whether parameter names a path (it ends in "/"): the
-// policy is then every parameter under it, merged.
-func IsPath(parameter string) bool { return awsid.IsParameterPath(parameter) }
-
 // Part is one parameter of the policy as stored: the whole policy, or one
 // part of a path.
 type Part struct {
@@ -117,7 +113,7 @@ func (s *Store) Load(ctx context.Context, fresh bool) (*approver.LoadedPolicy, e
 // every parameter under the path (recursively, every page), in name order.
 // The error is an *Error; it wraps ErrNotFound when nothing is stored.
 func (s *Store) ReadParts(ctx context.Context) ([]Part, error) {
-	if IsPath(s.parameter) {
+	if awsid.IsParameterPath(s.parameter) {
 		return s.readPath(ctx)
 	}
 	return s.readOne(ctx)
@@ -178,7 +174,7 @@ func Build(parameter string, parts []Part) (*approver.LoadedPolicy, error) {
 		content.Write(p.Text)
 	}
 	digest := fmt.Sprintf("sha256:%x", content.Sum(nil))
-	if !IsPath(parameter) {
+	if !awsid.IsParameterPath(parameter) {
 		if len(parts) != 1 {
 			return nil, &Error{Parameter: parameter, Err: fmt.Errorf("%d values for one parameter", len(parts))}
 		}
