@@ -385,17 +385,16 @@ policy on the parameter's change event.`,
 				return fmt.Errorf("--parameter %q: name one parameter (a path ending in / holds several)", parameter)
 			}
 			// The policy this parameter is part of: the function's path when
-			// it lies under it, else the parameter alone.
-			sc := scope{parameter: parameter}
+			// it lies under it, else the parameter alone; the services the
+			// function manages.
+			sc, err := a.scope(scopeFlags{parameter: parameter})
+			if err != nil {
+				return err
+			}
 			part := ""
 			if env := strings.TrimSpace(a.getenv(settings.EnvPolicyParameter)); awsid.IsParameterPath(env) && strings.HasPrefix(parameter, env) {
 				sc.parameter, part = env, parameter
 			}
-			services, err := settings.ParseServiceIDs(a.getenv(settings.EnvServiceIDs))
-			if err != nil {
-				return err
-			}
-			sc.services = services
 			c, pr, err := a.proposal(cmd.Context(), args[0], sc.parameter, part, "; nothing was written")
 			if err != nil {
 				return err

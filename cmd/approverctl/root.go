@@ -17,6 +17,7 @@ import (
 
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
 	"github.com/privatelink-approver/privatelink-approver/pkg/awsconfig"
+	"github.com/privatelink-approver/privatelink-approver/pkg/awsid"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policystore"
 	"github.com/privatelink-approver/privatelink-approver/pkg/settings"
@@ -174,7 +175,7 @@ type scope struct {
 	parameter string
 	services  []string
 	// tag is SERVICE_TAG's, when no service is listed.
-	tag *approver.TagFilter
+	tag *awsid.TagFilter
 }
 
 // scopeFlags are the --parameter and --service flags of the commands that
@@ -205,15 +206,11 @@ func (a *app) scope(f scopeFlags) (scope, error) {
 	if err != nil {
 		return scope{}, fmt.Errorf("--service: %w", err)
 	}
-	sc := scope{parameter: parameter, services: ids}
 	tag, err := settings.ParseServiceTag(a.getenv(settings.EnvServiceTag))
 	if err != nil {
 		return scope{}, err
 	}
-	if tag != nil {
-		sc.tag = &approver.TagFilter{Key: tag.Key, Value: tag.Value, AnyValue: tag.AnyValue}
-	}
-	return sc, nil
+	return scope{parameter: parameter, services: ids, tag: tag}, nil
 }
 
 // reconcile runs the function's reconcile with the caller's credentials,

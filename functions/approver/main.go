@@ -46,12 +46,10 @@ func run(log *slog.Logger) error {
 		ServiceIDs:         s.ServiceIDs,
 		DryRun:             s.DryRun,
 		Region:             cfg.Region,
+		ServiceTag:         s.ServiceTag,
 		SweepPeriod:        s.SweepPeriod,
 		ConnectionTopicARN: s.ConnectionTopicARN,
 		Logger:             log,
-	}
-	if t := s.ServiceTag; t != nil {
-		acfg.ServiceTag = &approver.TagFilter{Key: t.Key, Value: t.Value, AnyValue: t.AnyValue}
 	}
 	a := approver.New(ec2.NewFromConfig(cfg), store, acfg)
 	announcer := announce.New(sns.NewFromConfig(cfg), a, announce.Config{

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
+	"github.com/privatelink-approver/privatelink-approver/pkg/awsid"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
 )
 
@@ -88,7 +89,7 @@ type Config struct {
 	ServiceIDs []string
 	// ServiceTag chooses the managed services by tag when ServiceIDs is
 	// empty.
-	ServiceTag *TagFilter
+	ServiceTag *awsid.TagFilter
 	// SweepPeriod is how long the list of managed services is kept between
 	// sweeps (every sweep lists them again); 0 keeps it for no time.
 	SweepPeriod time.Duration
@@ -121,35 +122,46 @@ type Approver struct {
 	now      func() time.Time
 	// managed is the list of managed services the last sweep read.
 	managed serviceCache
-	// resume is the first service a reconcile did not reach before its
-	// deadline: the next one starts there.
+	// resume is the first service a sweep did not reach before its
+	// deadline: the next sweep starts there.
 	mu     sync.Mutex
 	resume string
 }
 
-// resumeAt records where the next reconcile starts ("" from the first).
-func (a *Approver) resumeAt(svc string) {
+// resumeAt records the services a sweep did not reach: the next sweep
+// starts with the first of them.
+func (a *Approver) resumeAt(notReached []string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.resume = svc
+	a.resume = ""
+	if len(notReached) > 0 {
+		a.resume = notReached[0]
+	}
 }
 
-// inTurn orders the plans (sorted by service) to start with the service the
-// last reconcile did not reach, wrapping around.
-func (a *Approver) inTurn(plans []*plan) []*plan {
+// inTurn orders a sweep's plans (sorted by service), wrapping around, to
+// start with the first service the last sweep of this execution environment
+// did not reach; without one, at an offset that changes every minute, so
+// that sweeps in other environments do not always start with the same
+// services either.
+func (a *Approver) inTurn(plans []*plan, now time.Time) []*plan {
+	if len(plans) == 0 {
+		return plans
+	}
 	a.mu.Lock()
 	resume := a.resume
 	a.mu.Unlock()
-	if resume == "" {
-		return plans
+	i := int(now.Unix()/60) % len(plans)
+	if resume != "" {
+		i, _ = slices.BinarySearchFunc(plans, resume, func(pl *plan, svc string) int { return strings.Compare(pl.svc, svc) })
 	}
-	i, _ := slices.BinarySearchFunc(plans, resume, func(pl *plan, svc string) int { return strings.Compare(pl.svc, svc) })
-	return append(slices.Clone(plans[i:]), plans[:i]...)
+	return append(slices.Clone(plans[i%len(plans):]), plans[:i%len(plans)]...)
 }
 
 // DefaultServiceTime is the time kept to apply one service's decisions: an
-// Accept and a Reject call with their retries, and their settling.
-const DefaultServiceTime = 5 * time.Second
+// Accept and a Reject call with their retries (up to 4 attempts with up to
+// 2 s of backoff between them each, pkg/awsconfig) and their settling.
+const DefaultServiceTime = 15 * time.Second
 
 // New returns an Approver using the given clients.
 func New(client EC2API, policies PolicyLoader, cfg Config) *Approver {
@@ -230,8 +242,10 @@ func (a *Approver) Reconcile(ctx context.Context, req Request) (*Report, error) 
 
 	report := newReport(req.Trigger, a.cfg.DryRun, loaded, services)
 	report.Guard = a.guard(ctx, plans, loaded, req)
-	a.applyAll(ctx, report, plans, now)
-	if req.Sweep && len(a.cfg.ServiceIDs) == 0 && a.cfg.ConnectionTopicARN != "" {
+	a.applyAll(ctx, report, plans, req.Sweep, now)
+	// Notifications after the decisions, and only in a sweep that had time
+	// for every service.
+	if req.Sweep && len(a.cfg.ServiceIDs) == 0 && a.cfg.ConnectionTopicARN != "" && !a.cfg.DryRun && len(report.NotReached) == 0 {
 		report.Notifications = a.registerNotifications(ctx, services)
 	}
 	return report, nil
@@ -241,19 +255,21 @@ func (a *Approver) Reconcile(ctx context.Context, req Request) (*Report, error) 
 // applied, logs each decision and counts them into the report. A service
 // with decisions to apply is started only with ServiceTime left before the
 // deadline, so that its decisions are applied together or not at all; the
-// services not reached are listed in the report, and the next reconcile
-// starts with them.
-func (a *Approver) applyAll(ctx context.Context, report *Report, plans []*plan, now time.Time) {
-	plans = a.inTurn(plans)
-	for i, pl := range plans {
-		if deadline, ok := ctx.Deadline(); ok && acts(plans[i:i+1]) && deadline.Sub(a.now()) < a.cfg.ServiceTime {
-			for _, rest := range plans[i:] {
-				report.NotReached = append(report.NotReached, rest.svc)
-			}
-			a.resumeAt(pl.svc)
-			a.log.WarnContext(ctx, "deadline near: services not reached", "trigger", report.Trigger,
-				"notReached", len(report.NotReached), "resumeAt", pl.svc)
-			break
+// services not reached are listed in the report, and the next sweep starts
+// with them. A service with nothing to apply costs no call: its decisions
+// (manual, dry run) are kept whatever the time.
+func (a *Approver) applyAll(ctx context.Context, report *Report, plans []*plan, sweep bool, now time.Time) {
+	if sweep {
+		plans = a.inTurn(plans, now)
+	}
+	deadline, bounded := ctx.Deadline()
+	for _, pl := range plans {
+		// The deadline comes from the same clock as now: the real one, or a
+		// test's.
+		late := bounded && deadline.Sub(a.now()) < a.cfg.ServiceTime
+		if acts([]*plan{pl}) && (late || len(report.NotReached) > 0) {
+			report.NotReached = append(report.NotReached, pl.svc)
+			continue
 		}
 		if err := a.apply(ctx, pl); err != nil {
 			report.fail(pl.svc, err)
@@ -261,8 +277,12 @@ func (a *Approver) applyAll(ctx context.Context, report *Report, plans []*plan, 
 		}
 		report.Decisions = append(report.Decisions, pl.decisions...)
 	}
-	if report.NotReached == nil {
-		a.resumeAt("")
+	if len(report.NotReached) > 0 {
+		a.log.WarnContext(ctx, "deadline near: services not reached", "trigger", report.Trigger,
+			"notReached", len(report.NotReached), "resumeAt", report.NotReached[0])
+	}
+	if sweep {
+		a.resumeAt(slices.Collect(slices.Values(report.NotReached)))
 	}
 	a.stamp(ctx, report.Decisions, now)
 	a.logDecisions(ctx, report.Decisions)

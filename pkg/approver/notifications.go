@@ -13,13 +13,18 @@ import (
 // request.
 const connectEvent = "Connect"
 
+// maxNewNotifications bounds the notifications one sweep creates, one call
+// each: a first sweep of a large fleet spreads them over a few sweeps.
+const maxNewNotifications = 100
+
 // registerNotifications makes sure every managed service has a connection
 // notification for Connect events on the stack's topic, so that a new
 // request is decided within seconds rather than at the next sweep: one
 // paged DescribeVpcEndpointConnectionNotifications, then one
 // CreateVpcEndpointConnectionNotification per service that lacks one. It
-// never deletes a notification. A failure is logged and counted; it never
-// fails the sweep's decisions.
+// never deletes a notification. At most maxNewNotifications are created in
+// one sweep (the next ones create the rest), and it stops at the deadline.
+// A failure is logged and counted; it never fails the sweep's decisions.
 func (a *Approver) registerNotifications(ctx context.Context, services []string) *NotificationCounts {
 	topic := a.cfg.ConnectionTopicARN
 	counts := &NotificationCounts{}
@@ -44,6 +49,9 @@ func (a *Approver) registerNotifications(ctx context.Context, services []string)
 	for _, svc := range services {
 		if have[svc] {
 			continue
+		}
+		if counts.Created+counts.Failed == maxNewNotifications || ctx.Err() != nil {
+			break
 		}
 		_, err := a.ec2.CreateVpcEndpointConnectionNotification(ctx, &ec2.CreateVpcEndpointConnectionNotificationInput{
 			ServiceId:                 aws.String(svc),

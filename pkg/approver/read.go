@@ -68,13 +68,19 @@ func (a *Approver) readAll(ctx context.Context, cov coverage, withAccepted bool)
 			}
 			continue
 		}
+		inCall := make(map[string]bool, len(covered))
+		for _, svc := range covered {
+			inCall[svc] = true
+		}
 		for _, c := range conns {
-			i, managed := index[aws.ToString(c.ServiceId)]
+			svc := aws.ToString(c.ServiceId)
 			// Trust, but verify: never act on a connection of another
-			// service or state because a filter was ignored.
-			if !managed || !inStates(states, c.VpcEndpointState) {
+			// service or state because a filter was ignored, nor twice on
+			// one that several calls returned.
+			if !inCall[svc] || !inStates(states, c.VpcEndpointState) {
 				continue
 			}
+			i := index[svc]
 			if strings.EqualFold(string(c.VpcEndpointState), statePendingAcceptance) {
 				reads[i].pending = append(reads[i].pending, c)
 			} else {
@@ -86,7 +92,7 @@ func (a *Approver) readAll(ctx context.Context, cov coverage, withAccepted bool)
 }
 
 func inStates(states []string, state types.State) bool {
-	return len(states) == 0 || slices.ContainsFunc(states, func(s string) bool { return strings.EqualFold(s, string(state)) })
+	return slices.ContainsFunc(states, func(s string) bool { return strings.EqualFold(s, string(state)) })
 }
 
 // connections describes connections of svc, only the endpoints ids (200 a

@@ -13,24 +13,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/privatelink-approver/privatelink-approver/pkg/awsid"
 )
 
-// TagFilter chooses endpoint services by a tag: Key with Value, or Key
-// with any value when AnyValue.
-type TagFilter struct {
-	Key, Value string
-	AnyValue   bool
-}
-
-func (f TagFilter) String() string {
-	if f.AnyValue {
-		return f.Key
-	}
-	return f.Key + "=" + f.Value
-}
-
-// matches reports whether tags carry the filter's tag.
-func (f TagFilter) matches(tags []types.Tag) bool {
+// hasTag reports whether tags carry the filter's tag.
+func hasTag(f awsid.TagFilter, tags []types.Tag) bool {
 	for _, t := range tags {
 		if aws.ToString(t.Key) == f.Key && (f.AnyValue || aws.ToString(t.Value) == f.Value) {
 			return true
@@ -125,10 +113,9 @@ func (a *Approver) confirmManaged(ctx context.Context, named []string) (map[stri
 	managed := map[string]bool{}
 	var unknown []string
 	for _, svc := range named {
-		switch {
-		case fresh && a.managed.ids[svc]:
+		if fresh && a.managed.ids[svc] {
 			managed[svc] = true
-		case !managed[svc]:
+		} else {
 			unknown = append(unknown, svc)
 		}
 	}
@@ -156,7 +143,7 @@ func (a *Approver) confirmManaged(ctx context.Context, named []string) (map[stri
 // isManaged applies the rule to one service configuration.
 func (a *Approver) isManaged(c types.ServiceConfiguration) bool {
 	if a.cfg.ServiceTag != nil {
-		return a.cfg.ServiceTag.matches(c.Tags)
+		return hasTag(*a.cfg.ServiceTag, c.Tags)
 	}
 	return aws.ToBool(c.AcceptanceRequired)
 }

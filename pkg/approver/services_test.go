@@ -2,6 +2,7 @@ package approver_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver/approvertest"
+	"github.com/privatelink-approver/privatelink-approver/pkg/awsid"
 )
 
 const (
@@ -40,9 +42,9 @@ func TestWhichServicesAreManaged(t *testing.T) {
 		want []string
 	}{
 		{"neither: those that require acceptance", approver.Config{}, []string{svcA, svcB}},
-		{"a tag and value: the owner opted in, whatever the acceptance setting", approver.Config{ServiceTag: &approver.TagFilter{Key: "approver", Value: "yes"}}, []string{svcB}},
-		{"a tag with any value", approver.Config{ServiceTag: &approver.TagFilter{Key: "approver", AnyValue: true}}, []string{svcB, svcTagged}},
-		{"SERVICE_IDS first", approver.Config{ServiceIDs: []string{svcOpen}, ServiceTag: &approver.TagFilter{Key: "approver", AnyValue: true}}, []string{svcOpen}},
+		{"a tag and value: the owner opted in, whatever the acceptance setting", approver.Config{ServiceTag: &awsid.TagFilter{Key: "approver", Value: "yes"}}, []string{svcB}},
+		{"a tag with any value", approver.Config{ServiceTag: &awsid.TagFilter{Key: "approver", AnyValue: true}}, []string{svcB, svcTagged}},
+		{"SERVICE_IDS first", approver.Config{ServiceIDs: []string{svcOpen}, ServiceTag: &awsid.TagFilter{Key: "approver", AnyValue: true}}, []string{svcOpen}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -169,43 +171,64 @@ func TestSweepsRegisterConnectionNotifications(t *testing.T) {
 }
 
 func TestTheDeadlineNeverStarvesAService(t *testing.T) {
-	f := approvertest.NewEC2(svcA, svcB, svcOpen)
-	f.Open[svcOpen] = false
-	for i, svc := range []string{svcA, svcB, svcOpen} {
-		f.Add(svc, "vpce-1000000000000000"+string(rune('a'+i)), "111111111111", "pendingAcceptance", "")
+	services := []string{svcA, svcB, svcOpen}
+	f := approvertest.NewEC2(services...)
+	request := func(svc string) string {
+		t.Helper()
+		f.Mu.Lock()
+		n := len(f.Conns)
+		f.Mu.Unlock()
+		id := fmt.Sprintf("vpce-%017x", 0x1000+n)
+		f.Add(svc, id, "111111111111", "pendingAcceptance", "")
+		return id
+	}
+	first := map[string]string{}
+	for _, svc := range services {
+		first[svc] = request(svc)
 	}
 	// Each Accept call takes 2 s of the fake clock; a service is started
 	// only with 5 s left.
 	clock := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	f.BeforeApply = func(*approvertest.EC2) { clock = clock.Add(2 * time.Second) }
-	a := approver.New(f, staticPolicy(t, "111111111111"), approver.Config{ServiceIDs: []string{svcA, svcB, svcOpen},
+	a := approver.New(f, staticPolicy(t, "111111111111"), approver.Config{ServiceIDs: services, ServiceTime: 5 * time.Second,
 		Now: func() time.Time { return clock }})
-	sweep := func() *approver.Report {
+	reconcile := func(req approver.Request) *approver.Report {
 		t.Helper()
 		ctx, cancel := context.WithDeadline(context.Background(), clock.Add(8*time.Second))
 		defer cancel()
-		report, err := a.Reconcile(ctx, approver.Request{Trigger: "schedule", All: true, Sweep: true})
+		report, err := a.Reconcile(ctx, req)
 		require.NoError(t, err)
 		require.NoError(t, report.Err(), "a service not reached does not fail the sweep")
 		return report
 	}
-	first := sweep()
-	assert.Equal(t, []string{svcOpen}, first.NotReached, "8 s: two services of 2 s each, then less than 5 s left")
-	for _, d := range first.Decisions {
-		assert.NotEqual(t, svcOpen, d.ServiceID, "a service not reached has no decision lines")
-	}
-	assert.Equal(t, "pendingAcceptance", f.State("vpce-1000000000000000c"), "nothing half-applied")
-	assert.True(t, first.ServiceDone(svcA))
-	assert.False(t, first.ServiceDone(svcOpen))
+	sweep := approver.Request{Trigger: "schedule", All: true, Sweep: true}
 
-	f.Add(svcA, "vpce-1000000000000000d", "111111111111", "pendingAcceptance", "")
-	second := sweep()
-	assert.Equal(t, svcOpen, second.Decisions[0].ServiceID, "the next sweep starts where this one stopped")
-	assert.Equal(t, "available", f.State("vpce-1000000000000000c"))
-	assert.Empty(t, second.NotReached, "svcOpen, then svcA (a new request), then svcB with nothing to apply")
-	third := sweep()
-	assert.Empty(t, third.NotReached)
-	for _, id := range []string{"vpce-1000000000000000a", "vpce-1000000000000000b", "vpce-1000000000000000c", "vpce-1000000000000000d"} {
-		assert.Equal(t, "available", f.State(id), "every service decided within a few sweeps")
+	one := reconcile(sweep)
+	require.Len(t, one.NotReached, 1, "8 s: two services of 2 s each, then less than 5 s left")
+	left := one.NotReached[0]
+	for _, d := range one.Decisions {
+		assert.NotEqual(t, left, d.ServiceID, "a service not reached has no decision lines")
+	}
+	assert.Equal(t, "pendingAcceptance", f.State(first[left]), "nothing half-applied")
+	assert.False(t, one.ServiceDone(left))
+
+	// A notification in between does not move where the next sweep starts.
+	reconcile(approver.Request{Trigger: "notification", Services: []string{svcA}})
+	// New requests everywhere: the next sweep can decide two services, and
+	// starts with the one left.
+	for _, svc := range services {
+		request(svc)
+	}
+	two := reconcile(sweep)
+	assert.Equal(t, left, two.Decisions[0].ServiceID, "the next sweep starts where this one stopped")
+	assert.Equal(t, "available", f.State(first[left]))
+	assert.Len(t, two.NotReached, 1)
+	reconcile(sweep)
+	three := reconcile(sweep)
+	assert.Empty(t, three.NotReached)
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	for id, c := range f.Conns {
+		assert.Equal(t, "available", string(c.VpcEndpointState), "%s: every service decided within a few sweeps", id)
 	}
 }

@@ -70,7 +70,7 @@ func FromEnv(getenv func(string) string) (aws.Config, error) {
 	}
 	cfg := aws.Config{
 		Region:      region,
-		Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(key, secret, getenv(EnvSessionToken))),
+		Credentials: credentials.NewStaticCredentialsProvider(key, secret, getenv(EnvSessionToken)),
 		Retryer:     NewRetryer,
 	}
 	if endpoint := strings.TrimSpace(getenv(EnvEndpointURL)); endpoint != "" {

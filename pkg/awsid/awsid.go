@@ -11,6 +11,7 @@
 package awsid
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 )
@@ -143,4 +144,37 @@ func lowerLetters(s string) bool {
 // isWordByte is a regular expression's \w: letters, digits and "_".
 func isWordByte(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_'
+}
+
+// TagFilter chooses resources by a tag: Key with Value, or Key with any
+// value when AnyValue.
+type TagFilter struct {
+	Key, Value string
+	AnyValue   bool
+}
+
+// Limits of tags, and the characters every AWS service takes in them
+// (EC2 takes more; these also keep a tag safe inside an IAM policy).
+const (
+	MaxTagKey   = 128
+	MaxTagValue = 256
+	tagChars    = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _.:/+-@"
+)
+
+// ParseTagFilter reads key=value, or key alone for any value. The key is 1
+// to 128 characters, not AWS's own (aws:); the value up to 256; both of
+// letters, digits, spaces and _ . : / + - @.
+func ParseTagFilter(v string) (TagFilter, error) {
+	key, value, hasValue := strings.Cut(v, "=")
+	switch {
+	case key == "" || len(key) > MaxTagKey:
+		return TagFilter{}, fmt.Errorf("%q: the tag key must be 1 to %d characters (key=value, or key for any value)", v, MaxTagKey)
+	case strings.HasPrefix(key, "aws:"):
+		return TagFilter{}, fmt.Errorf("%q: keys starting aws: are AWS's own", v)
+	case len(value) > MaxTagValue:
+		return TagFilter{}, fmt.Errorf("%q: the tag value is longer than %d characters", v, MaxTagValue)
+	case strings.Trim(key, tagChars) != "" || strings.Trim(value, tagChars) != "":
+		return TagFilter{}, fmt.Errorf("%q: a tag key and value take letters, digits, spaces and _ . : / + - @ only", v)
+	}
+	return TagFilter{Key: key, Value: value, AnyValue: !hasValue}, nil
 }

@@ -59,7 +59,7 @@ type Settings struct {
 	ServiceIDs []string
 	// ServiceTag is SERVICE_TAG, key=value or key (any value); nil when
 	// unset.
-	ServiceTag *ServiceTag
+	ServiceTag *awsid.TagFilter
 	// DryRun decides and logs but never calls Accept or Reject.
 	DryRun bool
 	// PolicyCache is how long a loaded policy is reused; 0 disables caching.
@@ -77,35 +77,18 @@ type Settings struct {
 	SweepPeriod time.Duration
 }
 
-// ServiceTag is the tag that chooses the managed endpoint services.
-type ServiceTag struct {
-	Key, Value string
-	// AnyValue is set for a key alone: any value matches.
-	AnyValue bool
-}
-
-// Limits of EC2 tags.
-const (
-	maxTagKey   = 128
-	maxTagValue = 256
-)
-
-// ParseServiceTag reads key=value, or key for any value.
-func ParseServiceTag(v string) (*ServiceTag, error) {
+// ParseServiceTag reads SERVICE_TAG: key=value, or key for any value; nil
+// when empty.
+func ParseServiceTag(v string) (*awsid.TagFilter, error) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return nil, nil
 	}
-	key, value, hasValue := strings.Cut(v, "=")
-	switch {
-	case key == "" || len(key) > maxTagKey:
-		return nil, fmt.Errorf("%s %q: the tag key must be 1 to %d characters (key=value, or key for any value)", EnvServiceTag, v, maxTagKey)
-	case strings.HasPrefix(key, "aws:"):
-		return nil, fmt.Errorf("%s %q: keys starting aws: are AWS's own", EnvServiceTag, v)
-	case len(value) > maxTagValue:
-		return nil, fmt.Errorf("%s %q: the tag value is longer than %d characters", EnvServiceTag, v, maxTagValue)
+	f, err := awsid.ParseTagFilter(v)
+	if err != nil {
+		return nil, fmt.Errorf("%s %w", EnvServiceTag, err)
 	}
-	return &ServiceTag{Key: key, Value: value, AnyValue: !hasValue}, nil
+	return &f, nil
 }
 
 // FromEnv reads Settings through getenv (os.Getenv in main, a map in tests).

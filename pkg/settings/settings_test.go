@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/privatelink-approver/privatelink-approver/pkg/awsid"
 	"github.com/privatelink-approver/privatelink-approver/pkg/settings"
 )
 
@@ -28,15 +29,16 @@ func TestFromEnv(t *testing.T) {
 				ConnectionTopicARN: "arn:aws:sns:us-east-1:123456789012:connections"}, nil},
 		{"a service tag", map[string]string{"POLICY_PARAMETER": "p", "SERVICE_TAG": " privatelink-approver=managed "},
 			settings.Settings{PolicyParameter: "p", PolicyCache: time.Minute, SweepPeriod: 5 * time.Minute,
-				ServiceTag: &settings.ServiceTag{Key: "privatelink-approver", Value: "managed"}}, nil},
+				ServiceTag: &awsid.TagFilter{Key: "privatelink-approver", Value: "managed"}}, nil},
 		{"a service tag with any value", map[string]string{"POLICY_PARAMETER": "p", "SERVICE_TAG": "team"},
 			settings.Settings{PolicyParameter: "p", PolicyCache: time.Minute, SweepPeriod: 5 * time.Minute,
-				ServiceTag: &settings.ServiceTag{Key: "team", AnyValue: true}}, nil},
+				ServiceTag: &awsid.TagFilter{Key: "team", AnyValue: true}}, nil},
 		{"a service tag with an empty value", map[string]string{"POLICY_PARAMETER": "p", "SERVICE_TAG": "team="},
 			settings.Settings{PolicyParameter: "p", PolicyCache: time.Minute, SweepPeriod: 5 * time.Minute,
-				ServiceTag: &settings.ServiceTag{Key: "team"}}, nil},
+				ServiceTag: &awsid.TagFilter{Key: "team"}}, nil},
 		{"bad service tags", map[string]string{"POLICY_PARAMETER": "p", "SERVICE_TAG": "=x"}, settings.Settings{}, []string{`SERVICE_TAG "=x": the tag key must be`}},
 		{"an AWS tag", map[string]string{"POLICY_PARAMETER": "p", "SERVICE_TAG": "aws:cloudformation:stack-name"}, settings.Settings{}, []string{"SERVICE_TAG", "aws:"}},
+		{"a value with = or a quote", map[string]string{"POLICY_PARAMETER": "p", "SERVICE_TAG": `team=a=b"`}, settings.Settings{}, []string{"SERVICE_TAG", "letters, digits, spaces"}},
 		{"dry run false", map[string]string{"POLICY_PARAMETER": "p", "DRY_RUN": "false"},
 			settings.Settings{PolicyParameter: "p", PolicyCache: time.Minute, SweepPeriod: 5 * time.Minute}, nil},
 		{"a path", map[string]string{"POLICY_PARAMETER": "/privatelink/policies/"},
