@@ -1,6 +1,6 @@
 // Package awsid recognises the AWS identifiers the approver reads and
-// writes: account IDs, endpoint service IDs, VPC endpoint IDs and Region
-// names. The policy, the settings, the triggers and approverctl all check
+// writes: account IDs, endpoint service IDs, VPC endpoint IDs, Region
+// names, and the IDs of AWS Organizations (organization, root, OU). The policy, the settings, the triggers and approverctl all check
 // IDs here, so they cannot disagree on what an ID looks like.
 //
 // The checks are small hand-written scanners rather than regular
@@ -65,6 +65,52 @@ func IsRegion(s string) bool {
 	}
 	for _, p := range parts[1 : len(parts)-1] {
 		if p == "" || !lowerLetters(p) {
+			return false
+		}
+	}
+	return true
+}
+
+// Prefixes of AWS Organizations IDs.
+const (
+	OrganizationPrefix = "o-"
+	RootPrefix         = "r-"
+	OUPrefix           = "ou-"
+)
+
+// IsOrganizationID reports whether s is an organization ID: o- and 10 to
+// 32 lowercase letters or digits.
+func IsOrganizationID(s string) bool {
+	rest, ok := strings.CutPrefix(s, OrganizationPrefix)
+	return ok && lowerAlnum(rest, 10, 32)
+}
+
+// IsRootID reports whether s is the ID of an organization's root: r- and 4
+// to 32 lowercase letters or digits.
+func IsRootID(s string) bool {
+	rest, ok := strings.CutPrefix(s, RootPrefix)
+	return ok && lowerAlnum(rest, 4, 32)
+}
+
+// IsOUID reports whether s is an organizational unit ID: ou-, 4 to 32
+// lowercase letters or digits (the root's part), "-", and 8 to 32 lowercase
+// letters or digits.
+func IsOUID(s string) bool {
+	rest, ok := strings.CutPrefix(s, OUPrefix)
+	if !ok {
+		return false
+	}
+	root, unit, ok := strings.Cut(rest, "-")
+	return ok && lowerAlnum(root, 4, 32) && lowerAlnum(unit, 8, 32)
+}
+
+// lowerAlnum reports whether s is min to max lowercase letters or digits.
+func lowerAlnum(s string, min, max int) bool {
+	if len(s) < min || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9') {
 			return false
 		}
 	}

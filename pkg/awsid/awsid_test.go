@@ -39,6 +39,23 @@ func TestChecks(t *testing.T) {
 		{"region in upper case", awsid.IsRegion, "EU-west-1", false},
 		{"region with an empty word", awsid.IsRegion, "eu--1", false},
 		{"region with three letters", awsid.IsRegion, "eur-west-1", false},
+		{"organization", awsid.IsOrganizationID, "o-abc1234567", true},
+		{"organization, 32 characters", awsid.IsOrganizationID, "o-" + strings.Repeat("a", 32), true},
+		{"organization, 9 characters", awsid.IsOrganizationID, "o-abc123456", false},
+		{"organization, 33 characters", awsid.IsOrganizationID, "o-" + strings.Repeat("a", 33), false},
+		{"organization in upper case", awsid.IsOrganizationID, "o-ABC1234567", false},
+		{"organization with a dash", awsid.IsOrganizationID, "o-abc-234567", false},
+		{"root", awsid.IsRootID, "r-ab12", true},
+		{"root, 3 characters", awsid.IsRootID, "r-ab1", false},
+		{"ou", awsid.IsOUID, "ou-ab12-11111111", true},
+		{"ou, longest", awsid.IsOUID, "ou-" + strings.Repeat("a", 32) + "-" + strings.Repeat("b", 32), true},
+		{"ou, root part of 3", awsid.IsOUID, "ou-ab1-11111111", false},
+		{"ou, unit of 7", awsid.IsOUID, "ou-ab12-1111111", false},
+		{"ou, unit of 33", awsid.IsOUID, "ou-ab12-" + strings.Repeat("1", 33), false},
+		{"ou without its unit", awsid.IsOUID, "ou-ab12", false},
+		{"ou with a third part", awsid.IsOUID, "ou-ab12-11111111-2", false},
+		{"ou in upper case", awsid.IsOUID, "ou-AB12-11111111", false},
+		{"a root is no ou", awsid.IsOUID, "r-ab12", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

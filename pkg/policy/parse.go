@@ -359,7 +359,7 @@ func parseDocument(text []byte) (*document, []Problem) {
 }
 
 func (v *validator) rule(path string, raw json.RawMessage) (Rule, bool) {
-	members, ok := v.object(path, raw, "name", "action", "accounts", "services", "endpoints", "regions", "expires", "maxEndpoints")
+	members, ok := v.object(path, raw, "name", "action", "accounts", "organizations", "organizationalUnits", "services", "endpoints", "regions", "expires", "maxEndpoints")
 	if !ok {
 		return Rule{}, false
 	}
@@ -388,12 +388,30 @@ func (v *validator) rule(path string, raw json.RawMessage) (Rule, bool) {
 		}
 	}
 
-	r.Accounts = v.list(path+".accounts", members, true, func(s string) string {
+	r.Accounts = v.list(path+".accounts", members, false, func(s string) string {
 		if s == AnyAccount || awsid.IsAccount(s) {
 			return ""
 		}
 		return fmt.Sprintf("%q is not a 12-digit account ID or \"*\"", s)
 	})
+	r.Organizations = v.list(path+".organizations", members, false, func(s string) string {
+		if awsid.IsOrganizationID(s) {
+			return ""
+		}
+		return fmt.Sprintf("%q is not an organization ID (o- and 10 to 32 lowercase letters or digits)", s)
+	})
+	r.OrganizationalUnits = v.list(path+".organizationalUnits", members, false, func(s string) string {
+		if awsid.IsOUID(s) {
+			return ""
+		}
+		return fmt.Sprintf("%q is not an organizational unit ID (ou-, 4 to 32 lowercase letters or digits, -, and 8 to 32 lowercase letters or digits)", s)
+	})
+	_, hasAccounts := members["accounts"]
+	_, hasOrgs := members["organizations"]
+	_, hasOUs := members["organizationalUnits"]
+	if !hasAccounts && !hasOrgs && !hasOUs {
+		v.add(path, "needs at least one of accounts, organizations and organizationalUnits (who the rule is for)")
+	}
 	r.Services = v.list(path+".services", members, false, func(s string) string {
 		if awsid.IsServiceID(s) {
 			return ""

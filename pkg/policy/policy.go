@@ -3,7 +3,10 @@ package policy
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/privatelink-approver/privatelink-approver/pkg/awsid"
 )
 
 // Action is what a policy decides for one connection request.
@@ -54,20 +57,33 @@ type Policy struct {
 	byAccount map[string][]int32
 	// anyAccount holds the rules whose accounts include "*".
 	anyAccount []int32
-	hasLimits  bool
+	// orgRules holds the rules that name organizations or OUs.
+	orgRules  []int32
+	hasLimits bool
 }
+
+// HasOrganizationRules reports whether any rule names organizations or
+// organizational units: deciding may then need accounts' memberships.
+func (p *Policy) HasOrganizationRules() bool { return len(p.orgRules) > 0 }
 
 // HasLimits reports whether any rule sets maxEndpoints: deciding then needs
 // each account's count of accepted connections.
 func (p *Policy) HasLimits() bool { return p.hasLimits }
 
-// Rule is one named entry of a policy. Empty Services, Endpoints and Regions
-// mean "any"; when set, they narrow the rule.
+// Rule is one named entry of a policy. It names consumers by Accounts,
+// Organizations and OrganizationalUnits (at least one of them): a request
+// matches when its account matches any of them. Empty Services, Endpoints
+// and Regions mean "any"; when set, they narrow the rule.
 type Rule struct {
-	Name      string
-	Action    Action
-	Accounts  []string
-	Services  []string
+	Name     string
+	Action   Action
+	Accounts []string
+	// Organizations match the accounts that are members of them (o-...).
+	Organizations []string
+	// OrganizationalUnits match the accounts in them or in any OU below
+	// them (ou-...).
+	OrganizationalUnits []string
+	Services            []string
 	Endpoints []string
 	Regions   []string
 	// Expires is zero when the rule never expires; otherwise the rule applies
@@ -96,6 +112,52 @@ type Request struct {
 	// Existing marks a connection that is already accepted, evaluated for
 	// revocation: limits do not apply to it (a limit never revokes).
 	Existing bool
+	// Org is the account's place in AWS Organizations, for rules that name
+	// organizations or OUs; nil when it was not looked up (or the lookup
+	// failed). Decide then says whether it needed it (Unresolved).
+	Org *Membership
+}
+
+// Membership is an account's place in AWS Organizations: the organization
+// it is a member of, its root, and the OUs from the root down to the
+// account's parent. The zero value is an account in no organization of
+// ours.
+type Membership struct {
+	Organization string
+	Root         string
+	OUs          []string
+}
+
+// Member reports whether the account is in the organization.
+func (m Membership) Member() bool { return m.Organization != "" }
+
+// Path is the account's place as one string: the organization ID, the root
+// ID, then every OU from the root down to the account's parent, joined by
+// "/" (o-abc1234567/r-ab12/ou-ab12-11111111); "" for an account in no
+// organization.
+func (m Membership) Path() string {
+	if !m.Member() {
+		return ""
+	}
+	return strings.Join(append([]string{m.Organization, m.Root}, m.OUs...), "/")
+}
+
+// ParsePath reads a Path: an organization ID, a root ID and any number of
+// OU IDs joined by "/". The empty string is an account in no organization.
+func ParsePath(s string) (Membership, error) {
+	if s == "" {
+		return Membership{}, nil
+	}
+	parts := strings.Split(s, "/")
+	if len(parts) < 2 || !awsid.IsOrganizationID(parts[0]) || !awsid.IsRootID(parts[1]) {
+		return Membership{}, fmt.Errorf("organization path %q must start with an organization ID and a root ID, such as o-abc1234567/r-ab12/ou-ab12-11111111", s)
+	}
+	for _, ou := range parts[2:] {
+		if !awsid.IsOUID(ou) {
+			return Membership{}, fmt.Errorf("organization path %q: %q is not an OU ID (ou-, 4 to 32 lowercase letters or digits, -, 8 to 32 more)", s, ou)
+		}
+	}
+	return Membership{Organization: parts[0], Root: parts[1], OUs: parts[2:]}, nil
 }
 
 // Decision is the outcome of evaluating a Request.
@@ -110,12 +172,57 @@ type Decision struct {
 	// the account has reached (Accepted of Limit), when no later rule accepted.
 	LimitedRule     string
 	Accepted, Limit int
+	// Via is the organization or OU through which the deciding rule
+	// matched, when it did not name the account itself.
+	Via string
+	// Unresolved is set when the account's membership was not known
+	// (Request.Org nil) and a rule naming organizations or OUs could change
+	// the action: Action is then what the other rules decide, and must not
+	// be applied. UnresolvedRule names the first such rule.
+	Unresolved     bool
+	UnresolvedRule string
+
+	// possible are the actions the decision could have with the
+	// membership known (a bit per action), when Unresolved.
+	possible uint8
+	// needsOrg is set when a rule naming organizations or OUs could match
+	// the request and no reject rule naming the account decided it.
+	needsOrg bool
+}
+
+// Could reports whether the decision could be a had the account's
+// membership been known: for a resolved decision, whether it is a.
+func (d Decision) Could(a Action) bool {
+	if !d.Unresolved {
+		return d.Action == a
+	}
+	return d.possible&actionBit(a) != 0
+}
+
+func actionBit(a Action) uint8 {
+	switch a {
+	case Accept:
+		return 1
+	case Reject:
+		return 2
+	default:
+		return 4
+	}
 }
 
 // Reason says in words why the decision was made.
 func (d Decision) Reason() string {
 	var why string
 	switch {
+	case d.Unresolved:
+		return "undecided: rule " + d.UnresolvedRule + " names organizations or OUs, and the account's place in the organization could not be looked up"
+	case d.Rule != DefaultRuleName && d.Via != "":
+		why = "matched " + string(d.Action) + " rule " + d.Rule + " through " + d.Via
+		if d.Action == Reject {
+			why += " (a reject rule wins over any accept rule)"
+		} else {
+			why += " and no reject rule"
+		}
 	case d.Rule != DefaultRuleName && d.Action == Reject:
 		why = "matched reject rule " + d.Rule + " (a reject rule wins over any accept rule)"
 	case d.Rule != DefaultRuleName:
@@ -134,46 +241,64 @@ func (d Decision) Reason() string {
 
 // Decide evaluates req at time now. A matching reject rule wins over any
 // matching accept rule; among rules of the same action the first in document
-// order is reported; no match yields DefaultAction. It does not allocate.
+// order is reported; no match yields DefaultAction. Rules naming
+// organizations or OUs match through req.Org; without it, the decision is
+// Unresolved when they could change its action. It does not allocate.
 func (p *Policy) Decide(req Request, now time.Time) Decision {
 	const none = int32(-1)
 	firstAccept, firstReject, firstExpired, firstLimited := none, none, none, none
-	consider := func(indexes []int32) {
+	// Rules naming organizations or OUs that could match when req.Org is
+	// unknown.
+	unknownAccept, unknownReject, firstUnknown := false, false, none
+	consider := func(indexes []int32, byOrg bool) {
 		for _, i := range indexes {
 			r := &p.Rules[i]
 			if !r.narrowsTo(req) {
 				continue
 			}
+			if byOrg && (slices.Contains(r.Accounts, req.Account) || slices.Contains(r.Accounts, AnyAccount)) {
+				continue // matched by the account already
+			}
+			if byOrg && req.Org != nil && r.memberVia(*req.Org) == "" {
+				continue
+			}
 			if !r.Expires.IsZero() && !now.Before(r.Expires) {
-				if firstExpired == none || i < firstExpired {
-					firstExpired = i
+				if req.Org != nil || !byOrg {
+					firstExpired = minIndex(firstExpired, i)
 				}
 				continue
 			}
 			if r.MaxEndpoints > 0 && !req.Existing && req.Accepted >= r.MaxEndpoints {
-				if firstLimited == none || i < firstLimited {
-					firstLimited = i
+				if req.Org != nil || !byOrg {
+					firstLimited = minIndex(firstLimited, i)
 				}
 				continue
 			}
+			if byOrg && req.Org == nil {
+				unknownReject = unknownReject || r.Action == Reject
+				unknownAccept = unknownAccept || r.Action == Accept
+				firstUnknown = minIndex(firstUnknown, i)
+				continue
+			}
 			if r.Action == Reject {
-				if firstReject == none || i < firstReject {
-					firstReject = i
-				}
-			} else if firstAccept == none || i < firstAccept {
-				firstAccept = i
+				firstReject = minIndex(firstReject, i)
+			} else {
+				firstAccept = minIndex(firstAccept, i)
 			}
 		}
 	}
-	consider(p.byAccount[req.Account])
-	consider(p.anyAccount)
+	consider(p.byAccount[req.Account], false)
+	consider(p.anyAccount, false)
+	consider(p.orgRules, true)
 
 	var d Decision
 	switch {
 	case firstReject != none:
-		return Decision{Action: Reject, Rule: p.Rules[firstReject].Name}
+		d = Decision{Action: Reject, Rule: p.Rules[firstReject].Name}
+		d.Via = p.Rules[firstReject].via(req)
+		return d
 	case firstAccept != none:
-		d = Decision{Action: Accept, Rule: p.Rules[firstAccept].Name}
+		d = Decision{Action: Accept, Rule: p.Rules[firstAccept].Name, Via: p.Rules[firstAccept].via(req)}
 	default:
 		d = Decision{Action: p.DefaultAction, Rule: DefaultRuleName}
 		if firstExpired != none {
@@ -183,7 +308,65 @@ func (p *Policy) Decide(req Request, now time.Time) Decision {
 	if firstLimited != none && (firstAccept == none || firstLimited < firstAccept) {
 		d.LimitedRule, d.Accepted, d.Limit = p.Rules[firstLimited].Name, req.Accepted, p.Rules[firstLimited].MaxEndpoints
 	}
+	if firstUnknown != none {
+		d.needsOrg = true
+		d.possible = actionBit(d.Action)
+		if unknownReject {
+			d.possible |= actionBit(Reject)
+		}
+		if unknownAccept {
+			d.possible |= actionBit(Accept)
+		}
+		if d.possible != actionBit(d.Action) {
+			d.Unresolved, d.UnresolvedRule = true, p.Rules[firstUnknown].Name
+		}
+	}
 	return d
+}
+
+// NeedsMembership reports whether deciding req could depend on the
+// account's place in the organization: a rule naming organizations or OUs
+// could match it, and no reject rule naming the account decides it anyway.
+// Only then is the account looked up.
+func (p *Policy) NeedsMembership(req Request, now time.Time) bool {
+	if len(p.orgRules) == 0 {
+		return false
+	}
+	req.Org = nil
+	return p.Decide(req, now).needsOrg
+}
+
+func minIndex(current, i int32) int32 {
+	if current < 0 || i < current {
+		return i
+	}
+	return current
+}
+
+// memberVia is the first of the rule's organizations and OUs that m is in,
+// or "".
+func (r *Rule) memberVia(m Membership) string {
+	if !m.Member() {
+		return ""
+	}
+	if slices.Contains(r.Organizations, m.Organization) {
+		return m.Organization
+	}
+	for _, ou := range m.OUs {
+		if slices.Contains(r.OrganizationalUnits, ou) {
+			return ou
+		}
+	}
+	return ""
+}
+
+// via says how a matching rule matched req: "" when it names the account
+// (or any account), else the organization or OU.
+func (r *Rule) via(req Request) string {
+	if req.Org == nil || slices.Contains(r.Accounts, req.Account) || slices.Contains(r.Accounts, AnyAccount) {
+		return ""
+	}
+	return r.memberVia(*req.Org)
 }
 
 // narrowsTo reports whether the rule's optional services, endpoints and
@@ -202,9 +385,12 @@ func listAdmits(list []string, v string) bool {
 // index builds the account index. Parse calls it after validation.
 func (p *Policy) index() {
 	p.byAccount = make(map[string][]int32)
-	p.anyAccount = nil
+	p.anyAccount, p.orgRules = nil, nil
 	for i, r := range p.Rules {
 		p.hasLimits = p.hasLimits || r.MaxEndpoints > 0
+		if len(r.Organizations) > 0 || len(r.OrganizationalUnits) > 0 {
+			p.orgRules = append(p.orgRules, int32(i))
+		}
 		seen := make(map[string]bool, len(r.Accounts))
 		for _, a := range r.Accounts {
 			if seen[a] {
