@@ -84,8 +84,8 @@ type Rule struct {
 	// them (ou-...).
 	OrganizationalUnits []string
 	Services            []string
-	Endpoints []string
-	Regions   []string
+	Endpoints           []string
+	Regions             []string
 	// Expires is zero when the rule never expires; otherwise the rule applies
 	// while the evaluation time is before it.
 	Expires time.Time
