@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/privatelink-approver/privatelink-approver/pkg/awsid"
+	"github.com/privatelink-approver/privatelink-approver/pkg/membership"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
 )
 
@@ -51,6 +52,13 @@ type LoadedPolicy struct {
 	// Cached is true when the loader served the copy an earlier read made:
 	// the stored policy may have changed since.
 	Cached bool
+}
+
+// MembershipResolver looks up accounts' places in AWS Organizations, for
+// rules that name organizations or OUs; *membership.Resolver is one.
+type MembershipResolver interface {
+	Lookup(ctx context.Context, accounts []string) map[string]membership.Result
+	Forget()
 }
 
 // ErrNoPolicy is matched (errors.Is) by every error that means no usable
@@ -101,6 +109,10 @@ type Config struct {
 	// notifications. When ServiceIDs is empty, each sweep makes sure every
 	// managed service has a Connect notification on it.
 	ConnectionTopicARN string
+	// Membership looks up the accounts that rules by organization or OU
+	// could decide. Nil when there is none: such rules then decide nothing
+	// (their requests fail as for a failed lookup).
+	Membership MembershipResolver
 	// DryRun decides and logs but never calls Accept or Reject.
 	DryRun bool
 	// Region is the function's own region, where a connection with no
@@ -191,6 +203,10 @@ type Request struct {
 	// Sweep marks a sweep (the schedule or a policy change): only a sweep
 	// revokes accepted connections, when the policy says "revoke".
 	Sweep bool
+	// ForgetMemberships drops the memberships kept from earlier
+	// invocations before deciding (the policy changed, or an account moved
+	// in the organization).
+	ForgetMemberships bool
 }
 
 // Reconcile loads the policy, then reconciles each requested managed
@@ -219,9 +235,16 @@ func (a *Approver) Reconcile(ctx context.Context, req Request) (*Report, error) 
 		return nil, err
 	}
 	now := a.now() // rule expiry and the decided-at stamp: one time per invocation
+	if req.ForgetMemberships && a.cfg.Membership != nil {
+		a.cfg.Membership.Forget()
+	}
 
 	reads := a.readAll(ctx, cov, needsAccepted(loaded, req.Sweep))
-	plans := a.decideAll(loaded, reads, req, now)
+	// Every account is looked up at most once per invocation, whatever
+	// policy decides.
+	orgs := lookups{}
+	a.resolve(ctx, loaded, reads, req, now, orgs)
+	plans := a.decideAll(loaded, reads, req, now, orgs)
 	if loaded.Cached && acts(plans) {
 		// Another execution environment may have heard of a change this one
 		// missed: never act on a copy the stored policy may have outlived.
@@ -236,7 +259,8 @@ func (a *Approver) Reconcile(ctx context.Context, req Request) (*Report, error) 
 				reads = a.readAll(ctx, cov, true)
 			}
 			loaded = fresh
-			plans = a.decideAll(loaded, reads, req, now)
+			a.resolve(ctx, loaded, reads, req, now, orgs)
+			plans = a.decideAll(loaded, reads, req, now, orgs)
 		}
 	}
 
@@ -275,6 +299,11 @@ func (a *Approver) applyAll(ctx context.Context, report *Report, plans []*plan, 
 			report.fail(pl.svc, err)
 			a.log.ErrorContext(ctx, "reconcile failed", "serviceId", pl.svc, "trigger", report.Trigger, "error", err.Error())
 		}
+		if pl.lookupErr != nil {
+			// Everything else of the service was decided and applied; the
+			// undecided requests fail it, so that it is tried again.
+			report.fail(pl.svc, pl.lookupErr)
+		}
 		report.Decisions = append(report.Decisions, pl.decisions...)
 	}
 	if len(report.NotReached) > 0 {
@@ -297,17 +326,21 @@ func needsAccepted(loaded *LoadedPolicy, sweep bool) bool {
 
 // guard holds every revocation of the invocation when revoking could cut off
 // consumers by mistake: when more than maxRevocations are due across every
-// service, or when any managed service could not be read (its revocations
-// are unknown, so the count cannot be trusted). It returns why, or "".
+// service, or when the count cannot be trusted: a managed service could not
+// be read, or accounts that rules by organization or OU could revoke could
+// not be looked up. It returns why, or "".
 func (a *Approver) guard(ctx context.Context, plans []*plan, loaded *LoadedPolicy, req Request) string {
-	revocations := 0
+	revocations, undecided := 0, 0
 	var unread []string
 	for _, pl := range plans {
 		revocations += pl.revocations()
+		undecided += pl.undecidedRevocations()
 		if pl.err != nil {
 			unread = append(unread, pl.svc)
 		}
 	}
+	// The undecided ones are never made: what is held is the others.
+	revocations -= undecided
 	if revocations == 0 {
 		return ""
 	}
@@ -317,6 +350,9 @@ func (a *Approver) guard(ctx context.Context, plans []*plan, loaded *LoadedPolic
 	case len(unread) > 0:
 		why = fmt.Sprintf("%d revocations held: the connections of %s could not be read, and nothing is revoked while any managed service is unread (the next sweep tries again)",
 			revocations, someOf(unread, 3))
+	case undecided > 0:
+		why = fmt.Sprintf("%d revocations held: %d accepted connections could be revoked by rules by organization or OU, but their accounts could not be looked up in AWS Organizations, and nothing is revoked while the count is unknown (the next sweep tries again)",
+			revocations, undecided)
 	case revocations > limit:
 		why = fmt.Sprintf("%d revocations exceed maxRevocations %d: nothing revoked; check the policy, then raise maxRevocations if they are meant", revocations, limit)
 	default:

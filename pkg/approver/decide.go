@@ -2,6 +2,9 @@ package approver
 
 import (
 	"cmp"
+	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -9,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/privatelink-approver/privatelink-approver/pkg/membership"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
 )
 
@@ -20,22 +24,119 @@ type plan struct {
 	// err is a failure to read the service's connections: nothing is
 	// decided for it.
 	err error
+	// lookupErr is the first failed membership lookup that left a
+	// decision of the service undecided.
+	lookupErr error
 }
 
-// decideAll decides every service's read with the policy.
-func (a *Approver) decideAll(loaded *LoadedPolicy, reads []serviceRead, req Request, now time.Time) []*plan {
+// lookups are the memberships one invocation looked up, by account.
+type lookups map[string]membership.Result
+
+// CodeNoMembership is the error code of an undecided request when the
+// approver has no AWS Organizations client.
+const CodeNoMembership = "NoOrganizationsClient"
+
+// resolve looks up, once per invocation, the accounts whose decisions under
+// loaded could depend on their place in the organization (known holds those
+// looked up already). None when the policy has no rule by organization or
+// OU; none for an account a reject rule naming it decides anyway.
+func (a *Approver) resolve(ctx context.Context, loaded *LoadedPolicy, reads []serviceRead, req Request, now time.Time, known lookups) {
+	p := loaded.Policy
+	if !p.HasOrganizationRules() {
+		return
+	}
+	revoking := req.Sweep && p.Revoke
+	var need []string
+	asked := map[string]bool{}
+	consider := func(svc string, c types.VpcEndpointConnection, existing bool) {
+		d := a.newDecision(svc, "", c)
+		if _, ok := known[d.Owner]; ok || asked[d.Owner] {
+			return
+		}
+		if p.NeedsMembership(policy.Request{Account: d.Owner, ServiceID: svc, EndpointID: d.EndpointID, Region: d.Region, Existing: existing}, now) {
+			asked[d.Owner] = true
+			need = append(need, d.Owner)
+		}
+	}
+	for _, r := range reads {
+		for _, c := range r.pending {
+			consider(r.svc, c, false)
+		}
+		if revoking {
+			for _, c := range r.accepted {
+				consider(r.svc, c, true)
+			}
+		}
+	}
+	if len(need) == 0 {
+		return
+	}
+	if a.cfg.Membership == nil {
+		for _, account := range need {
+			known[account] = membership.Result{Err: &membership.LookupError{Account: account, Code: CodeNoMembership,
+				Err: errors.New("the approver has no AWS Organizations client")}}
+		}
+		return
+	}
+	failed := 0
+	for account, res := range a.cfg.Membership.Lookup(ctx, need) {
+		known[account] = res
+		if res.Err != nil {
+			failed++
+			a.log.WarnContext(ctx, "membership lookup failed", "trigger", req.Trigger, "owner", account, "error", res.Err.Error())
+		}
+	}
+	a.log.DebugContext(ctx, "memberships looked up", "trigger", req.Trigger, "accounts", len(need), "failed", failed)
+}
+
+// decideAll decides every service's read with the policy and the
+// memberships looked up.
+func (a *Approver) decideAll(loaded *LoadedPolicy, reads []serviceRead, req Request, now time.Time, orgs lookups) []*plan {
 	revoking := req.Sweep && loaded.Policy.Revoke
 	plans := make([]*plan, 0, len(reads))
 	for _, r := range reads {
-		plans = append(plans, a.decide(loaded, r, req.Trigger, revoking, now))
+		plans = append(plans, a.decide(loaded, r, req.Trigger, revoking, now, orgs))
 	}
 	return plans
+}
+
+// memberOf is the account's membership as looked up: nil, with why, when
+// the lookup failed (or the account was not looked up: nil, nil).
+func (orgs lookups) memberOf(account string) (*policy.Membership, error) {
+	res, ok := orgs[account]
+	switch {
+	case !ok:
+		return nil, nil
+	case res.Err != nil:
+		return nil, res.Err
+	}
+	m := res.Membership
+	return &m, nil
+}
+
+// undecided marks d as left undecided by a failed membership lookup: it
+// stays as it is (pending, or accepted), and fails the invocation.
+func (pl *plan) undecided(d *Outcome, pd policy.Decision, lookupErr error) {
+	if lookupErr == nil {
+		// Not looked up although needed: never happens, but never decide
+		// on it either.
+		lookupErr = &membership.LookupError{Account: d.Owner, Code: membership.CodeLookupFailed, Err: errors.New("the account was not looked up")}
+	}
+	d.Rule, d.Reason, d.Result, d.MembershipFailed = pd.UnresolvedRule, pd.Reason(), ResultFailed, true
+	d.ErrorCode, d.Detail = membership.CodeLookupFailed, lookupErr.Error()
+	var lerr *membership.LookupError
+	if errors.As(lookupErr, &lerr) {
+		d.ErrorCode = lerr.Code
+	}
+	if pl.lookupErr == nil {
+		pl.lookupErr = fmt.Errorf("%s: requests left undecided: %w", pl.svc, lookupErr)
+	}
 }
 
 // decide decides one service's connections, changing nothing: every pending
 // request, and, when revoking, every accepted connection whose decision is
 // now reject. It calls no AWS API.
-func (a *Approver) decide(loaded *LoadedPolicy, r serviceRead, trigger string, revoking bool, now time.Time) *plan {
+func (a *Approver) decide(loaded *LoadedPolicy, r serviceRead, trigger string, revoking bool, now time.Time, orgs lookups) *plan {
 	pl := &plan{svc: r.svc, err: r.err}
 	if r.err != nil {
 		return pl
@@ -54,8 +155,16 @@ func (a *Approver) decide(loaded *LoadedPolicy, r serviceRead, trigger string, r
 	for _, c := range pending {
 		d := a.newDecision(r.svc, trigger, c)
 		d.PolicyParameter, d.PolicyVersion = loaded.Parameter, loaded.Version
+		org, lookupErr := orgs.memberOf(d.Owner)
 		pd := p.Decide(policy.Request{Account: d.Owner, ServiceID: r.svc, EndpointID: d.EndpointID, Region: d.Region,
-			Accepted: acceptedBy[d.Owner]}, now)
+			Accepted: acceptedBy[d.Owner], Org: org}, now)
+		d.OrgPath = orgPath(org)
+		if pd.Unresolved {
+			// Neither accepted nor rejected: it stays pending.
+			pl.undecided(&d, pd, lookupErr)
+			pl.decisions = append(pl.decisions, d)
+			continue
+		}
 		d.Action, d.Rule, d.Reason = pd.Action, pd.Rule, pd.Reason()
 		switch {
 		case pd.Action == policy.Manual:
@@ -74,9 +183,21 @@ func (a *Approver) decide(loaded *LoadedPolicy, r serviceRead, trigger string, r
 	for _, c := range accepted {
 		d := a.newDecision(r.svc, trigger, c)
 		d.PolicyParameter, d.PolicyVersion = loaded.Parameter, loaded.Version
+		org, lookupErr := orgs.memberOf(d.Owner)
 		pd := p.Decide(policy.Request{Account: d.Owner, ServiceID: r.svc, EndpointID: d.EndpointID, Region: d.Region,
-			Existing: true}, now)
+			Existing: true, Org: org}, now)
+		d.OrgPath = orgPath(org)
 		switch {
+		case pd.Unresolved && (pd.RuleCould(policy.Reject) || pd.Could(policy.Reject) && !d.acceptedByPerson()):
+			// It could be revoked: never on a failed lookup. It stays
+			// accepted, and the sweep fails.
+			d.Action, d.Revoked = policy.Reject, true
+			pl.undecided(&d, pd, lookupErr)
+			d.Reason = "not revoked: " + d.Reason
+			pl.decisions = append(pl.decisions, d)
+			continue
+		case pd.Unresolved:
+			continue // no revocation whatever the membership
 		case pd.Action != policy.Reject:
 			continue // accept keeps it; manual never revokes
 		case d.acceptedByPerson() && pd.Rule == policy.DefaultRuleName:
@@ -119,6 +240,14 @@ func (a *Approver) newDecision(svc, trigger string, c types.VpcEndpointConnectio
 	return d
 }
 
+// orgPath is the path of a membership looked up, "" for none.
+func orgPath(m *policy.Membership) string {
+	if m == nil {
+		return ""
+	}
+	return m.Path()
+}
+
 // acts reports whether any plan calls Accept or Reject.
 func acts(plans []*plan) bool {
 	for _, pl := range plans {
@@ -129,6 +258,18 @@ func acts(plans []*plan) bool {
 		}
 	}
 	return false
+}
+
+// undecidedRevocations counts the revocations a failed membership lookup
+// left undecided.
+func (pl *plan) undecidedRevocations() int {
+	n := 0
+	for _, d := range pl.decisions {
+		if d.Revoked && d.MembershipFailed {
+			n++
+		}
+	}
+	return n
 }
 
 // revocations counts the plan's revocations, applied or not (dry run).

@@ -75,8 +75,9 @@ type Verdict struct {
 // connections of every managed service against what the current one does
 // (nil when nothing valid is stored), as the sweep after storing it would:
 // pending requests decided, and, when the proposed policy says revoke,
-// accepted connections revoked. It fails when any service cannot be read:
-// a plan that misses connections would say "no change" wrongly.
+// accepted connections revoked. It fails when any service cannot be read,
+// or any account a rule by organization or OU could decide cannot be looked
+// up: a plan that misses connections would say "no change" wrongly.
 func (a *Approver) PlanPolicy(ctx context.Context, current, proposed *LoadedPolicy) (*PolicyPlan, error) {
 	cov, err := a.servicesFor(ctx, Request{All: true})
 	if err != nil {
@@ -105,15 +106,35 @@ func (a *Approver) PlanPolicy(ctx context.Context, current, proposed *LoadedPoli
 		}
 		return d.EndpointID
 	}
-	if current != nil {
-		out.CurrentVersion = current.Version
-		for _, pl := range a.decideAll(current, reads, sweep, now) {
-			for _, d := range pl.decisions {
-				verdicts[key(d)] = verdictOf(d)
+	orgs := lookups{}
+	var lookupErrs []error
+	decideAll := func(loaded *LoadedPolicy) []*plan {
+		a.resolve(ctx, loaded, reads, sweep, now, orgs)
+		plans := a.decideAll(loaded, reads, sweep, now, orgs)
+		for _, pl := range plans {
+			if pl.lookupErr != nil {
+				lookupErrs = append(lookupErrs, pl.lookupErr)
 			}
 		}
+		return plans
 	}
-	for _, pl := range a.decideAll(proposed, reads, sweep, now) {
+	var currentPlans []*plan
+	if current != nil {
+		out.CurrentVersion = current.Version
+		currentPlans = decideAll(current)
+	}
+	proposedPlans := decideAll(proposed)
+	if err := errors.Join(lookupErrs...); err != nil {
+		// A plan that guessed where accounts are would say "no change"
+		// wrongly.
+		return nil, err
+	}
+	for _, pl := range currentPlans {
+		for _, d := range pl.decisions {
+			verdicts[key(d)] = verdictOf(d)
+		}
+	}
+	for _, pl := range proposedPlans {
 		for _, d := range pl.decisions {
 			if d.Revoked {
 				out.Revocations++

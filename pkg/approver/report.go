@@ -69,6 +69,13 @@ type Outcome struct {
 	// AnnouncedAt is when the request was announced on the decision topic,
 	// from its announced-at tag.
 	AnnouncedAt string `json:"announcedAt,omitempty"`
+	// OrgPath is the owner's place in AWS Organizations, for an account
+	// that was looked up (policy.Membership.Path): "" when it is in no
+	// organization of ours, or was not looked up.
+	OrgPath string `json:"orgPath,omitempty"`
+	// MembershipFailed marks a decision left undecided because the owner
+	// could not be looked up in AWS Organizations (Result failed).
+	MembershipFailed bool `json:"membershipFailed,omitempty"`
 
 	// tags are the connection's privatelink-approver:* tags when it was read.
 	tags map[string]string
@@ -118,6 +125,7 @@ func (d Outcome) attrs() []slog.Attr {
 	}
 	optional := []struct{ key, value string }{
 		{"by", d.By}, {"detail", d.Detail}, {"errorCode", d.ErrorCode}, {"stampError", d.StampError}, {"announcedAt", d.AnnouncedAt},
+		{"orgPath", d.OrgPath},
 	}
 	for _, o := range optional {
 		if o.value != "" {
@@ -126,6 +134,9 @@ func (d Outcome) attrs() []slog.Attr {
 	}
 	if d.Revoked {
 		attrs = append(attrs, slog.Bool("revoked", true))
+	}
+	if d.MembershipFailed {
+		attrs = append(attrs, slog.Bool("membershipFailed", true))
 	}
 	return attrs
 }
@@ -150,6 +161,9 @@ type Counts struct {
 	// StampFailures counts applied decisions whose stamp tags could not be
 	// written.
 	StampFailures int `json:"stampFailures"`
+	// MembershipErrors counts decisions left undecided because the owner
+	// could not be looked up in AWS Organizations (also in Failed).
+	MembershipErrors int `json:"membershipErrors"`
 }
 
 // Count counts decisions by result.
@@ -178,6 +192,9 @@ func Count(decisions []Outcome) Counts {
 		}
 		if d.StampError != "" {
 			c.StampFailures++
+		}
+		if d.MembershipFailed {
+			c.MembershipErrors++
 		}
 	}
 	return c

@@ -185,9 +185,26 @@ type Decision struct {
 	// possible are the actions the decision could have with the
 	// membership known (a bit per action), when Unresolved.
 	possible uint8
+	// ruleReject is set when a reject rule (not defaultAction) could
+	// decide it, when Unresolved.
+	ruleReject bool
 	// needsOrg is set when a rule naming organizations or OUs could match
 	// the request and no reject rule naming the account decided it.
 	needsOrg bool
+}
+
+// RuleCould reports whether a rule (not defaultAction) could decide a had
+// the account's membership been known: for a resolved decision, whether it
+// is a and a rule made it.
+func (d Decision) RuleCould(a Action) bool {
+	switch {
+	case !d.Unresolved:
+		return d.Action == a && d.Rule != DefaultRuleName
+	case a == Reject:
+		return d.ruleReject
+	default:
+		return d.Could(a)
+	}
 }
 
 // Could reports whether the decision could be a had the account's
@@ -313,6 +330,7 @@ func (p *Policy) Decide(req Request, now time.Time) Decision {
 		d.possible = actionBit(d.Action)
 		if unknownReject {
 			d.possible |= actionBit(Reject)
+			d.ruleReject = true
 		}
 		if unknownAccept {
 			d.possible |= actionBit(Accept)

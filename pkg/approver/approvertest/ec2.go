@@ -98,6 +98,17 @@ func (f *EC2) State(id string) string {
 	return "missing"
 }
 
+// States returns the state of every connection, by endpoint ID.
+func (f *EC2) States() map[string]string {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	out := make(map[string]string, len(f.Conns))
+	for id, c := range f.Conns {
+		out[id] = string(c.VpcEndpointState)
+	}
+	return out
+}
+
 // DescribeVpcEndpointConnections is the EC2 API call, on the fake's connections.
 func (f *EC2) DescribeVpcEndpointConnections(_ context.Context, in *ec2.DescribeVpcEndpointConnectionsInput, _ ...func(*ec2.Options)) (*ec2.DescribeVpcEndpointConnectionsOutput, error) {
 	f.Mu.Lock()

@@ -1,0 +1,238 @@
+package membership_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/aws/aws-sdk-go-v2/service/organizations/types"
+	"github.com/aws/smithy-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/privatelink-approver/privatelink-approver/pkg/membership"
+	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
+)
+
+const (
+	org    = "o-abc1234567"
+	root   = "r-ab12"
+	ouTop  = "ou-ab12-11111111"
+	ouLow  = "ou-ab12-22222222"
+	member = "111111111111" // root -> ouTop -> ouLow -> member
+	direct = "222222222222" // root -> direct
+	other  = "999999999999" // not in the organization
+)
+
+// fakeOrg is an organization: each child's parent, and errors by child
+// ("" for DescribeOrganization).
+type fakeOrg struct {
+	mu      sync.Mutex
+	parents map[string]string
+	errs    map[string]error
+	calls   map[string]int
+}
+
+func newFakeOrg() *fakeOrg {
+	return &fakeOrg{
+		parents: map[string]string{member: ouLow, ouLow: ouTop, ouTop: root, direct: root},
+		errs:    map[string]error{},
+		calls:   map[string]int{},
+	}
+}
+
+func (f *fakeOrg) ListParents(_ context.Context, in *organizations.ListParentsInput, _ ...func(*organizations.Options)) (*organizations.ListParentsOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	child := aws.ToString(in.ChildId)
+	f.calls["ListParents"]++
+	f.calls[child]++
+	if err := f.errs[child]; err != nil {
+		return nil, err
+	}
+	p, ok := f.parents[child]
+	if !ok {
+		return nil, &types.AccountNotFoundException{Message: aws.String("not found")}
+	}
+	typ := types.ParentTypeOrganizationalUnit
+	if p == root {
+		typ = types.ParentTypeRoot
+	}
+	return &organizations.ListParentsOutput{Parents: []types.Parent{{Id: aws.String(p), Type: typ}}}, nil
+}
+
+func (f *fakeOrg) DescribeOrganization(context.Context, *organizations.DescribeOrganizationInput, ...func(*organizations.Options)) (*organizations.DescribeOrganizationOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls["DescribeOrganization"]++
+	if err := f.errs[""]; err != nil {
+		return nil, err
+	}
+	return &organizations.DescribeOrganizationOutput{Organization: &types.Organization{Id: aws.String(org)}}, nil
+}
+
+func (f *fakeOrg) count(what string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[what]
+}
+
+func (f *fakeOrg) reset() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = map[string]int{}
+}
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func apiError(code string) error { return &smithy.GenericAPIError{Code: code, Message: "injected"} }
+
+func TestLookup(t *testing.T) {
+	tests := []struct {
+		name     string
+		errs     map[string]error
+		account  string
+		want     policy.Membership
+		wantPath string
+		wantCode string
+	}{
+		{"two OUs below the root", nil, member,
+			policy.Membership{Organization: org, Root: root, OUs: []string{ouTop, ouLow}}, org + "/" + root + "/" + ouTop + "/" + ouLow, ""},
+		{"directly under the root", nil, direct, policy.Membership{Organization: org, Root: root}, org + "/" + root, ""},
+		{"not in the organization (AccountNotFoundException)", nil, other, policy.Membership{}, "", ""},
+		{"not in the organization (ChildNotFoundException)",
+			map[string]error{other: &types.ChildNotFoundException{Message: aws.String("no child")}}, other, policy.Membership{}, "", ""},
+		{"throttled", map[string]error{member: &types.TooManyRequestsException{Message: aws.String("slow down")}}, member,
+			policy.Membership{}, "", "TooManyRequestsException"},
+		{"denied", map[string]error{member: &types.AccessDeniedException{Message: aws.String("no")}}, member,
+			policy.Membership{}, "", "AccessDeniedException"},
+		{"organizations not in use is a failure, never 'not a member'",
+			map[string]error{member: &types.AWSOrganizationsNotInUseException{Message: aws.String("no org")}}, member,
+			policy.Membership{}, "", "AWSOrganizationsNotInUseException"},
+		{"an OU that cannot be found is a failure",
+			map[string]error{ouTop: &types.ChildNotFoundException{Message: aws.String("gone")}}, member,
+			policy.Membership{}, "", "ChildNotFoundException"},
+		{"the organization cannot be described", map[string]error{"": apiError("ServiceException")}, member,
+			policy.Membership{}, "", "ServiceException"},
+		{"an error without a code", map[string]error{member: errors.New("connection reset")}, member,
+			policy.Membership{}, "", membership.CodeLookupFailed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeOrg()
+			for k, v := range tt.errs {
+				f.errs[k] = v
+			}
+			r := membership.New(f, membership.Config{TTL: time.Minute})
+			res := r.Lookup(context.Background(), []string{tt.account})[tt.account]
+			if tt.wantCode != "" {
+				var lerr *membership.LookupError
+				require.ErrorAs(t, res.Err, &lerr)
+				assert.Equal(t, tt.wantCode, lerr.Code)
+				assert.Equal(t, tt.account, lerr.Account)
+				assert.Contains(t, lerr.Error(), tt.account)
+				return
+			}
+			require.NoError(t, res.Err)
+			assert.Equal(t, tt.want, res.Membership)
+			assert.Equal(t, tt.wantPath, res.Membership.Path())
+		})
+	}
+}
+
+// The burst: 20 member accounts two OUs below the root. The first
+// lookup asks each account's parent, the two OUs' once, and the
+// organization once; the next ones ask nothing until the lookups expire or
+// are forgotten.
+func TestLookupCostAndCache(t *testing.T) {
+	f := newFakeOrg()
+	var accounts []string
+	for i := range 20 {
+		a := fmt.Sprintf("3333333333%02d", i)
+		f.parents[a] = ouLow
+		accounts = append(accounts, a, a) // named twice: asked once
+	}
+	c := &clock{t: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}
+	r := membership.New(f, membership.Config{TTL: 5 * time.Minute, Now: c.now})
+
+	lookupAll := func() {
+		t.Helper()
+		res := r.Lookup(context.Background(), accounts)
+		require.Len(t, res, 20)
+		for a, got := range res {
+			require.NoError(t, got.Err, a)
+			require.Equal(t, []string{ouTop, ouLow}, got.Membership.OUs, a)
+		}
+	}
+	lookupAll()
+	assert.Equal(t, 22, f.count("ListParents"), "20 accounts and 2 OUs")
+	assert.Equal(t, 1, f.count("DescribeOrganization"))
+	assert.LessOrEqual(t, f.count("ListParents")+f.count("DescribeOrganization"), 20*4, "the issue's bound")
+
+	f.reset()
+	c.t = c.t.Add(4 * time.Minute)
+	lookupAll()
+	assert.Zero(t, f.count("ListParents")+f.count("DescribeOrganization"), "kept")
+
+	c.t = c.t.Add(2 * time.Minute)
+	lookupAll()
+	assert.Equal(t, 22, f.count("ListParents"), "expired: asked again")
+
+	f.reset()
+	r.Forget()
+	lookupAll()
+	assert.Equal(t, 22, f.count("ListParents"), "forgotten: asked again")
+	assert.Equal(t, 1, f.count("DescribeOrganization"))
+}
+
+func TestLookupKeepsNoFailure(t *testing.T) {
+	f := newFakeOrg()
+	f.errs[ouTop] = &types.TooManyRequestsException{Message: aws.String("slow down")}
+	f.parents["444444444444"] = ouLow
+	r := membership.New(f, membership.Config{TTL: time.Hour})
+
+	res := r.Lookup(context.Background(), []string{member, "444444444444", direct})
+	require.Error(t, res[member].Err)
+	require.Error(t, res["444444444444"].Err, "the failed OU above it")
+	require.NoError(t, res[direct].Err, "the others are looked up")
+	assert.Equal(t, 1, f.count(ouTop), "a failed OU is asked once per lookup")
+
+	delete(f.errs, ouTop)
+	res = r.Lookup(context.Background(), []string{member})
+	require.NoError(t, res[member].Err, "a failure is not kept")
+	assert.Equal(t, []string{ouTop, ouLow}, res[member].Membership.OUs)
+	assert.Equal(t, 1, f.count(member), "the account's own parent was kept")
+}
+
+func TestLookupWithoutCache(t *testing.T) {
+	f := newFakeOrg()
+	f.parents["444444444444"] = ouLow
+	r := membership.New(f, membership.Config{TTL: 0})
+	for range 2 {
+		res := r.Lookup(context.Background(), []string{member, "444444444444"})
+		require.NoError(t, res[member].Err)
+		require.NoError(t, res["444444444444"].Err)
+	}
+	assert.Equal(t, 2*4, f.count("ListParents"), "each lookup asks again, sharing the OUs within it")
+	assert.Equal(t, 2, f.count("DescribeOrganization"))
+	assert.Equal(t, 0, f.count(other))
+}
+
+func TestNotAMemberIsKept(t *testing.T) {
+	f := newFakeOrg()
+	r := membership.New(f, membership.Config{TTL: time.Minute})
+	for range 3 {
+		res := r.Lookup(context.Background(), []string{other})
+		require.NoError(t, res[other].Err)
+		assert.False(t, res[other].Membership.Member())
+	}
+	assert.Equal(t, 1, f.count(other))
+	assert.Zero(t, f.count("DescribeOrganization"), "no organization ID for an account outside it")
+}
