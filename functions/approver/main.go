@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
 	"github.com/privatelink-approver/privatelink-approver/pkg/awsconfig"
 	"github.com/privatelink-approver/privatelink-approver/pkg/invocation"
+	"github.com/privatelink-approver/privatelink-approver/pkg/membership"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policystore"
 	"github.com/privatelink-approver/privatelink-approver/pkg/settings"
 )
@@ -42,6 +44,13 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	store := policystore.New(ssm.NewFromConfig(cfg), s.PolicyParameter, s.PolicyCache)
+	// AWS Organizations answers in the management (or a delegated
+	// administrator) account: through ORGANIZATION_ROLE_ARN when set.
+	orgCfg := cfg
+	if s.OrganizationRole != "" {
+		orgCfg = awsconfig.AssumeRole(cfg, s.OrganizationRole)
+	}
+	members := membership.New(organizations.NewFromConfig(orgCfg), membership.Config{TTL: s.MembershipCache})
 	acfg := approver.Config{
 		ServiceIDs:         s.ServiceIDs,
 		DryRun:             s.DryRun,
@@ -49,6 +58,7 @@ func run(log *slog.Logger) error {
 		ServiceTag:         s.ServiceTag,
 		SweepPeriod:        s.SweepPeriod,
 		ConnectionTopicARN: s.ConnectionTopicARN,
+		Membership:         members,
 		Logger:             log,
 	}
 	a := approver.New(ec2.NewFromConfig(cfg), store, acfg)

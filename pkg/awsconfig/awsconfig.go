@@ -2,7 +2,9 @@
 // and the operators' tools: the SDK's standard retryer tuned so that EC2 and
 // SSM throttling and 5xx answers are retried with jittered backoff, but
 // boundedly, so an invocation ends well inside the function's timeout; and,
-// for the function, the configuration built from what Lambda provides.
+// for the function, the configuration built from what Lambda provides; and
+// the configuration acting as another role (AssumeRole), for AWS
+// Organizations calls made in the management account.
 //
 // The function does not use the SDK's configuration chain
 // (config.LoadDefaultConfig): a Lambda function has its credentials, Region
@@ -12,6 +14,7 @@
 package awsconfig
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -20,6 +23,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
 // The retry bound of one AWS call. Throttling (RequestLimitExceeded,
@@ -80,3 +85,40 @@ func FromEnv(getenv func(string) string) (aws.Config, error) {
 }
 
 var errNoEnvironment = errors.New("not a Lambda environment")
+
+// SessionName is the role session name of the approver's assumed roles,
+// seen in the management account's CloudTrail.
+const SessionName = "privatelink-approver"
+
+// RoleExpiryWindow is how long before they expire assumed credentials are
+// replaced: a call never starts with credentials about to expire.
+const RoleExpiryWindow = 2 * time.Minute
+
+// AssumeRole returns cfg acting as roleARN: STS AssumeRole with cfg's own
+// credentials, the credentials kept until RoleExpiryWindow before they
+// expire. An error getting them says which role could not be assumed, and
+// carries STS's error code.
+func AssumeRole(cfg aws.Config, roleARN string) aws.Config {
+	out := cfg.Copy()
+	provider := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), roleARN, func(o *stscreds.AssumeRoleOptions) {
+		o.RoleSessionName = SessionName
+	})
+	out.Credentials = aws.NewCredentialsCache(roleProvider{provider, roleARN}, func(o *aws.CredentialsCacheOptions) {
+		o.ExpiryWindow = RoleExpiryWindow
+	})
+	return out
+}
+
+// roleProvider names the role in the errors of its provider.
+type roleProvider struct {
+	aws.CredentialsProvider
+	arn string
+}
+
+func (p roleProvider) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	c, err := p.CredentialsProvider.Retrieve(ctx)
+	if err != nil {
+		return c, fmt.Errorf("assume role %s: %w", p.arn, err)
+	}
+	return c, nil
+}

@@ -2,9 +2,16 @@ package awsconfig_test
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/smithy-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -45,4 +52,72 @@ func TestFromEnv(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fakeSTS answers AssumeRole with credentials expiring after expiresIn, or
+// with an AccessDenied error.
+func fakeSTS(t *testing.T, expiresIn time.Duration, deny bool) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		require.NoError(t, r.ParseForm())
+		assert.Equal(t, "AssumeRole", r.Form.Get("Action"))
+		assert.Equal(t, "arn:aws:iam::111122223333:role/org-reader", r.Form.Get("RoleArn"))
+		assert.Equal(t, awsconfig.SessionName, r.Form.Get("RoleSessionName"))
+		w.Header().Set("Content-Type", "text/xml")
+		if deny {
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprint(w, `<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not allowed</Message></Error><RequestId>1</RequestId></ErrorResponse>`)
+			return
+		}
+		fmt.Fprintf(w, `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult>
+<Credentials><AccessKeyId>ASIAROLE</AccessKeyId><SecretAccessKey>secret</SecretAccessKey><SessionToken>token</SessionToken><Expiration>%s</Expiration></Credentials>
+<AssumedRoleUser><Arn>arn:aws:sts::111122223333:assumed-role/org-reader/privatelink-approver</Arn><AssumedRoleId>AROA:privatelink-approver</AssumedRoleId></AssumedRoleUser>
+</AssumeRoleResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></AssumeRoleResponse>`,
+			time.Now().Add(expiresIn).UTC().Format(time.RFC3339))
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &calls
+}
+
+func TestAssumeRole(t *testing.T) {
+	const role = "arn:aws:iam::111122223333:role/org-reader"
+	tests := []struct {
+		name      string
+		expiresIn time.Duration
+		wantCalls int32
+	}{
+		{"credentials are kept until shortly before they expire", time.Hour, 1},
+		{"credentials within the expiry window are replaced", awsconfig.RoleExpiryWindow / 2, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, calls := fakeSTS(t, tt.expiresIn, false)
+			base := aws.Config{Region: "eu-west-1", BaseEndpoint: aws.String(srv.URL), Retryer: awsconfig.NewRetryer,
+				Credentials: credentials.NewStaticCredentialsProvider("AKIAOWN", "own", "")}
+			cfg := awsconfig.AssumeRole(base, role)
+			for range 3 {
+				c, err := cfg.Credentials.Retrieve(context.Background())
+				require.NoError(t, err)
+				assert.Equal(t, "ASIAROLE", c.AccessKeyID)
+			}
+			assert.Equal(t, tt.wantCalls, calls.Load())
+			own, err := base.Credentials.Retrieve(context.Background())
+			require.NoError(t, err)
+			assert.Equal(t, "AKIAOWN", own.AccessKeyID, "the function's own configuration is unchanged")
+		})
+	}
+}
+
+func TestAssumeRoleFailureNamesTheRoleAndCode(t *testing.T) {
+	const role = "arn:aws:iam::111122223333:role/org-reader"
+	srv, _ := fakeSTS(t, time.Hour, true)
+	cfg := awsconfig.AssumeRole(aws.Config{Region: "eu-west-1", BaseEndpoint: aws.String(srv.URL), Retryer: awsconfig.NewRetryer,
+		Credentials: credentials.NewStaticCredentialsProvider("AKIAOWN", "own", "")}, role)
+	_, err := cfg.Credentials.Retrieve(context.Background())
+	require.ErrorContains(t, err, "assume role "+role)
+	var api smithy.APIError
+	require.ErrorAs(t, err, &api)
+	assert.Equal(t, "AccessDenied", api.ErrorCode())
 }

@@ -100,7 +100,7 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (any, err
 		return Ignored{Trigger: string(t.Kind), Ignored: t.Ignored}, nil
 	}
 
-	req := approver.Request{Trigger: string(t.Kind), ReloadPolicy: t.ReloadPolicy, Sweep: t.Sweep}
+	req := approver.Request{Trigger: string(t.Kind), ReloadPolicy: t.ReloadPolicy, ForgetMemberships: t.ForgetMemberships, Sweep: t.Sweep}
 	for _, target := range t.Targets {
 		req.All = req.All || target.All
 		req.Services = append(req.Services, target.Services...)

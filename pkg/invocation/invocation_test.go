@@ -74,7 +74,9 @@ func TestHandleBuildsOneRequestPerInvocation(t *testing.T) {
 		want    approver.Request
 	}{
 		{"schedule", sample(t, "eventbridge-scheduled-event.json"), approver.Request{Trigger: "schedule", All: true, Sweep: true}},
-		{"policy change reloads", sample(t, "ssm-parameter-store-change.json"), approver.Request{Trigger: "policy-change", All: true, ReloadPolicy: true, Sweep: true}},
+		{"policy change reloads", sample(t, "ssm-parameter-store-change.json"), approver.Request{Trigger: "policy-change", All: true, ReloadPolicy: true, ForgetMemberships: true, Sweep: true}},
+		{"an account moved in the organization", sample(t, "cloudtrail-organizations-move-account.json"),
+			approver.Request{Trigger: "organization-change", All: true, ForgetMemberships: true, Sweep: true}},
 		{"cloudtrail", sample(t, "cloudtrail-create-vpc-endpoint.json"), approver.Request{Trigger: "cloudtrail", Services: []string{"vpce-svc-0123456789abcdef0"}}},
 		{"SQS records naming the same services reconcile each once", sqsPayload(t, svcB, svcA, svcA+" "+svcB, svcA),
 			approver.Request{Trigger: "notification", Services: []string{svcA, svcB}}},

@@ -37,6 +37,9 @@ const (
 	// reconcile.
 	NotificationFailures = "NotificationFailures"
 	NotReached           = "NotReached"
+	// MembershipErrors counts the decisions left undecided because their
+	// accounts could not be looked up in AWS Organizations.
+	MembershipErrors = "MembershipErrors"
 	// DimensionServiceID is the dimension of the per-service metrics.
 	DimensionServiceID = "ServiceId"
 )
@@ -91,7 +94,7 @@ func (c serviceCounts) zero() bool {
 // Manual what is left to a person), Failed (a service that could not be
 // read counts one), the age of the oldest request still pending
 // (OldestPendingSeconds, 0 when none), RevocationsHeld, StampFailures,
-// NotReached and, on sweeps that register them, NotificationFailures. Then
+// NotReached, MembershipErrors and, on sweeps that register them, NotificationFailures. Then
 // one line with dimension ServiceId for each service with a count that is
 // not zero, so that the number of metrics follows the activity, not the
 // fleet.
@@ -135,7 +138,9 @@ func WriteReport(w io.Writer, report *approver.Report, now time.Time) error {
 	}
 	totals := values(total)
 	totals[RevocationsHeld], totals[StampFailures], totals[NotReached] = total.Held, total.StampFailures, len(report.NotReached)
-	totalDefs := append(slices.Clip(defs), metricDef{RevocationsHeld, "Count"}, metricDef{StampFailures, "Count"}, metricDef{NotReached, "Count"})
+	totals[MembershipErrors] = total.MembershipErrors
+	totalDefs := append(slices.Clip(defs), metricDef{RevocationsHeld, "Count"}, metricDef{StampFailures, "Count"}, metricDef{NotReached, "Count"},
+		metricDef{MembershipErrors, "Count"})
 	if n := report.Notifications; n != nil {
 		totals[NotificationFailures] = n.Failed
 		totalDefs = append(totalDefs, metricDef{NotificationFailures, "Count"})

@@ -55,6 +55,9 @@ func TestWriteReport(t *testing.T) {
 			{ServiceID: "vpce-svc-0aaaaaaaaaaaaaaaa", Action: "accept", Result: approver.ResultDryRun, Created: now.Add(-time.Minute)},
 			{ServiceID: "vpce-svc-0aaaaaaaaaaaaaaaa", Action: "accept", Result: approver.ResultAccepted, StampError: "AccessDenied"},
 			{ServiceID: "vpce-svc-0bbbbbbbbbbbbbbbb", Action: "accept", Result: approver.ResultFailed, ErrorCode: "InternalError", Created: now.Add(-10 * time.Second)},
+			// Undecided: its account could not be looked up.
+			{ServiceID: "vpce-svc-0bbbbbbbbbbbbbbbb", Result: approver.ResultFailed, ErrorCode: "TooManyRequestsException", MembershipFailed: true,
+				Created: now.Add(-5 * time.Second)},
 		},
 		Errors: []approver.ServiceError{{ServiceID: "vpce-svc-0bbbbbbbbbbbbbbbb", Error: "1 of 1 failed"}, {ServiceID: "vpce-svc-0ccccccccccccccccc", Error: "describe failed"}},
 	}
@@ -66,15 +69,15 @@ func TestWriteReport(t *testing.T) {
 
 	total := got[0]
 	assert.Equal(t, []any{[]any{}}, directive(t, total)["Dimensions"], "the totals have no dimension: the alarms watch them")
-	for name, v := range map[string]float64{"Accepted": 3, "Rejected": 1, "Manual": 1, "Revoked": 1, "Failed": 2,
-		"OldestPendingSeconds": 5400, "RevocationsHeld": 2, "StampFailures": 1, "NotReached": 0} {
+	for name, v := range map[string]float64{"Accepted": 3, "Rejected": 1, "Manual": 1, "Revoked": 1, "Failed": 3,
+		"OldestPendingSeconds": 5400, "RevocationsHeld": 2, "StampFailures": 1, "NotReached": 0, "MembershipErrors": 1} {
 		assert.EqualValues(t, v, total[name], "total %s", name)
 	}
 	assert.NotContains(t, total, "ServiceId")
 
 	want := []map[string]float64{
 		{"Accepted": 3, "Rejected": 1, "Manual": 1, "Revoked": 1, "Failed": 0, "OldestPendingSeconds": 5400},
-		{"Accepted": 0, "Rejected": 0, "Manual": 0, "Revoked": 0, "Failed": 1, "OldestPendingSeconds": 10},
+		{"Accepted": 0, "Rejected": 0, "Manual": 0, "Revoked": 0, "Failed": 2, "OldestPendingSeconds": 10},
 		{"Accepted": 0, "Rejected": 0, "Manual": 0, "Revoked": 0, "Failed": 1, "OldestPendingSeconds": 0},
 	}
 	for i, line := range got[1:] {

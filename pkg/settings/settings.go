@@ -26,6 +26,16 @@ const (
 	EnvSweepPeriodSeconds = "SWEEP_PERIOD_SECONDS"
 	EnvServiceTag         = "SERVICE_TAG"
 	EnvConnectionTopicARN = "CONNECTION_TOPIC_ARN"
+	EnvOrganizationRole   = "ORGANIZATION_ROLE_ARN"
+	EnvMembershipCache    = "MEMBERSHIP_CACHE_SECONDS"
+)
+
+// DefaultMembershipCache is how long accounts' places in the organization
+// are kept when MEMBERSHIP_CACHE_SECONDS is unset; MaxMembershipCache is the
+// longest it may be.
+const (
+	DefaultMembershipCache = 300 * time.Second
+	MaxMembershipCache     = time.Hour
 )
 
 // DefaultSweepPeriod is the sweep period when SWEEP_PERIOD_SECONDS is unset:
@@ -46,6 +56,26 @@ func isTopicARN(s string) bool {
 	}
 	name := strings.TrimRight(a.Resource, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 	return a.Resource != "" && name == ""
+}
+
+// IsRoleARN reports whether s is an IAM role ARN:
+// arn:<partition>:iam::<account>:role/<optional path/><name>.
+func IsRoleARN(s string) bool {
+	a, err := arn.Parse(s)
+	if err != nil || a.Service != "iam" || a.Region != "" || !awsid.IsAccount(a.AccountID) {
+		return false
+	}
+	name, ok := strings.CutPrefix(a.Resource, "role/")
+	return ok && name != "" && !strings.HasSuffix(name, "/") && len(name) <= 512
+}
+
+// ParseRoleARN reads a role ARN setting or flag named name: "" when empty.
+func ParseRoleARN(name, v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if v != "" && !IsRoleARN(v) {
+		return "", fmt.Errorf("%s %q is not an IAM role ARN (arn:<partition>:iam::<account>:role/<name>)", name, v)
+	}
+	return v, nil
 }
 
 // Settings is the validated configuration.
@@ -75,6 +105,12 @@ type Settings struct {
 	PublishAll bool
 	// SweepPeriod is the time between scheduled sweeps.
 	SweepPeriod time.Duration
+	// OrganizationRole is the role assumed for every AWS Organizations
+	// call; empty uses the function's own role.
+	OrganizationRole string
+	// MembershipCache is how long accounts' places in the organization are
+	// kept; 0 keeps them for one invocation only.
+	MembershipCache time.Duration
 }
 
 // ParseServiceTag reads SERVICE_TAG: key=value, or key for any value; nil
@@ -148,6 +184,19 @@ func FromEnv(getenv func(string) string) (Settings, error) {
 			problems = append(problems, fmt.Errorf("%s %q must be a whole number of seconds, 0 or more", EnvPolicyCacheSeconds, v))
 		} else {
 			s.PolicyCache = time.Duration(n) * time.Second
+		}
+	}
+
+	if s.OrganizationRole, err = ParseRoleARN(EnvOrganizationRole, getenv(EnvOrganizationRole)); err != nil {
+		problems = append(problems, err)
+	}
+	s.MembershipCache = DefaultMembershipCache
+	if v := strings.TrimSpace(getenv(EnvMembershipCache)); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || time.Duration(n)*time.Second > MaxMembershipCache {
+			problems = append(problems, fmt.Errorf("%s %q must be a whole number of seconds from 0 to %d", EnvMembershipCache, v, int(MaxMembershipCache.Seconds())))
+		} else {
+			s.MembershipCache = time.Duration(n) * time.Second
 		}
 	}
 

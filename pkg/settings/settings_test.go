@@ -50,6 +50,19 @@ func TestFromEnv(t *testing.T) {
 		{"bad announcement settings", map[string]string{"POLICY_PARAMETER": "p", "DECISION_TOPIC_ARN": "decisions", "PUBLISH_ALL_DECISIONS": "1", "SWEEP_PERIOD_SECONDS": "30",
 			"CONNECTION_TOPIC_ARN": "arn:aws:sqs:us-east-1:123456789012:q"},
 			settings.Settings{}, []string{`DECISION_TOPIC_ARN "decisions"`, `PUBLISH_ALL_DECISIONS "1"`, `SWEEP_PERIOD_SECONDS "30"`, `CONNECTION_TOPIC_ARN "arn:aws:sqs`}},
+		{"an organization role and a membership cache", map[string]string{"POLICY_PARAMETER": "p",
+			"ORGANIZATION_ROLE_ARN": " arn:aws:iam::111122223333:role/privatelink/org-reader ", "MEMBERSHIP_CACHE_SECONDS": "3600"},
+			settings.Settings{PolicyParameter: "p", PolicyCache: time.Minute, SweepPeriod: 5 * time.Minute,
+				OrganizationRole: "arn:aws:iam::111122223333:role/privatelink/org-reader", MembershipCache: time.Hour}, nil},
+		{"no membership cache", map[string]string{"POLICY_PARAMETER": "p", "MEMBERSHIP_CACHE_SECONDS": "0"},
+			settings.Settings{PolicyParameter: "p", PolicyCache: time.Minute, SweepPeriod: 5 * time.Minute}, nil},
+		{"bad organization settings", map[string]string{"POLICY_PARAMETER": "p",
+			"ORGANIZATION_ROLE_ARN": "arn:aws:iam::111122223333:user/alice", "MEMBERSHIP_CACHE_SECONDS": "3601"},
+			settings.Settings{}, []string{`ORGANIZATION_ROLE_ARN "arn:aws:iam::111122223333:user/alice" is not an IAM role ARN`, `MEMBERSHIP_CACHE_SECONDS "3601" must be a whole number of seconds from 0 to 3600`}},
+		{"a role name is no role ARN", map[string]string{"POLICY_PARAMETER": "p", "ORGANIZATION_ROLE_ARN": "org-reader"},
+			settings.Settings{}, []string{"ORGANIZATION_ROLE_ARN", "not an IAM role ARN"}},
+		{"a negative membership cache", map[string]string{"POLICY_PARAMETER": "p", "MEMBERSHIP_CACHE_SECONDS": "-5"},
+			settings.Settings{}, []string{`MEMBERSHIP_CACHE_SECONDS "-5"`}},
 		{"every problem at once", map[string]string{"SERVICE_IDS": "vpce-svc-0aaaaaaaaaaaaaaaa,svc-2,vpce-svc-XYZ", "DRY_RUN": "yes", "POLICY_CACHE_SECONDS": "-1"},
 			settings.Settings{}, []string{"POLICY_PARAMETER is required", "SERVICE_IDS", `"svc-2"`, `"vpce-svc-XYZ"`, `DRY_RUN "yes"`, `POLICY_CACHE_SECONDS "-1"`}},
 	}
@@ -64,6 +77,9 @@ func TestFromEnv(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
+			if _, set := tt.env["MEMBERSHIP_CACHE_SECONDS"]; !set {
+				tt.want.MembershipCache = settings.DefaultMembershipCache
+			}
 			assert.Equal(t, tt.want, got)
 		})
 	}

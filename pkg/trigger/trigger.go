@@ -5,7 +5,8 @@
 // EC2 for the truth. This package only decides what kind of event woke the
 // function and which vpce-svc-... IDs it names. It knows the payload formats
 // of EventBridge (schedules, CloudTrail API calls, Parameter Store changes),
-// SQS and SNS, and nothing of EC2 or the policy.
+// SQS and SNS, and nothing of EC2 or the policy. AWS Organizations'
+// CloudTrail events (an account moved or removed) sweep too.
 //
 // See https://docs.aws.amazon.com/vpc/latest/privatelink/configure-endpoint-service.html
 // for connection notifications and
@@ -35,7 +36,15 @@ const (
 	CloudTrail   Kind = "cloudtrail"
 	PolicyChange Kind = "policy-change"
 	Notification Kind = "notification"
+	// OrganizationChange is an account moved in, or removed from, the AWS
+	// Organizations organization (CloudTrail, forwarded from the
+	// management account).
+	OrganizationChange Kind = "organization-change"
 )
+
+// OrganizationEvents are the AWS Organizations calls that change where
+// accounts sit: each clears the memberships kept and sweeps.
+var OrganizationEvents = []string{"MoveAccount", "RemoveAccountFromOrganization", "LeaveOrganization"}
 
 // Source is the delivery channel, which decides the shape of the answer.
 type Source string
@@ -64,6 +73,9 @@ type Trigger struct {
 	Source Source
 	// ReloadPolicy asks for a fresh read of the policy (no cached copy).
 	ReloadPolicy bool
+	// ForgetMemberships asks to look accounts up in AWS Organizations
+	// again (the policy or the organization changed).
+	ForgetMemberships bool
 	// Sweep marks a sweep of every managed service (the schedule and policy
 	// changes): only a sweep revokes, lists the services and registers
 	// their notifications. A notification or CloudTrail event names a
@@ -211,9 +223,22 @@ func decodeEventBridge(payload []byte, policyParameter string) (Trigger, error) 
 			t.Ignored = fmt.Sprintf("parameter %q changed; the policy is %q", d.Name, policyParameter)
 			return t, nil
 		}
-		t.ReloadPolicy, t.Sweep = true, true
+		t.ReloadPolicy, t.ForgetMemberships, t.Sweep = true, true, true
 		t.Targets = []Target{{All: true}}
 		return t, nil
+
+	case ev.DetailType == "AWS API Call via CloudTrail" && ev.Source == "aws.organizations":
+		var d cloudTrailDetail
+		if err := json.Unmarshal(ev.Detail, &d); err != nil {
+			return Trigger{}, fmt.Errorf("%w: malformed CloudTrail detail: %v", ErrUnsupported, err)
+		}
+		if !slices.Contains(OrganizationEvents, d.EventName) {
+			return Trigger{}, fmt.Errorf("%w: AWS Organizations CloudTrail event %q (only %s are handled)", ErrUnsupported, d.EventName, strings.Join(OrganizationEvents, ", "))
+		}
+		// Whoever moved, every managed service is swept: the approver
+		// looks the accounts up again.
+		return Trigger{Kind: OrganizationChange, Source: FromEventBridge, ForgetMemberships: true, Sweep: true,
+			Targets: []Target{{All: true}}}, nil
 	}
 	return Trigger{}, fmt.Errorf("%w: EventBridge event with detail-type %q from source %q", ErrUnsupported, ev.DetailType, ev.Source)
 }
