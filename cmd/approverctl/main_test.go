@@ -122,11 +122,12 @@ func (f stsFunc) GetCallerIdentity(context.Context, *sts.GetCallerIdentityInput,
 type world struct {
 	ec2  *approvertest.EC2
 	ssm  *fakeSSM
+	orgs *fakeOrgs
 	vars map[string]string
 }
 
 func newWorld() *world {
-	return &world{ec2: approvertest.NewEC2(svc), ssm: newSSM(), vars: map[string]string{}}
+	return &world{ec2: approvertest.NewEC2(svc), ssm: newSSM(), orgs: newOrgs(), vars: map[string]string{}}
 }
 
 // run runs approverctl in process and returns its output and exit code.
@@ -137,7 +138,7 @@ func (w *world) run(t *testing.T, args ...string) (stdout, stderr string, code i
 		connect: func(context.Context, globals) (*clients, error) {
 			return &clients{region: "us-east-1", ec2: w.ec2, ssm: w.ssm, sts: stsFunc(func() (*sts.GetCallerIdentityOutput, error) {
 				return &sts.GetCallerIdentityOutput{Arn: aws.String(callerID)}, nil
-			})}, nil
+			}), orgs: w.orgs.as}, nil
 		}}
 	code = execute(newApp(a), &errOut, args)
 	return out.String(), errOut.String(), code
@@ -199,7 +200,7 @@ func TestBadFlagsChangeNothing(t *testing.T) {
 func TestEveryCommandHasHelp(t *testing.T) {
 	for _, args := range [][]string{{"--help"}, {"policy", "--help"}, {"policy", "validate", "--help"}, {"policy", "explain", "--help"},
 		{"policy", "plan", "--help"}, {"policy", "push", "--help"}, {"pending", "--help"}, {"sweep", "--help"},
-		{"accept", "--help"}, {"reject", "--help"}} {
+		{"accept", "--help"}, {"reject", "--help"}, {"org", "--help"}} {
 		out, _, code := newWorld().run(t, args...)
 		assert.Equal(t, 0, code, args)
 		assert.Contains(t, out, "Usage:", args)

@@ -17,7 +17,10 @@ func (a *app) pendingCmd() *cobra.Command {
 		Long: `List the connection requests still pendingAcceptance, with their age, owner,
 and what the current policy would decide (like terraform plan: nothing is
 changed). With no --service and no SERVICE_IDS, every endpoint service the
-account owns is listed.`,
+account owns is listed. When the policy has rules by organization or OU,
+the accounts they could decide are looked up in AWS Organizations (see
+--role), and ORG PATH shows where each sits; "undecided" means the lookup
+failed, and the command exits 1.`,
 		Example: "  approverctl pending --parameter /privatelink-approver/policy\n  approverctl pending --service vpce-svc-0123456789abcdef0 --output json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -28,19 +31,31 @@ account owns is listed.`,
 			now := time.Now()
 			rows := []map[string]any{}
 			v := view{
-				Header: []string{"SERVICE", "ENDPOINT", "OWNER", "REGION", "AGE", "WOULD", "RULE", "REASON", "ANNOUNCED"},
+				Header: []string{"SERVICE", "ENDPOINT", "OWNER", "ORG PATH", "REGION", "AGE", "WOULD", "RULE", "REASON", "ANNOUNCED"},
 				Empty:  fmt.Sprintf("No pending connection requests on %d service(s).", len(report.Services)),
 			}
 			for _, d := range report.Decisions {
+				would, reason := string(d.Action), d.Reason
+				if d.MembershipFailed {
+					would, reason = "undecided", d.Reason+": "+joinDetail(d.ErrorCode, d.Detail, "")
+				}
 				rows = append(rows, map[string]any{"serviceId": d.ServiceID, "endpointId": d.EndpointID, "connectionId": d.ConnectionID,
-					"owner": d.Owner, "region": d.Region, "created": d.Created, "ageSeconds": int64(now.Sub(d.Created).Seconds()),
-					"wouldDecide": d.Action, "rule": d.Rule, "reason": d.Reason, "announcedAt": d.AnnouncedAt})
-				v.Rows = append(v.Rows, []string{d.ServiceID, d.EndpointID, d.Owner, d.Region, age(now.Sub(d.Created)), string(d.Action), d.Rule, d.Reason,
+					"owner": d.Owner, "orgPath": d.OrgPath, "region": d.Region, "created": d.Created, "ageSeconds": int64(now.Sub(d.Created).Seconds()),
+					"wouldDecide": would, "rule": d.Rule, "reason": reason, "announcedAt": d.AnnouncedAt})
+				v.Rows = append(v.Rows, []string{d.ServiceID, d.EndpointID, d.Owner, orDash(d.OrgPath), d.Region, age(now.Sub(d.Created)), would, d.Rule, reason,
 					orDash(d.AnnouncedAt)})
 			}
 			v.JSON = map[string]any{"policyParameter": report.PolicyParameter, "policyVersion": report.PolicyVersion,
 				"services": report.Services, "pending": rows}
-			return a.show(v)
+			if err := a.show(v); err != nil {
+				return err
+			}
+			if report.MembershipErrors > 0 {
+				err := fmt.Errorf("%d request(s) undecided: their accounts could not be looked up in AWS Organizations", report.MembershipErrors)
+				fmt.Fprintln(a.stderr, "approverctl:", err)
+				return reportedError{err}
+			}
+			return nil
 		},
 	}
 	flags.bind(cmd)

@@ -57,7 +57,7 @@ FILE may be - for standard input.`,
 }
 
 func (a *app) explainCmd() *cobra.Command {
-	var account, service, endpoint, endpointRegion, at string
+	var account, service, endpoint, endpointRegion, at, orgPath, role string
 	var accepted int
 	cmd := &cobra.Command{
 		Use:   "explain FILE --account ID --service ID",
@@ -67,10 +67,18 @@ the rule and the reason. --endpoint-region is the consumer endpoint's Region
 (VpcEndpointRegion, for a cross-region connection); without it, the
 connection is in --region's Region. --at evaluates at another time (RFC 3339),
 for rules that expire. --accepted is how many connections the account already
-has to the service, for rules with maxEndpoints.`,
+has to the service, for rules with maxEndpoints.
+
+For rules by organization or OU, the account is looked up live in AWS
+Organizations, as the function does (as --role, else ORGANIZATION_ROLE_ARN,
+else with your own credentials); --org-path explains offline with the
+account's place given as the function logs it (orgPath), or "" for an
+account outside the organization.`,
 		Example: `  approverctl policy explain policy.json --account 111122223333 --service vpce-svc-0123456789abcdef0
   approverctl policy explain policy.json --account 444455556666 --service vpce-svc-0123456789abcdef0 \
-      --endpoint vpce-0a1b2c3d4e5f67890 --endpoint-region eu-west-1 --at 2027-07-01T00:00:00Z`,
+      --endpoint vpce-0a1b2c3d4e5f67890 --endpoint-region eu-west-1 --at 2027-07-01T00:00:00Z
+  approverctl policy explain policy.json --account 111122223333 --service vpce-svc-0123456789abcdef0 \
+      --org-path o-abc1234567/r-ab12/ou-ab12-11111111`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var bad []string
@@ -94,6 +102,14 @@ has to the service, for rules with maxEndpoints.`,
 				}
 				when = t
 			}
+			var org *policy.Membership
+			if cmd.Flags().Changed("org-path") {
+				m, err := policy.ParsePath(orgPath)
+				if err != nil {
+					bad = append(bad, "--org-path: "+err.Error())
+				}
+				org = &m
+			}
 			if len(bad) > 0 {
 				return errors.New(strings.Join(bad, "; "))
 			}
@@ -114,12 +130,31 @@ has to the service, for rules with maxEndpoints.`,
 				region = c.region
 			}
 			endpoint = awsid.NormalizeEndpointID(endpoint)
-			d := p.Decide(policy.Request{Account: account, ServiceID: service, EndpointID: endpoint, Region: region, Accepted: accepted}, when)
+			req := policy.Request{Account: account, ServiceID: service, EndpointID: endpoint, Region: region, Accepted: accepted, Org: org}
+			if org == nil && p.NeedsMembership(req, when) {
+				m, err := a.lookup(cmd, role, account)
+				if err != nil {
+					return fmt.Errorf("rules by organization or OU could decide this request, and %w (or explain offline with --org-path)", err)
+				}
+				req.Org = &m
+			}
+			d := p.Decide(req, when)
+			out := map[string]any{"action": d.Action, "rule": d.Rule, "reason": d.Reason(),
+				"account": account, "serviceId": service, "endpointId": endpoint, "region": region, "at": when.UTC().Format(time.RFC3339)}
+			var notes []string
+			if req.Org != nil {
+				out["orgPath"] = req.Org.Path()
+				where := req.Org.Path()
+				if !req.Org.Member() {
+					where = "not in the organization"
+				}
+				notes = append(notes, fmt.Sprintf("account %s: %s", account, where))
+			}
 			return a.show(view{
-				JSON: map[string]any{"action": d.Action, "rule": d.Rule, "reason": d.Reason(),
-					"account": account, "serviceId": service, "endpointId": endpoint, "region": region, "at": when.UTC().Format(time.RFC3339)},
+				JSON:   out,
 				Header: []string{"DECISION", "RULE", "REASON"},
 				Rows:   [][]string{{string(d.Action), d.Rule, d.Reason()}},
+				Notes:  notes,
 			})
 		},
 	}
@@ -130,6 +165,8 @@ has to the service, for rules with maxEndpoints.`,
 	f.StringVar(&endpointRegion, "endpoint-region", "", "the consumer endpoint's Region (VpcEndpointRegion)")
 	f.StringVar(&at, "at", "", "evaluate at this time (RFC 3339) instead of now")
 	f.IntVar(&accepted, "accepted", 0, "connections the account already has to the service (for maxEndpoints)")
+	f.StringVar(&orgPath, "org-path", "", `the account's place in AWS Organizations (o-.../r-.../ou-...; "" for outside), to explain offline`)
+	bindRole(cmd, &role)
 	_ = cmd.MarkFlagRequired("account")
 	_ = cmd.MarkFlagRequired("service")
 	return cmd

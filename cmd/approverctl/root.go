@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
@@ -18,6 +19,7 @@ import (
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
 	"github.com/privatelink-approver/privatelink-approver/pkg/awsconfig"
 	"github.com/privatelink-approver/privatelink-approver/pkg/awsid"
+	"github.com/privatelink-approver/privatelink-approver/pkg/membership"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policystore"
 	"github.com/privatelink-approver/privatelink-approver/pkg/settings"
@@ -55,6 +57,9 @@ type clients struct {
 	ec2    approver.EC2API
 	ssm    SSMAPI
 	sts    STSAPI
+	// orgs is the AWS Organizations client acting as role (the caller's
+	// own credentials for ""); nil when there is none.
+	orgs func(role string) membership.OrganizationsAPI
 }
 
 // app holds what the commands share.
@@ -82,7 +87,8 @@ the same code as the Lambda function.
 It uses the standard AWS configuration chain (environment, --profile,
 --region, AWS_ENDPOINT_URL). Where --parameter or --service is not given, the
 function's POLICY_PARAMETER, SERVICE_IDS and SERVICE_TAG environment
-variables apply.`,
+variables apply; for rules by organization or OU, --role or the function's
+ORGANIZATION_ROLE_ARN names the role assumed for AWS Organizations.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(*cobra.Command, []string) error {
@@ -102,7 +108,7 @@ variables apply.`,
 
 	policyCmd := &cobra.Command{Use: "policy", Short: "Validate, explain, plan and push a policy file"}
 	policyCmd.AddCommand(a.validateCmd(), a.explainCmd(), a.planCmd(), a.pushCmd())
-	root.AddCommand(policyCmd, a.pendingCmd(), a.sweepCmd(), a.decideCmd(policy.Accept), a.decideCmd(policy.Reject))
+	root.AddCommand(policyCmd, a.pendingCmd(), a.sweepCmd(), a.decideCmd(policy.Accept), a.decideCmd(policy.Reject), a.orgCmd())
 	return root
 }
 
@@ -129,7 +135,22 @@ func connectAWS(ctx context.Context, g globals) (*clients, error) {
 }
 
 func newClients(cfg aws.Config) *clients {
-	return &clients{region: cfg.Region, ec2: ec2.NewFromConfig(cfg), ssm: ssm.NewFromConfig(cfg), sts: sts.NewFromConfig(cfg)}
+	return &clients{region: cfg.Region, ec2: ec2.NewFromConfig(cfg), ssm: ssm.NewFromConfig(cfg), sts: sts.NewFromConfig(cfg),
+		orgs: func(role string) membership.OrganizationsAPI {
+			if role != "" {
+				return organizations.NewFromConfig(awsconfig.AssumeRole(cfg, role))
+			}
+			return organizations.NewFromConfig(cfg)
+		}}
+}
+
+// memberships looks accounts up as the function does, acting as role, and
+// keeps nothing: a command sees the organization as it is.
+func (c *clients) memberships(role string) approver.MembershipResolver {
+	if c.orgs == nil {
+		return nil
+	}
+	return membership.New(c.orgs(role), membership.Config{})
 }
 
 // aws returns the clients, requiring a Region.
@@ -176,6 +197,9 @@ type scope struct {
 	services  []string
 	// tag is SERVICE_TAG's, when no service is listed.
 	tag *awsid.TagFilter
+	// role is assumed for AWS Organizations calls: --role, else
+	// ORGANIZATION_ROLE_ARN.
+	role string
 }
 
 // scopeFlags are the --parameter and --service flags of the commands that
@@ -183,11 +207,26 @@ type scope struct {
 type scopeFlags struct {
 	parameter string
 	services  []string
+	role      string
 }
 
 func (f *scopeFlags) bind(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.parameter, "parameter", "", "the policy's SSM parameter, or a path ending in / (default: $POLICY_PARAMETER)")
 	cmd.Flags().StringArrayVar(&f.services, "service", nil, "an endpoint service ID; repeat for more (default: $SERVICE_IDS, else the services with $SERVICE_TAG's tag, else those that require acceptance)")
+	bindRole(cmd, &f.role)
+}
+
+func bindRole(cmd *cobra.Command, role *string) {
+	cmd.Flags().StringVar(role, "role", "", "the role to assume for AWS Organizations calls, for rules by organization or OU (default: $ORGANIZATION_ROLE_ARN, else your own credentials)")
+}
+
+// orgRole is the role for AWS Organizations calls: the flag's, else
+// ORGANIZATION_ROLE_ARN, as the function does.
+func (a *app) orgRole(flag string) (string, error) {
+	if flag != "" {
+		return settings.ParseRoleARN("--role", flag)
+	}
+	return settings.ParseRoleARN(settings.EnvOrganizationRole, a.getenv(settings.EnvOrganizationRole))
 }
 
 func (a *app) scope(f scopeFlags) (scope, error) {
@@ -210,7 +249,11 @@ func (a *app) scope(f scopeFlags) (scope, error) {
 	if err != nil {
 		return scope{}, err
 	}
-	return scope{parameter: parameter, services: ids, tag: tag}, nil
+	role, err := a.orgRole(f.role)
+	if err != nil {
+		return scope{}, err
+	}
+	return scope{parameter: parameter, services: ids, tag: tag, role: role}, nil
 }
 
 // reconcile runs the function's reconcile with the caller's credentials,
@@ -234,5 +277,6 @@ func (c *clients) approver(sc scope, dryRun bool) *approver.Approver {
 		ServiceTag: sc.tag,
 		DryRun:     dryRun,
 		Region:     c.region,
+		Membership: c.memberships(sc.role),
 	})
 }
