@@ -131,8 +131,10 @@ func (r *Resolver) Forget() {
 
 // Lookup returns the membership of each account, asking Organizations for
 // what is not kept. Each account, OU and the organization are asked for at
-// most once per call, one call after the other (Organizations' request
-// rates are low, and the SDK's retryer handles its throttling).
+// most once per call (every page of ListParents is read: Organizations may
+// answer a page with no results and a NextToken), one call after the other
+// (Organizations' request rates are low, and the SDK's retryer handles its
+// throttling).
 func (r *Resolver) Lookup(ctx context.Context, accounts []string) map[string]Result {
 	// Within one call, a failure is remembered too: an OU that failed for
 	// one account is not asked again for the next.
@@ -205,7 +207,7 @@ func (l *lookup) parent(ctx context.Context, child string, isAccount bool) (pare
 		l.parents[child] = k.value
 		return k.value, nil
 	}
-	out, err := r.client.ListParents(ctx, &organizations.ListParentsInput{ChildId: aws.String(child)})
+	parents, err := listParents(ctx, r.client, child)
 	var p parent
 	switch {
 	case err != nil && isAccount && notInOrganization(err):
@@ -214,17 +216,32 @@ func (l *lookup) parent(ctx context.Context, child string, isAccount bool) (pare
 		err = fmt.Errorf("ListParents %s: %w", child, err)
 		l.failed[child] = err
 		return parent{}, err
-	case len(out.Parents) != 1 || aws.ToString(out.Parents[0].Id) == "":
+	case len(parents) != 1 || aws.ToString(parents[0].Id) == "":
 		// A child has exactly one parent.
-		err = fmt.Errorf("ListParents %s: %d parents, expected one", child, len(out.Parents))
+		err = fmt.Errorf("ListParents %s: %d parents, expected one", child, len(parents))
 		l.failed[child] = err
 		return parent{}, err
 	default:
-		p = parent{id: aws.ToString(out.Parents[0].Id), root: out.Parents[0].Type == types.ParentTypeRoot, member: true}
+		p = parent{id: aws.ToString(parents[0].Id), root: parents[0].Type == types.ParentTypeRoot, member: true}
 	}
 	l.parents[child] = p
 	r.keep(func() { r.parents[child] = kept[parent]{value: p, until: l.now.Add(r.ttl), ok: true} })
 	return p, nil
+}
+
+// listParents reads every page of ListParents: Organizations may answer a
+// List call with no results and a NextToken.
+func listParents(ctx context.Context, client OrganizationsAPI, child string) ([]types.Parent, error) {
+	var out []types.Parent
+	pages := organizations.NewListParentsPaginator(client, &organizations.ListParentsInput{ChildId: aws.String(child)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page.Parents...)
+	}
+	return out, nil
 }
 
 // organization is the organization's ID, kept or asked for.

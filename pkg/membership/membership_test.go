@@ -36,6 +36,9 @@ type fakeOrg struct {
 	parents map[string]string
 	errs    map[string]error
 	calls   map[string]int
+	// emptyFirst answers each child's first page with no parent and a
+	// NextToken, as Organizations may.
+	emptyFirst bool
 }
 
 func newFakeOrg() *fakeOrg {
@@ -54,6 +57,9 @@ func (f *fakeOrg) ListParents(_ context.Context, in *organizations.ListParentsIn
 	f.calls[child]++
 	if err := f.errs[child]; err != nil {
 		return nil, err
+	}
+	if f.emptyFirst && in.NextToken == nil {
+		return &organizations.ListParentsOutput{NextToken: aws.String("more")}, nil
 	}
 	p, ok := f.parents[child]
 	if !ok {
@@ -223,6 +229,16 @@ func TestLookupWithoutCache(t *testing.T) {
 	assert.Equal(t, 2*4, f.count("ListParents"), "each lookup asks again, sharing the OUs within it")
 	assert.Equal(t, 2, f.count("DescribeOrganization"))
 	assert.Equal(t, 0, f.count(other))
+}
+
+func TestLookupReadsEveryPage(t *testing.T) {
+	f := newFakeOrg()
+	f.emptyFirst = true
+	r := membership.New(f, membership.Config{TTL: time.Minute})
+	res := r.Lookup(context.Background(), []string{member})[member]
+	require.NoError(t, res.Err)
+	assert.Equal(t, []string{ouTop, ouLow}, res.Membership.OUs)
+	assert.Equal(t, 6, f.count("ListParents"), "two pages a level")
 }
 
 func TestNotAMemberIsKept(t *testing.T) {
