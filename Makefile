@@ -103,8 +103,8 @@ test-e2e: check-tools build $(RIE) ## the real binary under the runtime emulator
 		$(GO) test -tags e2e -count=1 -timeout 15m ./test/e2e
 
 .PHONY: test-template
-test-template: check-tools ## cfn-lint the template and its SAM translation
-	$(PYTHON) test/template/check.py template.yaml
+test-template: check-tools ## cfn-lint the templates (and the main one's SAM translations) and check their contracts
+	$(PYTHON) test/template/check.py template.yaml --org-reader org-reader-role.yaml
 	$(PYTHON) test/localaws/smoke_test.py
 
 .PHONY: demo

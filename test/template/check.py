@@ -53,6 +53,8 @@ SCENARIOS = {
     "sixty-services": {"ServiceIds": SIXTY},
     "service-tag": {"ServiceIds": "", "ServiceTag": "team=network"},
     "service-tag-key": {"ServiceIds": "", "ServiceTag": "privatelink-approver"},
+    "organization-role": {"ServiceIds": "", "OrganizationRoleArn": "arn:aws-us-gov:iam::444455556666:role/org/privatelink-approver-org-reader",
+                          "OrganizationEventsAccountId": "444455556666"},
 }
 
 # What the evaluated templates are checked against (IAM's and
@@ -292,7 +294,7 @@ def check_contract(text: str, tpl: dict) -> str:
                 row.get(sweep_map[1]) == want and str(row.get(seconds_map[1])) == str(60 * int(minutes)),
                 f"mapping {sweep_map[0]}[{minutes!r}] has {sweep_map[1]} {want!r} and {seconds_map[1]} {60 * int(minutes)}",
             )
-    expect(types == ["EventBridgeRule", "EventBridgeRule", "SQS", "Schedule"], "events: Schedule, 2 x EventBridgeRule, SQS")
+    expect(types == ["EventBridgeRule", "EventBridgeRule", "EventBridgeRule", "SQS", "Schedule"], "events: Schedule, 3 x EventBridgeRule, SQS")
     patterns = [e["Properties"].get("Pattern", {}) for e in events.values() if e.get("Type") == "EventBridgeRule"]
     expect(
         any(p.get("detail", {}).get("eventName") == ["CreateVpcEndpoint"] for p in patterns),
@@ -302,6 +304,19 @@ def check_contract(text: str, tpl: dict) -> str:
         any(p.get("detail-type") == ["Parameter Store Change"] for p in patterns),
         "an EventBridge rule matches Parameter Store Change",
     )
+    # The function handles exactly these (pkg/trigger OrganizationEvents).
+    expect(
+        any(p.get("source") == ["aws.organizations"]
+            and sorted(p.get("detail", {}).get("eventName", [])) == ["LeaveOrganization", "MoveAccount", "RemoveAccountFromOrganization"]
+            for p in patterns),
+        "an EventBridge rule matches MoveAccount, RemoveAccountFromOrganization and LeaveOrganization from aws.organizations",
+    )
+    expect(env.get("ORGANIZATION_ROLE_ARN") == {"Ref": "OrganizationRoleArn"}, "ORGANIZATION_ROLE_ARN is OrganizationRoleArn")
+    expect(env.get("MEMBERSHIP_CACHE_SECONDS") == {"Ref": "MembershipCacheSeconds"}, "MEMBERSHIP_CACHE_SECONDS is MembershipCacheSeconds")
+    cache = params.get("MembershipCacheSeconds", {})
+    expect(str(cache.get("Default")) == "300" and str(cache.get("MinValue")) == "0" and str(cache.get("MaxValue")) == "3600",
+           "MembershipCacheSeconds defaults to 300, from 0 to 3600 (as the function checks)")
+    expect(params.get("OrganizationRoleArn", {}).get("Default") == "", 'OrganizationRoleArn defaults to "" (the function\'s own role)')
     for e in events.values():
         if e.get("Type") == "SQS":
             sqs = e.get("Properties", {})
@@ -356,7 +371,7 @@ def check_contract(text: str, tpl: dict) -> str:
                     found.append(key)
         return found
 
-    for metric in ("PolicyErrors", "Failed", "OldestPendingSeconds", "RevocationsHeld", "StampFailures"):
+    for metric in ("PolicyErrors", "Failed", "OldestPendingSeconds", "RevocationsHeld", "StampFailures", "MembershipErrors"):
         expect(len(emf_alarms(metric)) == 1, f"one alarm watches {EMF_NAMESPACE} {metric}")
         for key in emf_alarms(metric):
             # The totals: an alarm whose cost does not grow with the fleet.
@@ -411,7 +426,7 @@ def check_contract(text: str, tpl: dict) -> str:
             expect(ref in body, f"the dashboard uses {ref}")
         for metric in ("Accepted", "Rejected", "Manual", "Revoked", "Failed", "OldestPendingSeconds", "NotReached"):
             expect(f'["{EMF_NAMESPACE}", "{metric}"' in body, f"the dashboard graphs the total {metric}")
-        for metric in ("PolicyErrors", "RevocationsHeld", "StampFailures", "Invocations", "Errors", "Throttles", "Duration",
+        for metric in ("PolicyErrors", "RevocationsHeld", "StampFailures", "MembershipErrors", "Invocations", "Errors", "Throttles", "Duration",
                        "ApproximateNumberOfMessagesVisible"):
             expect(f'"{metric}"' in body, f"the dashboard graphs {metric}")
         expect(
@@ -800,8 +815,72 @@ def check_translated(cfn: dict, values: dict[str, str]) -> str:
             raise CheckError(f"CONNECTION_TOPIC_ARN is {env.get('CONNECTION_TOPIC_ARN')!r}, expected the stack's topic")
     if env.get("SERVICE_TAG") != tag:
         raise CheckError(f"SERVICE_TAG is {env.get('SERVICE_TAG')!r}, expected {tag!r}")
+
+    # AWS Organizations: through the one role named, or this account's own
+    # read-only calls; never both, never anything else.
+    role = ev.params.get("OrganizationRoleArn", "")
+    assume = grants(docs, "sts:AssumeRole")
+    reads = [grants(docs, a) for a in ("organizations:ListParents", "organizations:DescribeOrganization")]
+    org_actions = sorted({a for _, d in docs for st in as_list(d.get("Statement", [])) for a in as_list(st.get("Action"))
+                          if str(a).startswith("organizations:")})
+    if role:
+        if [s.get("Resource") for s in assume] != [role] or any(as_list(s.get("Action")) != ["sts:AssumeRole"] for s in assume):
+            raise CheckError(f"with OrganizationRoleArn, sts:AssumeRole on that role only: {assume}")
+        if org_actions:
+            raise CheckError(f"with OrganizationRoleArn the function calls AWS Organizations only through the role: {org_actions}")
+        if env.get("ORGANIZATION_ROLE_ARN") != role:
+            raise CheckError(f"ORGANIZATION_ROLE_ARN is {env.get('ORGANIZATION_ROLE_ARN')!r}, expected {role!r}")
+    else:
+        if assume:
+            raise CheckError(f"without OrganizationRoleArn, no sts:AssumeRole: {assume}")
+        if org_actions != ["organizations:DescribeOrganization", "organizations:ListParents"] or reads[0] != reads[1] or len(reads[0]) != 1:
+            raise CheckError(f"without OrganizationRoleArn, ListParents and DescribeOrganization in one statement, nothing else: {org_actions}")
+    bus = [r for r in present.values() if r.get("Type") == "AWS::Events::EventBusPolicy"]
+    events_account = ev.params.get("OrganizationEventsAccountId", "")
+    if events_account:
+        if len(bus) != 1:
+            raise CheckError(f"with OrganizationEventsAccountId, one event bus policy, found {len(bus)}")
+        st = ev.ev(bus[0]["Properties"]["Statement"])
+        if st.get("Principal") != {"AWS": f"arn:{partition}:iam::{events_account}:root"} or st.get("Action") != "events:PutEvents" \
+                or st.get("Condition") != {"StringEquals": {"events:source": "aws.organizations"}}:
+            raise CheckError(f"the default bus must take only aws.organizations events from {events_account}: {st}")
+    elif bus:
+        raise CheckError("without OrganizationEventsAccountId, no event bus policy")
     return (f"{len(present)} resources, {len(notes)} connection notification(s), "
             f"inline policies {size} of {MAX_INLINE_POLICIES_PER_ROLE} characters")
+
+
+# ------------------------------------------------------------ org reader role
+
+
+def check_org_reader(text: str, tpl: dict) -> str:
+    """The management account's role: trusts the approver's role only, and
+    may call ListParents and DescribeOrganization, nothing else."""
+    problems = []
+    expect_text = 'no hard-coded partition ("arn:aws:")'
+    if "arn:aws:" in text:
+        problems.append(expect_text)
+    resources = tpl.get("Resources", {})
+    roles = {k: r for k, r in resources.items() if r.get("Type") == "AWS::IAM::Role"}
+    reader = roles.get("OrgReaderRole", {}).get("Properties", {})
+    trust = reader.get("AssumeRolePolicyDocument", {}).get("Statement", [])
+    if trust != [{"Sid": "TrustTheApprover", "Effect": "Allow", "Principal": {"AWS": {"Ref": "ApproverRoleArn"}}, "Action": "sts:AssumeRole"}]:
+        problems.append(f"OrgReaderRole trusts ApproverRoleArn, and only it: {trust}")
+    if reader.get("ManagedPolicyArns"):
+        problems.append("OrgReaderRole has no managed policy")
+    actions = sorted(a for p in reader.get("Policies", []) for st in as_list(p["PolicyDocument"].get("Statement", []))
+                     for a in as_list(st.get("Action")))
+    if actions != ["organizations:DescribeOrganization", "organizations:ListParents"]:
+        problems.append(f"OrgReaderRole may call ListParents and DescribeOrganization only: {actions}")
+    others = sorted(k for k, r in roles.items() if k != "OrgReaderRole" and r.get("Condition") != "Forwards")
+    if others:
+        problems.append(f"no other role but the optional forwarding one: {others}")
+    outputs = tpl.get("Outputs", {})
+    if outputs.get("OrganizationRoleArn", {}).get("Value") != {"Fn::GetAtt": ["OrgReaderRole", "Arn"]}:
+        problems.append("output OrganizationRoleArn is the role's ARN")
+    if problems:
+        raise CheckError("org reader role:\n" + "\n".join(f"  - {p}" for p in problems))
+    return f"{len(actions)} actions, one trusted principal"
 
 
 # ----------------------------------------------------------------------- main
@@ -811,6 +890,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("template", type=Path)
     parser.add_argument("--keep", type=Path, help="also write the translated templates to this directory")
+    parser.add_argument("--org-reader", type=Path, help="also check this management-account template (org-reader-role.yaml)")
     args = parser.parse_args()
     if not args.template.is_file():
         print(f"ERROR: {args.template}: no such file", file=sys.stderr)
@@ -851,6 +931,13 @@ def main() -> int:
 
     step("contract", lambda: check_contract(text, tpl))
     step(f"cfn-lint {args.template}", lambda: run_cfn_lint(deps, args.template))
+    if args.org_reader:
+        if not args.org_reader.is_file():
+            print(f"ERROR: {args.org_reader}: no such file", file=sys.stderr)
+            return 2
+        reader_text = args.org_reader.read_text(encoding="utf-8")
+        step(f"contract {args.org_reader}", lambda: check_org_reader(reader_text, deps["yaml_parse"](reader_text)))
+        step(f"cfn-lint {args.org_reader}", lambda: run_cfn_lint(deps, args.org_reader))
 
     with tempfile.TemporaryDirectory(prefix="template-check-") as tmp:
         outdir = args.keep or Path(tmp)
