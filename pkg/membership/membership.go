@@ -130,7 +130,8 @@ func (r *Resolver) Forget() {
 }
 
 // Lookup returns the membership of each account, asking Organizations for
-// what is not kept. Each account, OU and the organization are asked for at
+// what is not kept. After a failed lookup (its retries spent) it asks for
+// no more: the accounts left fail with the same code. Each account, OU and the organization are asked for at
 // most once per call (every page of ListParents is read: Organizations may
 // answer a page with no results and a NextToken), one call after the other
 // (Organizations' request rates are low, and the SDK's retryer handles its
@@ -140,15 +141,26 @@ func (r *Resolver) Lookup(ctx context.Context, accounts []string) map[string]Res
 	// one account is not asked again for the next.
 	call := &lookup{r: r, now: r.now(), parents: map[string]parent{}, failed: map[string]error{}}
 	out := make(map[string]Result, len(accounts))
+	var first *LookupError
 	for _, account := range accounts {
 		if _, done := out[account]; done {
 			continue
 		}
+		if first != nil {
+			// Throttled, denied, or the role cannot be assumed: asking for
+			// the next accounts would fail the same way, and make a
+			// throttled Organizations slower still.
+			out[account] = Result{Err: &LookupError{Account: account, Code: first.Code,
+				Err: fmt.Errorf("not asked, the lookup of %s failed first: %w", first.Account, first.Err)}}
+			continue
+		}
 		m, err := call.membership(ctx, account)
 		if err != nil {
-			err = &LookupError{Account: account, Code: errorCode(err), Err: err}
+			first = &LookupError{Account: account, Code: errorCode(err), Err: err}
+			out[account] = Result{Err: first}
+			continue
 		}
-		out[account] = Result{Membership: m, Err: err}
+		out[account] = Result{Membership: m}
 	}
 	return out
 }

@@ -206,9 +206,14 @@ func TestLookupKeepsNoFailure(t *testing.T) {
 
 	res := r.Lookup(context.Background(), []string{member, "444444444444", direct})
 	require.Error(t, res[member].Err)
-	require.Error(t, res["444444444444"].Err, "the failed OU above it")
-	require.NoError(t, res[direct].Err, "the others are looked up")
-	assert.Equal(t, 1, f.count(ouTop), "a failed OU is asked once per lookup")
+	for _, a := range []string{"444444444444", direct} {
+		var lerr *membership.LookupError
+		require.ErrorAs(t, res[a].Err, &lerr, "after a failure, the others are not asked")
+		assert.Equal(t, "TooManyRequestsException", lerr.Code)
+		assert.Contains(t, lerr.Error(), "not asked, the lookup of "+member+" failed first")
+	}
+	assert.Equal(t, 1, f.count(ouTop))
+	assert.Zero(t, f.count(direct)+f.count("444444444444"), "not asked")
 
 	delete(f.errs, ouTop)
 	res = r.Lookup(context.Background(), []string{member})
