@@ -397,7 +397,7 @@ func guardText(p *approver.PolicyPlan) string {
 }
 
 func (a *app) pushCmd() *cobra.Command {
-	var parameter string
+	var parameter, role string
 	var secure bool
 	cmd := &cobra.Command{
 		Use:   "push FILE --parameter NAME",
@@ -424,7 +424,7 @@ policy on the parameter's change event.`,
 			// The policy this parameter is part of: the function's path when
 			// it lies under it, else the parameter alone; the services the
 			// function manages.
-			sc, err := a.scope(scopeFlags{parameter: parameter})
+			sc, err := a.scope(scopeFlags{parameter: parameter, role: role})
 			if err != nil {
 				return err
 			}
@@ -463,6 +463,7 @@ policy on the parameter's change event.`,
 	}
 	cmd.Flags().StringVar(&parameter, "parameter", "", "the SSM parameter to write (required)")
 	cmd.Flags().BoolVar(&secure, "secure", false, "create a new parameter as a SecureString")
+	bindRole(cmd, &role)
 	_ = cmd.MarkFlagRequired("parameter")
 	return cmd
 }

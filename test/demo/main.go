@@ -28,6 +28,10 @@ import (
 
 const policyParameter = localaws.SamplePolicyParameter
 
+// management is the AWS Organizations management account of the demo: not
+// the provider.
+const management = "999900001111"
+
 func main() {
 	bootstrap := flag.String("bootstrap", "bin/bootstrap", "the function binary")
 	ctl := flag.String("approverctl", "bin/approverctl", "the operators' CLI")
@@ -122,10 +126,20 @@ func run(bootstrap, ctl, rie, python string) error {
 		return err
 	}
 
+	step("The organization's management account " + management + " makes a role the function may assume (org-reader-role.yaml)")
+	org, err := moto.CreateOrganization(ctx, management)
+	if err != nil {
+		return err
+	}
+	orgRole := org.RoleARN("privatelink-approver-org-reader")
+	fmt.Println("  organization:", org.ID, "root:", org.Root)
+	fmt.Println("  ORGANIZATION_ROLE_ARN:", orgRole)
+
 	step("Starting the real bootstrap binary under the Lambda Runtime Interface Emulator")
 	fn, err := localaws.StartFunction(rie, bootstrap, append(moto.FunctionEnv(localaws.Region),
 		"POLICY_PARAMETER="+policyParameter,
 		"SERVICE_IDS="+svc.ID,
+		"ORGANIZATION_ROLE_ARN="+orgRole,
 	), nil)
 	if err != nil {
 		return err
@@ -189,12 +203,62 @@ func run(bootstrap, ctl, rie, python string) error {
 		return err
 	}
 
-	step("A broken policy decides nothing and fails loudly")
-	if err := moto.PutPolicy(ctx, localaws.Region, policyParameter, `{"version": 1, "rules": [{"name": "x", "action": "accept", "Accounts": ["12345"]}]}`, ""); err != nil {
+	step("Rules by organization: accept every account in the partners OU, or in any OU below it")
+	partners, err := org.CreateOU(ctx, org.Root, "partners")
+	if err != nil {
 		return err
 	}
+	emea, err := org.CreateOU(ctx, partners, "emea")
+	if err != nil {
+		return err
+	}
+	member, err := org.CreateAccount(ctx, "partner-emea", emea)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("  %s sits in OU emea (%s), below partners (%s)\n", member, emea, partners)
+	joiner, err := moto.CreateEndpoint(ctx, svc, localaws.Endpoint{Account: member})
+	if err != nil {
+		return err
+	}
+	about[joiner] = member + "  in the partners OU: accepted by rule partners-ou"
+	if err := approverctl(moto, ctl, 0, "org", member, "--role", orgRole); err != nil {
+		return err
+	}
+	byOU := strings.Replace(policy, `"rules": [`, fmt.Sprintf(`"rules": [
+   {"name": "partners-ou", "action": "accept", "organizationalUnits": [%q]},`, partners), 1)
+	fmt.Println(indent(byOU))
+	ouFile := filepath.Join(dir, "policy-ou.json")
+	if err := os.WriteFile(ouFile, []byte(byOU), 0o600); err != nil {
+		return err
+	}
+	if err := approverctl(moto, ctl, 0, "policy", "explain", ouFile, "--account", member, "--service", svc.ID, "--role", orgRole); err != nil {
+		return err
+	}
+	if err := approverctl(moto, ctl, 0, "policy", "push", ouFile, "--parameter", policyParameter, "--role", orgRole); err != nil {
+		return err
+	}
+	step("Invoke with events/ssm-parameter-store-change.json: the policy change sweeps, looking the account up live")
 	payload, err := localaws.SampleEvent("ssm-parameter-store-change.json")
 	if err != nil {
+		return err
+	}
+	answer, err := fn.Invoke(ctx, payload)
+	if err != nil {
+		return fmt.Errorf("invoke with the policy change: %w", err)
+	}
+	printAnswer(answer)
+	for _, l := range fn.Logs("decision") {
+		if l["endpointId"] == joiner {
+			fmt.Printf("  decision line: %s owner=%s rule=%s result=%q orgPath=%s\n", l["endpointId"], l["owner"], l["rule"], l["result"], l["orgPath"])
+		}
+	}
+	if err := printStates(ctx, moto, svc, about); err != nil {
+		return err
+	}
+
+	step("A broken policy decides nothing and fails loudly")
+	if err := moto.PutPolicy(ctx, localaws.Region, policyParameter, `{"version": 1, "rules": [{"name": "x", "action": "accept", "Accounts": ["12345"]}]}`, ""); err != nil {
 		return err
 	}
 	if _, err := fn.Invoke(ctx, payload); err == nil {
