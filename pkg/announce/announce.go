@@ -88,6 +88,9 @@ func (a *Announcer) Select(report *approver.Report, ev Event, now time.Time) []i
 	var out []int
 	for i, d := range report.Decisions {
 		switch {
+		case d.MembershipFailed:
+			// Undecided, not refused: announced once it is decided (and
+			// MembershipErrorAlarm tells the operators meanwhile).
 		case d.Applied():
 			// Applied once: the connection is pending no more.
 			if a.cfg.All {

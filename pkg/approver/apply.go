@@ -48,7 +48,9 @@ func failedDecisions(svc string, decisions []Outcome) error {
 	failed := 0
 	codes := map[string]int{}
 	for _, d := range decisions {
-		if d.Result == ResultFailed {
+		// Undecided by a failed lookup: reported once, by the plan's
+		// lookupErr.
+		if d.Result == ResultFailed && !d.MembershipFailed {
 			failed++
 			codes[cmp.Or(d.ErrorCode, "no error code")]++
 		}

@@ -259,6 +259,12 @@ func (a *Approver) Reconcile(ctx context.Context, req Request) (*Report, error) 
 				reads = a.readAll(ctx, cov, true)
 			}
 			loaded = fresh
+			if a.cfg.Membership != nil && loaded.Policy.HasOrganizationRules() {
+				// The environment that heard the change forgot its
+				// memberships: so does this one, and looks up again.
+				a.cfg.Membership.Forget()
+				orgs = lookups{}
+			}
 			a.resolve(ctx, loaded, reads, req, now, orgs)
 			plans = a.decideAll(loaded, reads, req, now, orgs)
 		}

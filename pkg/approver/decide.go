@@ -187,10 +187,16 @@ func (a *Approver) decide(loaded *LoadedPolicy, r serviceRead, trigger string, r
 		pd := p.Decide(policy.Request{Account: d.Owner, ServiceID: r.svc, EndpointID: d.EndpointID, Region: d.Region,
 			Existing: true, Org: org}, now)
 		d.OrgPath = orgPath(org)
+		// A person's accept is revoked only by a rule; anything else, by
+		// the default too.
+		couldRevoke := pd.RuleCould(policy.Reject) || pd.Could(policy.Reject) && !d.acceptedByPerson()
 		switch {
-		case pd.Unresolved && (pd.RuleCould(policy.Reject) || pd.Could(policy.Reject) && !d.acceptedByPerson()):
+		case (pd.Unresolved || d.acceptedByPerson() && pd.Rule == policy.DefaultRuleName && lookupErr != nil) && couldRevoke:
 			// It could be revoked: never on a failed lookup. It stays
 			// accepted, and the sweep fails.
+			// (A person's accept and a default reject: only a reject rule
+			// by organization or OU could revoke it, and it is unknown.)
+			pd.Unresolved = true
 			d.Action, d.Revoked = policy.Reject, true
 			pl.undecided(&d, pd, lookupErr)
 			d.Reason = "not revoked: " + d.Reason

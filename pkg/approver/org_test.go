@@ -226,6 +226,36 @@ func TestAFailedLookupAndAPersonsAccept(t *testing.T) {
 	assert.Equal(t, "available", f.State("vpce-0000000000000000a"))
 }
 
+// A person's accept that only a reject rule by OU could revoke: with the
+// lookup failed, it is undecided, and the guard holds the other
+// revocations (their count is unknown).
+func TestAFailedLookupAndAPersonsAcceptARejectRuleByOUCouldRevoke(t *testing.T) {
+	const suspendOU = `{"version": 1, "revoke": true, "rules": [
+		{"name": "named", "action": "accept", "accounts": ["111111111111"]},
+		{"name": "suspended", "action": "reject", "organizationalUnits": ["ou-ab12-22222222"]}]}`
+	f := approvertest.NewEC2(svcA)
+	f.Add(svcA, "vpce-0000000000000000a", "555555555555", "available", "") // a person's accept
+	f.Tags[approvertest.ConnectionID("vpce-0000000000000000a")] = map[string]string{
+		approver.TagDecision: approver.ResultAccepted, approver.TagRule: policy.PersonRuleName}
+	f.Add(svcA, "vpce-0000000000000000b", "444444444444", "available", "") // outside: revoked by the default, but held
+	orgs := newMemberships()
+	orgs.failing["555555555555"] = "TooManyRequestsException"
+	a := approver.New(f, staticPolicy(t, suspendOU), approver.Config{Membership: orgs})
+	report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"vpce-0000000000000000a": "available", "vpce-0000000000000000b": "available"}, f.States())
+	byID := byEndpoint(report)
+	person := byID["vpce-0000000000000000a"]
+	assert.Equal(t, approver.ResultFailed, person.Result)
+	assert.True(t, person.MembershipFailed)
+	assert.Equal(t, "suspended", person.Rule)
+	assert.Contains(t, person.Reason, "could not be looked up")
+	assert.Equal(t, approver.ResultHeld, byID["vpce-0000000000000000b"].Result)
+	assert.Equal(t, 1, report.MembershipErrors)
+	require.Error(t, report.Err())
+	assert.Contains(t, report.Err().Error(), "1 of 1 services failed", "one error for the service, not one per cause")
+}
+
 func TestWithoutAnOrganizationsClientNothingByOrganizationIsDecided(t *testing.T) {
 	f := approvertest.NewEC2(svcA)
 	f.Add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")

@@ -90,6 +90,10 @@ var errNoEnvironment = errors.New("not a Lambda environment")
 // seen in the management account's CloudTrail.
 const SessionName = "privatelink-approver"
 
+// RoleSession is how long assumed credentials last: an hour, every role's
+// MaxSessionDuration unless raised (org-reader-role.yaml keeps it).
+const RoleSession = time.Hour
+
 // RoleExpiryWindow is how long before they expire assumed credentials are
 // replaced: a call never starts with credentials about to expire.
 const RoleExpiryWindow = 2 * time.Minute
@@ -102,6 +106,7 @@ func AssumeRole(cfg aws.Config, roleARN string) aws.Config {
 	out := cfg.Copy()
 	provider := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), roleARN, func(o *stscreds.AssumeRoleOptions) {
 		o.RoleSessionName = SessionName
+		o.Duration = RoleSession
 	})
 	out.Credentials = aws.NewCredentialsCache(roleProvider{provider, roleARN}, func(o *aws.CredentialsCacheOptions) {
 		o.ExpiryWindow = RoleExpiryWindow

@@ -65,6 +65,7 @@ func fakeSTS(t *testing.T, expiresIn time.Duration, deny bool) (*httptest.Server
 		assert.Equal(t, "AssumeRole", r.Form.Get("Action"))
 		assert.Equal(t, "arn:aws:iam::111122223333:role/org-reader", r.Form.Get("RoleArn"))
 		assert.Equal(t, awsconfig.SessionName, r.Form.Get("RoleSessionName"))
+		assert.Equal(t, "3600", r.Form.Get("DurationSeconds"), "one-hour sessions")
 		w.Header().Set("Content-Type", "text/xml")
 		if deny {
 			w.WriteHeader(http.StatusForbidden)

@@ -63,6 +63,9 @@ type Resolver struct {
 	now    func() time.Time
 
 	mu sync.Mutex
+	// generation counts Forget calls: a lookup that began before one keeps
+	// nothing it learnt.
+	generation uint64
 	// parents maps an account or OU to its parent, as ListParents said.
 	parents map[string]kept[parent]
 	// organization is the organization ID, as DescribeOrganization said.
@@ -125,6 +128,7 @@ const CodeLookupFailed = "LookupFailed"
 func (r *Resolver) Forget() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.generation++
 	r.parents = map[string]kept[parent]{}
 	r.organization = kept[string]{}
 }
@@ -139,7 +143,10 @@ func (r *Resolver) Forget() {
 func (r *Resolver) Lookup(ctx context.Context, accounts []string) map[string]Result {
 	// Within one call, a failure is remembered too: an OU that failed for
 	// one account is not asked again for the next.
-	call := &lookup{r: r, now: r.now(), parents: map[string]parent{}, failed: map[string]error{}}
+	r.mu.Lock()
+	generation := r.generation
+	r.mu.Unlock()
+	call := &lookup{r: r, now: r.now(), generation: generation, parents: map[string]parent{}, failed: map[string]error{}}
 	out := make(map[string]Result, len(accounts))
 	var first *LookupError
 	for _, account := range accounts {
@@ -168,8 +175,9 @@ func (r *Resolver) Lookup(ctx context.Context, accounts []string) map[string]Res
 // lookup is one call of Lookup: what it learnt, kept or not, is shared by
 // all its accounts.
 type lookup struct {
-	r       *Resolver
-	now     time.Time
+	r          *Resolver
+	now        time.Time
+	generation uint64
 	parents map[string]parent
 	org     string
 	failed  map[string]error
@@ -237,7 +245,7 @@ func (l *lookup) parent(ctx context.Context, child string, isAccount bool) (pare
 		p = parent{id: aws.ToString(parents[0].Id), root: parents[0].Type == types.ParentTypeRoot, member: true}
 	}
 	l.parents[child] = p
-	r.keep(func() { r.parents[child] = kept[parent]{value: p, until: l.now.Add(r.ttl), ok: true} })
+	r.keep(l.generation, func() { r.parents[child] = kept[parent]{value: p, until: l.now.Add(r.ttl), ok: true} })
 	return p, nil
 }
 
@@ -283,19 +291,22 @@ func (l *lookup) organization(ctx context.Context) (string, error) {
 	}
 	id := aws.ToString(out.Organization.Id)
 	l.org = id
-	r.keep(func() { r.organization = kept[string]{value: id, until: l.now.Add(r.ttl), ok: true} })
+	r.keep(l.generation, func() { r.organization = kept[string]{value: id, until: l.now.Add(r.ttl), ok: true} })
 	return id, nil
 }
 
-// keep runs set under the lock, unless nothing is to be kept (TTL 0):
-// within one Lookup, what was asked is shared all the same.
-func (r *Resolver) keep(set func()) {
+// keep runs set under the lock, unless nothing is to be kept (TTL 0) or
+// Forget was called since the lookup began (what it learnt may be what
+// Forget meant to drop): within one Lookup, it is shared all the same.
+func (r *Resolver) keep(generation uint64, set func()) {
 	if r.ttl <= 0 {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	set()
+	if generation == r.generation {
+		set()
+	}
 }
 
 // notInOrganization reports whether AWS said the account is not in the

@@ -246,6 +246,31 @@ func TestLookupReadsEveryPage(t *testing.T) {
 	assert.Equal(t, 6, f.count("ListParents"), "two pages a level")
 }
 
+// forgetting calls Forget during the first ListParents: what that lookup
+// learns is not kept.
+type forgetting struct {
+	*fakeOrg
+	r    *membership.Resolver
+	once sync.Once
+}
+
+func (f *forgetting) ListParents(ctx context.Context, in *organizations.ListParentsInput, o ...func(*organizations.Options)) (*organizations.ListParentsOutput, error) {
+	f.once.Do(f.r.Forget)
+	return f.fakeOrg.ListParents(ctx, in, o...)
+}
+
+func TestAForgetDuringALookupKeepsNothingItLearnt(t *testing.T) {
+	f := &forgetting{fakeOrg: newFakeOrg()}
+	r := membership.New(f, membership.Config{TTL: time.Hour})
+	f.r = r
+	require.NoError(t, r.Lookup(context.Background(), []string{member})[member].Err)
+	require.NoError(t, r.Lookup(context.Background(), []string{member})[member].Err)
+	assert.Equal(t, 2, f.count(member), "asked again: the first answer began before Forget")
+	assert.Equal(t, 2, f.count("DescribeOrganization"))
+	require.NoError(t, r.Lookup(context.Background(), []string{member})[member].Err)
+	assert.Equal(t, 2, f.count(member), "the second was kept")
+}
+
 func TestNotAMemberIsKept(t *testing.T) {
 	f := newFakeOrg()
 	r := membership.New(f, membership.Config{TTL: time.Minute})

@@ -154,8 +154,10 @@ func TestDecideWithoutMembership(t *testing.T) {
 			for _, a := range tt.couldNot {
 				assert.False(t, d.Could(a), "could not be %s", a)
 			}
-			if d.Unresolved {
+			if d.Unresolved || tt.wantNeeds {
 				assert.NotEmpty(t, d.UnresolvedRule)
+			}
+			if d.Unresolved {
 				assert.Contains(t, d.Reason(), "could not be looked up")
 			}
 		})
@@ -202,4 +204,25 @@ func BenchmarkDecideByOU(b *testing.B) {
 			b.Fatal("not accepted")
 		}
 	}
+}
+
+// A default reject is the action whatever the membership, but whether a
+// reject rule by OU makes it matters to a person's accept, which only a
+// rule revokes.
+func TestRuleCouldRejectWithoutMembership(t *testing.T) {
+	p, err := policy.Parse([]byte(`{"version": 1, "rules": [
+		{"name": "suspended", "action": "reject", "organizationalUnits": ["ou-ab12-33333333"]}]}`))
+	require.NoError(t, err)
+	req := policy.Request{Account: "111111111111", ServiceID: svc, Existing: true}
+	unknown := p.Decide(req, now)
+	assert.Equal(t, policy.Reject, unknown.Action)
+	assert.Equal(t, policy.DefaultRuleName, unknown.Rule)
+	assert.False(t, unknown.Unresolved, "rejected either way")
+	assert.True(t, unknown.RuleCould(policy.Reject), "but maybe by the rule")
+	assert.Equal(t, "suspended", unknown.UnresolvedRule)
+
+	req.Org = outside
+	assert.False(t, p.Decide(req, now).RuleCould(policy.Reject), "outside: by the default only")
+	req.Org = in(ouSuspended)
+	assert.True(t, p.Decide(req, now).RuleCould(policy.Reject))
 }

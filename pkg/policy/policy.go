@@ -178,7 +178,8 @@ type Decision struct {
 	// Unresolved is set when the account's membership was not known
 	// (Request.Org nil) and a rule naming organizations or OUs could change
 	// the action: Action is then what the other rules decide, and must not
-	// be applied. UnresolvedRule names the first such rule.
+	// be applied. UnresolvedRule names the first rule naming organizations
+	// or OUs that could match, whenever one could (Unresolved or not).
 	Unresolved     bool
 	UnresolvedRule string
 
@@ -198,6 +199,10 @@ type Decision struct {
 // is a and a rule made it.
 func (d Decision) RuleCould(a Action) bool {
 	switch {
+	case !d.Unresolved && a == Reject && d.Action == Reject:
+		// defaultAction rejects whatever the membership, but a reject rule
+		// by organization or OU might be the one that does.
+		return d.Rule != DefaultRuleName || d.ruleReject
 	case !d.Unresolved:
 		return d.Action == a && d.Rule != DefaultRuleName
 	case a == Reject:
@@ -326,7 +331,7 @@ func (p *Policy) Decide(req Request, now time.Time) Decision {
 		d.LimitedRule, d.Accepted, d.Limit = p.Rules[firstLimited].Name, req.Accepted, p.Rules[firstLimited].MaxEndpoints
 	}
 	if firstUnknown != none {
-		d.needsOrg = true
+		d.needsOrg, d.UnresolvedRule = true, p.Rules[firstUnknown].Name
 		d.possible = actionBit(d.Action)
 		if unknownReject {
 			d.possible |= actionBit(Reject)
@@ -335,9 +340,7 @@ func (p *Policy) Decide(req Request, now time.Time) Decision {
 		if unknownAccept {
 			d.possible |= actionBit(Accept)
 		}
-		if d.possible != actionBit(d.Action) {
-			d.Unresolved, d.UnresolvedRule = true, p.Rules[firstUnknown].Name
-		}
+		d.Unresolved = d.possible != actionBit(d.Action)
 	}
 	return d
 }

@@ -193,7 +193,7 @@ func FromEnv(getenv func(string) string) (Settings, error) {
 	s.MembershipCache = DefaultMembershipCache
 	if v := strings.TrimSpace(getenv(EnvMembershipCache)); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || time.Duration(n)*time.Second > MaxMembershipCache {
+		if err != nil || n < 0 || n > int(MaxMembershipCache/time.Second) {
 			problems = append(problems, fmt.Errorf("%s %q must be a whole number of seconds from 0 to %d", EnvMembershipCache, v, int(MaxMembershipCache.Seconds())))
 		} else {
 			s.MembershipCache = time.Duration(n) * time.Second

@@ -126,7 +126,7 @@ func TestCLIPushPendingSweep(t *testing.T) {
 	bad := writeFile(t, "bad.json", `{"version": 1, "rules": [{"name": "a", "action": "accept"}]}`)
 	_, stderr, code := runCtl(t, env, "policy", "push", bad, "--parameter", s.parameter)
 	assert.Equal(t, 1, code)
-	assert.Contains(t, stderr, "rules[0].accounts: is required")
+	assert.Contains(t, stderr, "rules[0]: needs at least one of accounts, organizations and organizationalUnits")
 	assert.Contains(t, stderr, "nothing was written")
 	_, stderr, code = runCtl(t, env, "pending", "--parameter", s.parameter)
 	assert.Equal(t, 1, code, "the invalid file was not pushed: there is no policy")

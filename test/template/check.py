@@ -311,6 +311,12 @@ def check_contract(text: str, tpl: dict) -> str:
             for p in patterns),
         "an EventBridge rule matches MoveAccount, RemoveAccountFromOrganization and LeaveOrganization from aws.organizations",
     )
+    expect(
+        any(p.get("source") == ["aws.organizations"]
+            and p.get("account") == [{"Fn::If": ["HasOrganizationEvents", {"Ref": "OrganizationEventsAccountId"}, {"Ref": "AWS::AccountId"}]}]
+            for p in patterns),
+        "the aws.organizations rule takes the management account's events only (or this account's)",
+    )
     expect(env.get("ORGANIZATION_ROLE_ARN") == {"Ref": "OrganizationRoleArn"}, "ORGANIZATION_ROLE_ARN is OrganizationRoleArn")
     expect(env.get("MEMBERSHIP_CACHE_SECONDS") == {"Ref": "MembershipCacheSeconds"}, "MEMBERSHIP_CACHE_SECONDS is MembershipCacheSeconds")
     cache = params.get("MembershipCacheSeconds", {})
