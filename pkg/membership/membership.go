@@ -178,9 +178,9 @@ type lookup struct {
 	r          *Resolver
 	now        time.Time
 	generation uint64
-	parents map[string]parent
-	org     string
-	failed  map[string]error
+	parents    map[string]parent
+	org        string
+	failed     map[string]error
 }
 
 func (l *lookup) membership(ctx context.Context, account string) (policy.Membership, error) {
