@@ -57,8 +57,11 @@ type Policy struct {
 	byAccount map[string][]int32
 	// anyAccount holds the rules whose accounts include "*".
 	anyAccount []int32
-	// orgRules holds the rules that name organizations or OUs.
+	// orgRules holds the rules that name organizations or OUs; byOrgID
+	// indexes them by each organization and OU ID they name, so that a
+	// decision with a known membership looks at the rules of its path only.
 	orgRules  []int32
+	byOrgID   map[string][]int32
 	hasLimits bool
 }
 
@@ -281,9 +284,7 @@ func (p *Policy) Decide(req Request, now time.Time) Decision {
 			if byOrg && (slices.Contains(r.Accounts, req.Account) || slices.Contains(r.Accounts, AnyAccount)) {
 				continue // matched by the account already
 			}
-			if byOrg && req.Org != nil && r.memberVia(*req.Org) == "" {
-				continue
-			}
+
 			if !r.Expires.IsZero() && !now.Before(r.Expires) {
 				if req.Org != nil || !byOrg {
 					firstExpired = minIndex(firstExpired, i)
@@ -311,7 +312,17 @@ func (p *Policy) Decide(req Request, now time.Time) Decision {
 	}
 	consider(p.byAccount[req.Account], false)
 	consider(p.anyAccount, false)
-	consider(p.orgRules, true)
+	switch {
+	case len(p.orgRules) == 0:
+	case req.Org == nil:
+		consider(p.orgRules, true) // which could match: all of them
+	case req.Org.Member():
+		// The index holds only the rules naming these IDs: they match.
+		consider(p.byOrgID[req.Org.Organization], true)
+		for _, ou := range req.Org.OUs {
+			consider(p.byOrgID[ou], true)
+		}
+	}
 
 	var d Decision
 	switch {
@@ -406,11 +417,19 @@ func listAdmits(list []string, v string) bool {
 // index builds the account index. Parse calls it after validation.
 func (p *Policy) index() {
 	p.byAccount = make(map[string][]int32)
+	p.byOrgID = make(map[string][]int32)
 	p.anyAccount, p.orgRules = nil, nil
 	for i, r := range p.Rules {
 		p.hasLimits = p.hasLimits || r.MaxEndpoints > 0
 		if len(r.Organizations) > 0 || len(r.OrganizationalUnits) > 0 {
 			p.orgRules = append(p.orgRules, int32(i))
+		}
+		named := map[string]bool{}
+		for _, id := range slices.Concat(r.Organizations, r.OrganizationalUnits) {
+			if !named[id] {
+				named[id] = true
+				p.byOrgID[id] = append(p.byOrgID[id], int32(i))
+			}
 		}
 		seen := make(map[string]bool, len(r.Accounts))
 		for _, a := range r.Accounts {
