@@ -9,8 +9,9 @@
 // The function does not use the SDK's configuration chain
 // (config.LoadDefaultConfig): a Lambda function has its credentials, Region
 // and endpoint in its environment, and the chain would link shared-config,
-// SSO, STS and instance-metadata clients it never uses, slowing its cold
-// start. approverctl keeps the full chain (see cmd/approverctl).
+// SSO and instance-metadata clients it never uses, slowing its cold start
+// (STS it links only for AssumeRole). approverctl keeps the full chain (see
+// cmd/approverctl).
 package awsconfig
 
 import (
