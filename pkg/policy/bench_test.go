@@ -34,6 +34,12 @@ func largePolicy(b *testing.B, accounts, rules int) *policy.Policy {
 		r := a % rules
 		doc.Rules[r].Accounts = append(doc.Rules[r].Accounts, fmt.Sprintf("%012d", 100000000000+a))
 	}
+	return parsed(b, doc)
+}
+
+// parsed is the policy doc encodes.
+func parsed(b *testing.B, doc any) *policy.Policy {
+	b.Helper()
 	text, err := json.Marshal(doc)
 	if err != nil {
 		b.Fatal(err)
@@ -64,15 +70,7 @@ func ouPolicy(b *testing.B, rules int) *policy.Policy {
 		}
 		doc.Rules = append(doc.Rules, ru)
 	}
-	text, err := json.Marshal(doc)
-	if err != nil {
-		b.Fatal(err)
-	}
-	p, err := policy.Parse(text)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return p
+	return parsed(b, doc)
 }
 
 // BenchmarkDecide measures one decision against policies of growing size;
