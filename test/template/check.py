@@ -53,6 +53,7 @@ SCENARIOS = {
     "sixty-services": {"ServiceIds": SIXTY},
     "service-tag": {"ServiceIds": "", "ServiceTag": "team=network"},
     "service-tag-key": {"ServiceIds": "", "ServiceTag": "privatelink-approver"},
+    "path-policy": {"ServiceIds": "", "PolicyParameterName": "/privatelink/policies/"},
     "organization-role": {"ServiceIds": "", "OrganizationRoleArn": "arn:aws-us-gov:iam::444455556666:role/org/privatelink-approver-org-reader",
                           "OrganizationEventsAccountId": "444455556666"},
 }
@@ -72,6 +73,24 @@ PSEUDO = {
     "AWS::AccountId": "111122223333",
     "AWS::StackName": "privatelink-approver-production",
     "AWS::URLSuffix": "amazonaws.com",
+    "AWS::StackId": "arn:aws-us-gov:cloudformation:ap-southeast-2:111122223333:stack/privatelink-approver-production/0a1b2c3d-4e5f-6789-abcd-ef0123456789",
+}
+
+# Least privilege: the only actions the function's role may be granted, and
+# those that may be granted on "*" (they take no resource), with why.
+NO_RESOURCE_ACTIONS = {
+    "ec2:DescribeVpcEndpointConnections": "supports no resource-level permissions",
+    "ec2:DescribeVpcEndpointServiceConfigurations": "supports no resource-level permissions",
+    "ec2:DescribeVpcEndpointConnectionNotifications": "supports no resource-level permissions",
+    "organizations:DescribeOrganization": "has no resource type",
+    "organizations:ListParents": "its resource types were not verified here (README, Known limits); read-only",
+}
+SCOPED_ACTIONS = {
+    "logs:CreateLogStream", "logs:PutLogEvents",
+    "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+    "ec2:AcceptVpcEndpointConnections", "ec2:RejectVpcEndpointConnections", "ec2:CreateVpcEndpointConnectionNotification",
+    "ec2:CreateTags", "ec2:DeleteTags",
+    "ssm:GetParameter", "ssm:GetParametersByPath", "kms:Decrypt", "sns:Publish", "sts:AssumeRole",
 }
 
 
@@ -252,8 +271,22 @@ def check_contract(text: str, tpl: dict) -> str:
         expect(var in env, f"environment variable {var} is set")
     expect(env.get("DECISION_TOPIC_ARN") == {"Ref": "DecisionTopic"}, "DECISION_TOPIC_ARN is the stack's DecisionTopic")
     expect(env.get("PUBLISH_ALL_DECISIONS") == {"Ref": "PublishAllDecisions"}, "PUBLISH_ALL_DECISIONS is PublishAllDecisions")
-    expect(isinstance(props.get("Policies"), list) and len(props["Policies"]) == 1, "exactly one function policy")
-    publish = [st for st in statements(props.get("Policies")) if "sns:Publish" in as_list(st.get("Action"))]
+    # The function runs with the template's own role, not one SAM makes
+    # (SAM would attach AWS managed policies to it).
+    role = resources.get("ApproverFunctionRole", {})
+    role_props = role.get("Properties", {})
+    expect("Policies" not in props, "the function has no SAM Policies (its role is the template's own)")
+    expect(props.get("Role") == {"Fn::GetAtt": ["ApproverFunctionRole", "Arn"]} or props.get("Role") == {"Fn::GetAtt": "ApproverFunctionRole.Arn"},
+           "the function's Role is ApproverFunctionRole")
+    expect(role.get("Type") == "AWS::IAM::Role", "ApproverFunctionRole is an AWS::IAM::Role")
+    expect("ManagedPolicyArns" not in role_props and "PermissionsBoundary" not in role_props, "ApproverFunctionRole has no managed policy")
+    expect(role_props.get("AssumeRolePolicyDocument", {}).get("Statement") == [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+        "ApproverFunctionRole trusts lambda.amazonaws.com only")
+    role_policies_src = role_props.get("Policies", [])
+    expect(isinstance(role_policies_src, list) and len(role_policies_src) == 1, "exactly one inline policy on the role")
+    role_statements = statements([p.get("PolicyDocument", {}) for p in role_policies_src if isinstance(p, dict)])
+    publish = [st for st in role_statements if "sns:Publish" in as_list(st.get("Action"))]
     expect(
         bool(publish) and all(st.get("Resource") == {"Ref": "DecisionTopic"} for st in publish),
         "the function policy allows sns:Publish on DecisionTopic only",
@@ -303,6 +336,16 @@ def check_contract(text: str, tpl: dict) -> str:
     expect(
         any(p.get("detail-type") == ["Parameter Store Change"] for p in patterns),
         "an EventBridge rule matches Parameter Store Change",
+    )
+    # Rules that match only what they should.
+    expect(
+        any(p.get("detail-type") == ["Parameter Store Change"] and p.get("account") == [{"Ref": "AWS::AccountId"}] for p in patterns),
+        "the Parameter Store Change rule takes this account's events only",
+    )
+    expect(
+        any(p.get("detail", {}).get("eventName") == ["CreateVpcEndpoint"] and p["detail"].get("errorCode") == [{"exists": False}]
+            for p in patterns),
+        "the CreateVpcEndpoint rule takes successful calls only (errorCode absent)",
     )
     # The function handles exactly these (pkg/trigger OrganizationEvents).
     expect(
@@ -393,7 +436,7 @@ def check_contract(text: str, tpl: dict) -> str:
     # keys, each in a statement of its own, only on this account's
     # connections in this Region, only for keys of ours, always naming keys.
     for action in ("ec2:CreateTags", "ec2:DeleteTags"):
-        tagging = [st for st in statements(props.get("Policies")) if action in as_list(st.get("Action"))]
+        tagging = [st for st in role_statements if action in as_list(st.get("Action"))]
         expect(len(tagging) == 1, f"one statement grants {action}")
         for st in tagging:
             expect(as_list(st.get("Action")) == [action], f"the {action} statement grants nothing else")
@@ -852,7 +895,9 @@ def check_translated(cfn: dict, values: dict[str, str]) -> str:
             raise CheckError(f"the default bus must take only aws.organizations events from {events_account}: {st}")
     elif bus:
         raise CheckError("without OrganizationEventsAccountId, no event bus policy")
-    return (f"{len(present)} resources, {len(notes)} connection notification(s), "
+    granted = check_least_privilege(ev, present, docs, roles[0])
+    check_rule_patterns(ev, present)
+    return (f"{len(present)} resources, {len(notes)} connection notification(s), {granted} grants proven least-privilege, "
             f"inline policies {size} of {MAX_INLINE_POLICIES_PER_ROLE} characters")
 
 
@@ -887,6 +932,82 @@ def check_org_reader(text: str, tpl: dict) -> str:
     if problems:
         raise CheckError("org reader role:\n" + "\n".join(f"  - {p}" for p in problems))
     return f"{len(actions)} actions, one trusted principal"
+
+
+# ----------------------------------------------------------- least privilege
+
+
+def check_least_privilege(ev: "Evaluator", present: dict, docs: list[tuple[str, dict]], role: str) -> int:
+    """Every grant of the function's role, evaluated: only known actions,
+    each on the resources it needs and no more; "*" only for the actions
+    that take no resource. Returns how many action-resource grants were
+    checked."""
+    props = present[role]["Properties"]
+    if props.get("ManagedPolicyArns"):
+        raise CheckError(f"the function's role has managed policies: {props['ManagedPolicyArns']}")
+    partition, region, account = PSEUDO["AWS::Partition"], PSEUDO["AWS::Region"], PSEUDO["AWS::AccountId"]
+    group = ev.ref("ApproverFunctionLogGroup")
+    logs = {f"arn:{partition}:logs:{region}:{account}:log-group:{group}",
+            f"arn:{partition}:logs:{region}:{account}:log-group:{group}:log-stream:*"}
+    queue = {ev.getatt("ConnectionNotificationQueue", "Arn")}
+    services = {f"arn:{partition}:ec2:{region}:{account}:vpc-endpoint-service/*"} | {
+        f"arn:*:ec2:*:*:vpc-endpoint-service/{sid}" for sid in ev.params["ServiceIds"] if sid}
+    connections = {f"arn:{partition}:ec2:{region}:{account}:vpc-endpoint-connection/*"}
+    name = ev.params["PolicyParameterName"]
+    path = name.rstrip("/") if name.endswith("/") else None
+    param = f"arn:{partition}:ssm:{region}:{account}:parameter" + (path if path else (name if name.startswith("/") else "/" + name))
+    allowed = {
+        "logs:CreateLogStream": logs, "logs:PutLogEvents": logs,
+        "sqs:ReceiveMessage": queue, "sqs:DeleteMessage": queue, "sqs:GetQueueAttributes": queue,
+        "ec2:AcceptVpcEndpointConnections": services, "ec2:RejectVpcEndpointConnections": services,
+        "ec2:CreateVpcEndpointConnectionNotification": services,
+        "ec2:CreateTags": connections, "ec2:DeleteTags": connections,
+        "ssm:GetParameter": {param}, "ssm:GetParametersByPath": {param},
+        "kms:Decrypt": {f"arn:{partition}:kms:{region}:{account}:key/*"},
+        "sns:Publish": {ev.ref("DecisionTopic")},
+        "sts:AssumeRole": {ev.params.get("OrganizationRoleArn", "")},
+    }
+    checked = 0
+    for doc_name, doc in docs:
+        for st in as_list(doc.get("Statement", [])):
+            where = f"{doc_name} {st.get('Sid', '(no Sid)')}"
+            if st.get("Effect") != "Allow" or set(st) & {"NotAction", "NotResource", "NotPrincipal"}:
+                raise CheckError(f"{where}: only Allow statements with Action and Resource")
+            actions, resources = as_list(st.get("Action")), as_list(st.get("Resource"))
+            for action in actions:
+                if "*" in action or action not in SCOPED_ACTIONS | set(NO_RESOURCE_ACTIONS):
+                    raise CheckError(f"{where}: {action!r} is not an action the function needs (add it here deliberately)")
+                for res in resources:
+                    checked += 1
+                    if res == "*":
+                        if action not in NO_RESOURCE_ACTIONS:
+                            raise CheckError(f"{where}: {action} on \"*\": it takes a resource, name it")
+                        continue
+                    if action in NO_RESOURCE_ACTIONS or res not in allowed[action]:
+                        raise CheckError(f"{where}: {action} on {res}, expected one of {sorted(allowed.get(action, {'*'}))}")
+            cond = st.get("Condition", {})
+            if any(a == "kms:Decrypt" for a in actions) and "kms:ViaService" not in cond.get("StringEquals", {}):
+                raise CheckError(f"{where}: kms:Decrypt only through SSM (kms:ViaService)")
+            if any(r.startswith("arn:*:") for r in resources) and cond.get("StringEquals", {}).get("aws:ResourceAccount") != account:
+                raise CheckError(f"{where}: wildcard ARNs must be pinned to this account")
+    return checked
+
+
+def check_rule_patterns(ev: "Evaluator", present: dict) -> None:
+    """The event rules take only what they should, once translated."""
+    rules = [ev.ev(r["Properties"]) for r in present.values() if r.get("Type") == "AWS::Events::Rule"]
+    patterns = [r.get("EventPattern", {}) for r in rules]
+    account = PSEUDO["AWS::AccountId"]
+    ssm = [p for p in patterns if p.get("source") == ["aws.ssm"]]
+    if len(ssm) != 1 or ssm[0].get("account") != [account]:
+        raise CheckError(f"the Parameter Store Change rule must take this account's events only: {ssm}")
+    trail = [p for p in patterns if p.get("source") == ["aws.ec2"]]
+    if len(trail) != 1 or trail[0].get("detail", {}).get("errorCode") != [{"exists": False}]:
+        raise CheckError(f"the CreateVpcEndpoint rule must take successful calls only: {trail}")
+    orgs = [p for p in patterns if p.get("source") == ["aws.organizations"]]
+    want = [ev.params.get("OrganizationEventsAccountId") or account]
+    if len(orgs) != 1 or orgs[0].get("account") != want:
+        raise CheckError(f"the organization rule must take {want}'s events only: {orgs}")
 
 
 # ----------------------------------------------------------------------- main
