@@ -1,24 +1,32 @@
 #!/usr/bin/env python3
 """Offline checks for the privatelink-approver SAM template.
 
-Usage: python3 test/template/check.py [--keep DIR] template.yaml
+Usage: python3 test/template/check.py [--keep DIR] [--org-reader org-reader-role.yaml] template.yaml
 
 1. contract  - the template keeps the documented contract (transforms, parameters,
-               function settings and environment, events, the sweep period
-               mapping, queue timeouts, the decision topic and sns:Publish on it
-               only, alarms on the dead-letter queues, the function and its
-               metrics, the dashboard, no hard-coded partition or account).
+               function settings and environment, its own role without managed
+               policies, events and their patterns, the sweep period mapping,
+               queue timeouts, the decision topic and sns:Publish on it only,
+               alarms on the dead-letter queues, the function and its metrics,
+               the dashboard, no hard-coded partition or account).
 2. cfn-lint  - cfn-lint on the template as written (cfn-lint applies
-               AWS::LanguageExtensions and the SAM transform itself).
+               AWS::LanguageExtensions and the SAM transform itself); with
+               --org-reader, also the management account's template, and its
+               contract (the two read actions, one trusted principal).
 3. translate - for each parameter scenario (empty, two and sixty ServiceIds, a
-               ServiceTag key=value and a key alone): expand Fn::ForEach with our
-               own small expander, drop AWS::LanguageExtensions, translate with
+               ServiceTag key=value and a key alone, a policy path, an
+               organization role): expand Fn::ForEach with our own small
+               expander, drop AWS::LanguageExtensions, translate with
                aws-sam-translator (offline: stub managed-policy map, fake S3
                CodeUri as `sam package` would produce, fixed region), evaluate
-               the intrinsic functions, and check the result: the grants for
-               each way of choosing services, and IAM's and CloudFormation's
-               size quotas (inline policies per role, managed policies,
-               resources, parameter values).
+               the intrinsic functions, and check the result: least privilege
+               (every grant of the function's role: known actions only, each on
+               the resources it needs, "*" only for actions that take no
+               resource; no managed policy), the grants for each way of
+               choosing services and of reaching AWS Organizations, the event
+               rules' patterns, and IAM's and CloudFormation's size quotas
+               (inline policies per role, managed policies, resources,
+               parameter values).
 4. cfn-lint  - cfn-lint on every translated template.
 
 No AWS credentials or network are used. Exits 0 when every check passes, 1 when
