@@ -945,18 +945,47 @@ def check_org_reader(text: str, tpl: dict) -> str:
 # ----------------------------------------------------------- least privilege
 
 
+def attached_policies(ev: "Evaluator", present: dict, role: str) -> list[tuple[str, dict]]:
+    """Every IAM policy document that reaches a role of the template: the
+    role's own, and every AWS::IAM::Policy, ManagedPolicy and RolePolicy,
+    which must attach to the function's role only."""
+    docs = []
+    for p in ev.ev(present[role]["Properties"].get("Policies", [])):
+        docs.append((p["PolicyName"], p["PolicyDocument"]))
+    for key, res in present.items():
+        props = res.get("Properties", {})
+        kind = res.get("Type")
+        if kind == "AWS::IAM::RolePolicy":
+            targets = [props.get("RoleName")]
+        elif kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            targets = props.get("Roles", [])
+            if props.get("Users") or props.get("Groups"):
+                raise CheckError(f"{key} attaches to users or groups")
+        else:
+            continue
+        if not targets or any(t != {"Ref": role} for t in targets):
+            raise CheckError(f"{key} attaches to {targets}: only the function's role ({role}) may have policies here")
+        doc = ev.ev(props["PolicyDocument"])
+        docs.append((key, json.loads(doc) if isinstance(doc, str) else doc))
+    return docs
+
+
 def check_least_privilege(ev: "Evaluator", present: dict, docs: list[tuple[str, dict]], role: str) -> int:
     """Every grant of the function's role, evaluated: only known actions,
-    each on the resources it needs and no more; "*" only for the actions
-    that take no resource. Returns how many action-resource grants were
-    checked."""
+    each on the resources it needs and no more, with the conditions it must
+    carry; "*" only for the actions that take no resource; and every grant
+    the function cannot work without. Returns how many action-resource
+    grants were checked."""
     props = present[role]["Properties"]
-    if props.get("ManagedPolicyArns"):
-        raise CheckError(f"the function's role has managed policies: {props['ManagedPolicyArns']}")
+    if props.get("ManagedPolicyArns") or props.get("PermissionsBoundary"):
+        raise CheckError(f"the function's role has managed policies: {props.get('ManagedPolicyArns')}")
+    others = [k for k, r in present.items() if r.get("Type") == "AWS::IAM::Role" and k != role]
+    if others:
+        raise CheckError(f"roles other than the function's: {others}")
+    docs = attached_policies(ev, present, role)
     partition, region, account = PSEUDO["AWS::Partition"], PSEUDO["AWS::Region"], PSEUDO["AWS::AccountId"]
     group = ev.ref("ApproverFunctionLogGroup")
-    logs = {f"arn:{partition}:logs:{region}:{account}:log-group:{group}",
-            f"arn:{partition}:logs:{region}:{account}:log-group:{group}:log-stream:*"}
+    logs = {f"arn:{partition}:logs:{region}:{account}:log-group:{group}:*"}
     queue = {ev.getatt("ConnectionNotificationQueue", "Arn")}
     services = {f"arn:{partition}:ec2:{region}:{account}:vpc-endpoint-service/*"} | {
         f"arn:*:ec2:*:*:vpc-endpoint-service/{sid}" for sid in ev.params["ServiceIds"] if sid}
@@ -975,6 +1004,22 @@ def check_least_privilege(ev: "Evaluator", present: dict, docs: list[tuple[str, 
         "sns:Publish": {ev.ref("DecisionTopic")},
         "sts:AssumeRole": {ev.params.get("OrganizationRoleArn", "")},
     }
+    tag_keys = {"ForAllValues:StringLike": {"aws:TagKeys": "privatelink-approver:*"}, "Null": {"aws:TagKeys": "false"}}
+    # Under a path, the parameters below it: the path's ARN with its "/".
+    parameter_arn = param + "/*" if path else param
+    must_carry = {
+        "ec2:CreateTags": tag_keys,
+        "ec2:DeleteTags": tag_keys,
+        "kms:Decrypt": {"StringEquals": {"kms:ViaService": f"ssm.{region}.amazonaws.com"},
+                        "StringLike": {"kms:EncryptionContext:PARAMETER_ARN": parameter_arn}},
+    }
+    pinned = {"StringEquals": {"aws:ResourceAccount": account, "aws:RequestedRegion": region}}
+    required = {"logs:CreateLogStream", "logs:PutLogEvents", "sqs:ReceiveMessage", "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes", "ec2:DescribeVpcEndpointConnections", "ec2:DescribeVpcEndpointServiceConfigurations",
+                "ec2:AcceptVpcEndpointConnections", "ec2:RejectVpcEndpointConnections", "ec2:CreateTags", "ec2:DeleteTags",
+                "ssm:GetParametersByPath" if path else "ssm:GetParameter", "kms:Decrypt", "sns:Publish"}
+    required |= {"sts:AssumeRole"} if ev.params.get("OrganizationRoleArn") else {"organizations:ListParents", "organizations:DescribeOrganization"}
+    granted = set()
     checked = 0
     for doc_name, doc in docs:
         for st in as_list(doc.get("Statement", [])):
@@ -993,29 +1038,39 @@ def check_least_privilege(ev: "Evaluator", present: dict, docs: list[tuple[str, 
                         continue
                     if action in NO_RESOURCE_ACTIONS or res not in allowed[action]:
                         raise CheckError(f"{where}: {action} on {res}, expected one of {sorted(allowed.get(action, {'*'}))}")
+            granted |= set(actions)
             cond = st.get("Condition", {})
-            if any(a == "kms:Decrypt" for a in actions) and "kms:ViaService" not in cond.get("StringEquals", {}):
-                raise CheckError(f"{where}: kms:Decrypt only through SSM (kms:ViaService)")
-            if any(r.startswith("arn:*:") for r in resources) and cond.get("StringEquals", {}).get("aws:ResourceAccount") != account:
-                raise CheckError(f"{where}: wildcard ARNs must be pinned to this account")
+            for action in actions:
+                if action in must_carry and cond != must_carry[action]:
+                    raise CheckError(f"{where}: {action} must carry exactly {must_carry[action]}, has {cond}")
+            if any(r.startswith("arn:*:") for r in resources) and cond != pinned:
+                raise CheckError(f"{where}: wildcard ARNs must be pinned to this account and Region exactly: {cond}")
+    missing = sorted(required - granted)
+    if missing:
+        raise CheckError(f"the function cannot work without {missing}")
     return checked
 
 
 def check_rule_patterns(ev: "Evaluator", present: dict) -> None:
-    """The event rules take only what they should, once translated."""
+    """The event rules take only what they should, once translated: each
+    pattern exactly as expected."""
     rules = [ev.ev(r["Properties"]) for r in present.values() if r.get("Type") == "AWS::Events::Rule"]
-    patterns = [r.get("EventPattern", {}) for r in rules]
+    patterns = [r["EventPattern"] for r in rules if "EventPattern" in r]
     account = PSEUDO["AWS::AccountId"]
-    ssm = [p for p in patterns if p.get("source") == ["aws.ssm"]]
-    if len(ssm) != 1 or ssm[0].get("account") != [account]:
-        raise CheckError(f"the Parameter Store Change rule must take this account's events only: {ssm}")
-    trail = [p for p in patterns if p.get("source") == ["aws.ec2"]]
-    if len(trail) != 1 or trail[0].get("detail", {}).get("errorCode") != [{"exists": False}]:
-        raise CheckError(f"the CreateVpcEndpoint rule must take successful calls only: {trail}")
-    orgs = [p for p in patterns if p.get("source") == ["aws.organizations"]]
-    want = [ev.params.get("OrganizationEventsAccountId") or account]
-    if len(orgs) != 1 or orgs[0].get("account") != want:
-        raise CheckError(f"the organization rule must take {want}'s events only: {orgs}")
+    name = ev.params["PolicyParameterName"]
+    want = [
+        {"source": ["aws.ec2"], "detail-type": ["AWS API Call via CloudTrail"],
+         "detail": {"eventSource": ["ec2.amazonaws.com"], "eventName": ["CreateVpcEndpoint"], "errorCode": [{"exists": False}]}},
+        {"source": ["aws.ssm"], "detail-type": ["Parameter Store Change"], "account": [account],
+         "detail": {"name": [{"prefix": name}] if name.endswith("/") else [name]}},
+        {"source": ["aws.organizations"], "detail-type": ["AWS API Call via CloudTrail"],
+         "detail": {"eventSource": ["organizations.amazonaws.com"],
+                    "eventName": ["MoveAccount", "RemoveAccountFromOrganization", "LeaveOrganization"]},
+         "account": [ev.params.get("OrganizationEventsAccountId") or account]},
+    ]
+    key = lambda p: json.dumps(p, sort_keys=True)
+    if sorted(map(key, patterns)) != sorted(map(key, want)):
+        raise CheckError(f"the event patterns are {sorted(map(key, patterns))}, expected exactly {sorted(map(key, want))}")
 
 
 # ----------------------------------------------------------------------- main
