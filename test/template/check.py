@@ -775,21 +775,6 @@ def policy_size(doc: Any) -> int:
     return len(json.dumps(doc, separators=(",", ":")))
 
 
-def role_policies(ev: Evaluator, resources: dict, role: str) -> list[tuple[str, dict]]:
-    """(name, document) of every inline policy of role: its own and the
-    role policies attached to it, evaluated."""
-    out = []
-    for p in ev.ev(resources[role]["Properties"].get("Policies", [])):
-        out.append((p["PolicyName"], p["PolicyDocument"]))
-    for key, res in resources.items():
-        if res.get("Type") == "AWS::IAM::RolePolicy" and ev.present(res):
-            props = res["Properties"]
-            if props.get("RoleName") == {"Ref": role}:
-                doc = ev.ev(props["PolicyDocument"])
-                out.append((key, json.loads(doc) if isinstance(doc, str) else doc))
-    return out
-
-
 def grants(docs: list[tuple[str, dict]], action: str) -> list[dict]:
     return [st for _, doc in docs for st in as_list(doc.get("Statement", [])) if action in as_list(st.get("Action"))]
 
@@ -823,7 +808,7 @@ def check_translated(cfn: dict, values: dict[str, str]) -> str:
     roles = [k for k, r in present.items() if r.get("Type") == "AWS::IAM::Role"]
     if len(roles) != 1:
         raise CheckError(f"expected one function role, found {roles}")
-    docs = role_policies(ev, present, roles[0])
+    docs = attached_policies(ev, present, roles[0])
     size = sum(policy_size(d) for _, d in docs)
     if size > MAX_INLINE_POLICIES_PER_ROLE:
         raise CheckError(f"the role's inline policies are {size} characters: IAM takes at most {MAX_INLINE_POLICIES_PER_ROLE}")
@@ -982,7 +967,6 @@ def check_least_privilege(ev: "Evaluator", present: dict, docs: list[tuple[str, 
     others = [k for k, r in present.items() if r.get("Type") == "AWS::IAM::Role" and k != role]
     if others:
         raise CheckError(f"roles other than the function's: {others}")
-    docs = attached_policies(ev, present, role)
     partition, region, account = PSEUDO["AWS::Partition"], PSEUDO["AWS::Region"], PSEUDO["AWS::AccountId"]
     group = ev.ref("ApproverFunctionLogGroup")
     logs = {f"arn:{partition}:logs:{region}:{account}:log-group:{group}:*"}
