@@ -180,9 +180,9 @@ type proposal struct {
 	part string
 	// current is the stored policy, nil when nothing valid is stored
 	// (currentProblem then says why, unless nothing is stored at all).
-	current        *approver.LoadedPolicy
+	current        *policy.Loaded
 	currentProblem error
-	proposed       *approver.LoadedPolicy
+	proposed       *policy.Loaded
 	// text is the file's content.
 	text []byte
 }

@@ -2,7 +2,6 @@ package approver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -31,27 +30,9 @@ type EC2API interface {
 
 // PolicyLoader supplies the policy; fresh bypasses any cached copy. An error
 // that says no usable policy could be had (missing, unreadable, invalid)
-// matches ErrNoPolicy.
+// matches policy.ErrNoPolicy.
 type PolicyLoader interface {
-	Load(ctx context.Context, fresh bool) (*LoadedPolicy, error)
-}
-
-// LoadedPolicy is a valid policy and where it came from.
-type LoadedPolicy struct {
-	Policy *policy.Policy
-	// Parameter is the SSM parameter name (or path).
-	Parameter string
-	// Version identifies what was read, logged with every decision: the
-	// parameter's version, or for a path a digest of its parameters' names
-	// and versions.
-	Version string
-	// Digest identifies the content read (names, versions and values): a
-	// parameter deleted and created again restarts at version 1, so the
-	// version alone cannot tell that the stored policy changed.
-	Digest string
-	// Cached is true when the loader served the copy an earlier read made:
-	// the stored policy may have changed since.
-	Cached bool
+	Load(ctx context.Context, fresh bool) (*policy.Loaded, error)
 }
 
 // MembershipResolver looks up accounts' places in AWS Organizations, for
@@ -60,10 +41,6 @@ type MembershipResolver interface {
 	Lookup(ctx context.Context, accounts []string) map[string]membership.Result
 	Forget()
 }
-
-// ErrNoPolicy is matched (errors.Is) by every error that means no usable
-// policy could be had: nothing is decided.
-var ErrNoPolicy = errors.New("no usable policy")
 
 // Limits of the EC2 API.
 const (
@@ -326,7 +303,7 @@ func (a *Approver) applyAll(ctx context.Context, report *Report, plans []*plan, 
 
 // needsAccepted reports whether deciding needs the accepted connections too:
 // for revocation (sweeps of a revoking policy) and for connection limits.
-func needsAccepted(loaded *LoadedPolicy, sweep bool) bool {
+func needsAccepted(loaded *policy.Loaded, sweep bool) bool {
 	return sweep && loaded.Policy.Revoke || loaded.Policy.HasLimits()
 }
 
@@ -335,7 +312,7 @@ func needsAccepted(loaded *LoadedPolicy, sweep bool) bool {
 // service, or when the count cannot be trusted: a managed service could not
 // be read, or accounts that rules by organization or OU could revoke could
 // not be looked up. It returns why, or "".
-func (a *Approver) guard(ctx context.Context, plans []*plan, loaded *LoadedPolicy, req Request) string {
+func (a *Approver) guard(ctx context.Context, plans []*plan, loaded *policy.Loaded, req Request) string {
 	revocations, undecided := 0, 0
 	var unread []string
 	for _, pl := range plans {

@@ -27,9 +27,9 @@ const (
 )
 
 // loaderFunc adapts a function to approver.PolicyLoader.
-type loaderFunc func(ctx context.Context, fresh bool) (*approver.LoadedPolicy, error)
+type loaderFunc func(ctx context.Context, fresh bool) (*policy.Loaded, error)
 
-func (f loaderFunc) Load(ctx context.Context, fresh bool) (*approver.LoadedPolicy, error) {
+func (f loaderFunc) Load(ctx context.Context, fresh bool) (*policy.Loaded, error) {
 	return f(ctx, fresh)
 }
 
@@ -37,8 +37,8 @@ func staticPolicy(t *testing.T, text string) loaderFunc {
 	t.Helper()
 	p, err := policy.Parse([]byte(text))
 	require.NoError(t, err)
-	return func(context.Context, bool) (*approver.LoadedPolicy, error) {
-		return &approver.LoadedPolicy{Policy: p, Parameter: "/test/policy", Version: "7"}, nil
+	return func(context.Context, bool) (*policy.Loaded, error) {
+		return &policy.Loaded{Policy: p, Parameter: "/test/policy", Version: "7"}, nil
 	}
 }
 
@@ -252,8 +252,8 @@ func TestReconcileFailures(t *testing.T) {
 		wantSvcEr string // in the report
 	}{
 		{"policy cannot be loaded", func(*testing.T) approver.PolicyLoader {
-			return loaderFunc(func(context.Context, bool) (*approver.LoadedPolicy, error) {
-				return nil, fmt.Errorf("policy parameter /test/policy: not found: %w", approver.ErrNoPolicy)
+			return loaderFunc(func(context.Context, bool) (*policy.Loaded, error) {
+				return nil, fmt.Errorf("policy parameter /test/policy: not found: %w", policy.ErrNoPolicy)
 			})
 		}, nil, "policy parameter /test/policy: not found", ""},
 		{"describe fails", func(t *testing.T) approver.PolicyLoader { return staticPolicy(t, "111111111111") },

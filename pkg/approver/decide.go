@@ -40,7 +40,7 @@ const CodeNoMembership = "NoOrganizationsClient"
 // loaded could depend on their place in the organization (known holds those
 // looked up already). None when the policy has no rule by organization or
 // OU; none for an account a reject rule naming it decides anyway.
-func (a *Approver) resolve(ctx context.Context, loaded *LoadedPolicy, reads []serviceRead, req Request, now time.Time, known lookups) {
+func (a *Approver) resolve(ctx context.Context, loaded *policy.Loaded, reads []serviceRead, req Request, now time.Time, known lookups) {
 	p := loaded.Policy
 	if !p.HasOrganizationRules() {
 		return
@@ -91,7 +91,7 @@ func (a *Approver) resolve(ctx context.Context, loaded *LoadedPolicy, reads []se
 
 // decideAll decides every service's read with the policy and the
 // memberships looked up.
-func (a *Approver) decideAll(loaded *LoadedPolicy, reads []serviceRead, req Request, now time.Time, orgs lookups) []*plan {
+func (a *Approver) decideAll(loaded *policy.Loaded, reads []serviceRead, req Request, now time.Time, orgs lookups) []*plan {
 	revoking := req.Sweep && loaded.Policy.Revoke
 	plans := make([]*plan, 0, len(reads))
 	for _, r := range reads {
@@ -136,7 +136,7 @@ func (pl *plan) undecided(d *Outcome, pd policy.Decision, lookupErr error) {
 // decide decides one service's connections, changing nothing: every pending
 // request, and, when revoking, every accepted connection whose decision is
 // now reject. It calls no AWS API.
-func (a *Approver) decide(loaded *LoadedPolicy, r serviceRead, trigger string, revoking bool, now time.Time, orgs lookups) *plan {
+func (a *Approver) decide(loaded *policy.Loaded, r serviceRead, trigger string, revoking bool, now time.Time, orgs lookups) *plan {
 	pl := &plan{svc: r.svc, err: r.err}
 	if r.err != nil {
 		return pl

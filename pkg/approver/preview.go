@@ -78,7 +78,7 @@ type Verdict struct {
 // accepted connections revoked. It fails when any service cannot be read,
 // or any account a rule by organization or OU could decide cannot be looked
 // up: a plan that misses connections would say "no change" wrongly.
-func (a *Approver) PlanPolicy(ctx context.Context, current, proposed *LoadedPolicy) (*PolicyPlan, error) {
+func (a *Approver) PlanPolicy(ctx context.Context, current, proposed *policy.Loaded) (*PolicyPlan, error) {
 	cov, err := a.servicesFor(ctx, Request{All: true})
 	if err != nil {
 		return nil, err
@@ -108,7 +108,7 @@ func (a *Approver) PlanPolicy(ctx context.Context, current, proposed *LoadedPoli
 	}
 	orgs := lookups{}
 	var lookupErrs []error
-	decideAll := func(loaded *LoadedPolicy) []*plan {
+	decideAll := func(loaded *policy.Loaded) []*plan {
 		a.resolve(ctx, loaded, reads, sweep, now, orgs)
 		plans := a.decideAll(loaded, reads, sweep, now, orgs)
 		for _, pl := range plans {

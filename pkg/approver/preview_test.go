@@ -10,6 +10,7 @@ import (
 
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver/approvertest"
+	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
 )
 
 func TestPlanPolicy(t *testing.T) {
@@ -26,7 +27,7 @@ func TestPlanPolicy(t *testing.T) {
 	type change struct{ current, proposed string }
 	tests := []struct {
 		name        string
-		current     *approver.LoadedPolicy
+		current     *policy.Loaded
 		proposed    string
 		want        map[string]change
 		wantSummary approver.PlanSummary

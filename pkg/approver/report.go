@@ -241,7 +241,7 @@ type NotificationCounts struct {
 	Failed  int `json:"failed"`
 }
 
-func newReport(trigger string, dryRun bool, loaded *LoadedPolicy, services []string) *Report {
+func newReport(trigger string, dryRun bool, loaded *policy.Loaded, services []string) *Report {
 	r := &Report{Trigger: trigger, DryRun: dryRun, Services: services, Decisions: []Outcome{}}
 	if loaded != nil {
 		r.PolicyParameter, r.PolicyVersion = loaded.Parameter, loaded.Version

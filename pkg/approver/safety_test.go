@@ -18,24 +18,24 @@ import (
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
 )
 
-func loaded(t *testing.T, version, text string) *approver.LoadedPolicy {
+func loaded(t *testing.T, version, text string) *policy.Loaded {
 	t.Helper()
 	p, err := policy.Parse([]byte(text))
 	require.NoError(t, err)
-	return &approver.LoadedPolicy{Policy: p, Parameter: "/test/policy", Version: version}
+	return &policy.Loaded{Policy: p, Parameter: "/test/policy", Version: version}
 }
 
 // twoCopies is an execution environment's cache holding one version of the
 // policy while SSM holds another: Load serves the cached copy (marked
 // Cached) unless asked for a fresh read.
 type twoCopies struct {
-	cached, stored *approver.LoadedPolicy
+	cached, stored *policy.Loaded
 	// storedErr fails fresh reads.
 	storedErr    error
 	loads, reads int
 }
 
-func (c *twoCopies) Load(_ context.Context, fresh bool) (*approver.LoadedPolicy, error) {
+func (c *twoCopies) Load(_ context.Context, fresh bool) (*policy.Loaded, error) {
 	c.loads++
 	if !fresh && c.cached != nil {
 		l := *c.cached
@@ -58,8 +58,8 @@ func TestReconcileDecidesWithTheStoredPolicy(t *testing.T) {
 	)
 	tests := []struct {
 		name      string
-		cached    *approver.LoadedPolicy // nil: nothing cached, the first read is fresh
-		stored    *approver.LoadedPolicy
+		cached    *policy.Loaded // nil: nothing cached, the first read is fresh
+		stored    *policy.Loaded
 		storedErr error
 		dryRun    bool
 		owner     string
@@ -76,7 +76,7 @@ func TestReconcileDecidesWithTheStoredPolicy(t *testing.T) {
 			"222222222222", "pendingAcceptance", 0, policy.DefaultRuleName},
 		{"a dry run acts on nothing: the cache serves", loaded(t, "1", both), loaded(t, "2", onlyA), nil, true,
 			"222222222222", "pendingAcceptance", 0, policy.AllowlistRuleName},
-		{"the check fails: nothing is decided", loaded(t, "1", both), nil, fmt.Errorf("policy parameter /test/policy: throttled: %w", approver.ErrNoPolicy), false,
+		{"the check fails: nothing is decided", loaded(t, "1", both), nil, fmt.Errorf("policy parameter /test/policy: throttled: %w", policy.ErrNoPolicy), false,
 			"222222222222", "pendingAcceptance", 1, ""},
 	}
 	for _, tt := range tests {
@@ -90,7 +90,7 @@ func TestReconcileDecidesWithTheStoredPolicy(t *testing.T) {
 			assert.Equal(t, tt.wantReads, store.reads, "SSM reads")
 			if tt.storedErr != nil {
 				require.Error(t, err)
-				assert.ErrorIs(t, err, approver.ErrNoPolicy, "a policy error, for the PolicyErrors metric")
+				assert.ErrorIs(t, err, policy.ErrNoPolicy, "a policy error, for the PolicyErrors metric")
 				assert.Empty(t, f.Accepted)
 				assert.Empty(t, f.Rejected)
 				return

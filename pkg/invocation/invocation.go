@@ -23,6 +23,7 @@ import (
 	"github.com/privatelink-approver/privatelink-approver/pkg/announce"
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
 	"github.com/privatelink-approver/privatelink-approver/pkg/metrics"
+	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
 	"github.com/privatelink-approver/privatelink-approver/pkg/trigger"
 )
 
@@ -116,7 +117,7 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (any, err
 		// No policy or no service list: nothing was decided. For SQS the
 		// whole batch fails and is redelivered.
 		h.log.ErrorContext(ctx, "invocation failed", "trigger", string(t.Kind), "error", err.Error())
-		if errors.Is(err, approver.ErrNoPolicy) {
+		if errors.Is(err, policy.ErrNoPolicy) {
 			h.writeMetrics(func(w io.Writer) error { return metrics.WritePolicyError(w, h.opts.Now()) })
 		}
 		return nil, fmt.Errorf("%s: nothing decided: %w", t.Kind, err)

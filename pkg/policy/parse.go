@@ -2,7 +2,6 @@ package policy
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,91 +66,40 @@ const maxRuleNameLength = 128
 // a *ValidationError (or ErrEmpty) and no policy: a policy is used whole or
 // not at all.
 func Parse(text []byte) (*Policy, error) {
-	d, err := parsePart(text, AllowlistRuleName)
+	d, err := parsePart(text, AllowlistRuleName, standalone)
 	if err != nil {
 		return nil, err
 	}
 	return d.policy(), nil
 }
 
-// Source is one part of a policy kept in several places, such as the
-// parameters under an SSM path: its name (the parameter's full name) and
-// its text.
+// ParseRoot reads the root part of a path policy: a JSON document that may
+// also set delegate (see Compose). It is what `approverctl policy validate`
+// checks a root file with; alone, it decides as the root's own rules do.
+func ParseRoot(text []byte) (*Policy, error) {
+	d, err := parsePart(text, AllowlistRuleName, rootPart)
+	if err != nil {
+		return nil, err
+	}
+	return d.policy(), nil
+}
+
+// IsRoot reports whether text is a JSON document that sets delegate: a
+// root part, to be read with ParseRoot.
+func IsRoot(text []byte) bool {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(bytes.TrimSpace(text), &top) != nil {
+		return false
+	}
+	_, ok := top["delegate"]
+	return ok
+}
+
+// Source is one part of a path policy: its name relative to the path
+// (payments for /privatelink-approver/policy/payments) and its text.
 type Source struct {
 	Name string
 	Text []byte
-}
-
-// SourceError is returned by Merge for a source that is invalid on its own.
-type SourceError struct {
-	Source string
-	Err    error
-}
-
-func (e *SourceError) Error() string { return e.Source + ": " + e.Err.Error() }
-
-func (e *SourceError) Unwrap() error { return e.Err }
-
-// Merge reads every source (each in either form) and merges them into one
-// policy: rules add up, in source order; a plain list contributes one accept
-// rule named after its source; rule names must be unique across sources;
-// defaultAction, revoke and maxRevocations must agree wherever they are set.
-// Any invalid part makes the whole policy invalid: the error is a
-// *SourceError naming the part, or a *ValidationError for disagreements.
-func Merge(sources []Source) (*Policy, error) {
-	if len(sources) == 0 {
-		return nil, &ValidationError{Problems: []Problem{{Message: "no policy part found"}}}
-	}
-	type setting struct {
-		value  any
-		source string
-	}
-	settings := map[string]setting{}
-	var problems []Problem
-	agree := func(field, source string, value any) {
-		if first, ok := settings[field]; ok {
-			if first.value != value {
-				problems = append(problems, Problem{Path: field, Message: fmt.Sprintf(
-					"%v in %s disagrees with %v in %s: set it the same everywhere, or in one part only", value, source, first.value, first.source)})
-			}
-			return
-		}
-		settings[field] = setting{value, source}
-	}
-
-	merged := &document{}
-	owner := map[string]string{} // rule name -> source
-	for _, src := range sources {
-		d, err := parsePart(src.Text, src.Name)
-		if err != nil {
-			return nil, &SourceError{Source: src.Name, Err: err}
-		}
-		if d.defaultAction != nil {
-			agree("defaultAction", src.Name, *d.defaultAction)
-			merged.defaultAction = cmp.Or(merged.defaultAction, d.defaultAction)
-		}
-		if d.revoke != nil {
-			agree("revoke", src.Name, *d.revoke)
-			merged.revoke = cmp.Or(merged.revoke, d.revoke)
-		}
-		if d.maxRevocations != nil {
-			agree("maxRevocations", src.Name, *d.maxRevocations)
-			merged.maxRevocations = cmp.Or(merged.maxRevocations, d.maxRevocations)
-		}
-		for _, r := range d.rules {
-			if first, dup := owner[r.Name]; dup {
-				problems = append(problems, Problem{Path: "rules", Message: fmt.Sprintf(
-					"rule name %q in %s is already used in %s: names must be unique across parts", r.Name, src.Name, first)})
-				continue
-			}
-			owner[r.Name] = src.Name
-			merged.rules = append(merged.rules, r)
-		}
-	}
-	if len(problems) > 0 {
-		return nil, &ValidationError{Problems: problems}
-	}
-	return merged.policy(), nil
 }
 
 // document is one part as written: top-level fields are nil where unset,
@@ -160,7 +108,11 @@ type document struct {
 	defaultAction  *Action
 	revoke         *bool
 	maxRevocations *int
+	maxRejections  *int
+	delegations    []Delegation
 	rules          []Rule
+	// list is set for the plain-list form.
+	list bool
 }
 
 // policy builds the indexed Policy with the defaults for unset fields.
@@ -168,7 +120,9 @@ func (d *document) policy() *Policy {
 	p := &Policy{
 		DefaultAction:  Reject,
 		MaxRevocations: DefaultMaxRevocations,
+		MaxRejections:  DefaultMaxRejections,
 		Rules:          d.rules,
+		Delegations:    d.delegations,
 	}
 	if d.defaultAction != nil {
 		p.DefaultAction = *d.defaultAction
@@ -179,22 +133,45 @@ func (d *document) policy() *Policy {
 	if d.maxRevocations != nil {
 		p.MaxRevocations = *d.maxRevocations
 	}
+	if d.maxRejections != nil {
+		p.MaxRejections = *d.maxRejections
+	}
 	p.index()
 	return p
 }
 
+// kind is what a text is read as: which top-level fields it may set, and
+// which rule names it may use.
+type kind int
+
+const (
+	// standalone is a policy held in one parameter.
+	standalone kind = iota
+	// rootPart is the root part of a path: it may also delegate.
+	rootPart
+	// delegatedPart is a part a root delegates to: version and rules only.
+	delegatedPart
+)
+
+// rootOnly are the top-level fields only the root part (or a policy held in
+// one parameter) may set.
+var rootOnly = []string{"defaultAction", "revoke", "maxRevocations", "maxRejections", "delegate"}
+
 // parsePart reads one part in either form; listRule names the accept rule
 // of the plain-list form.
-func parsePart(text []byte, listRule string) (*document, error) {
+func parsePart(text []byte, listRule string, k kind) (*document, error) {
 	trimmed := bytes.TrimSpace(text)
 	if len(trimmed) == 0 {
 		return nil, ErrEmpty
 	}
 	var d *document
 	var problems []Problem
-	if trimmed[0] == '{' {
-		d, problems = parseDocument(trimmed)
-	} else {
+	switch {
+	case trimmed[0] == '{':
+		d, problems = parseDocument(trimmed, k)
+	case k == rootPart:
+		problems = []Problem{{Message: "the root part must be a JSON document (a plain list of accounts can be a delegated part)"}}
+	default:
 		d, problems = parseList(trimmed, listRule)
 	}
 	if len(problems) > 0 {
@@ -220,7 +197,7 @@ func parseList(text []byte, ruleName string) (*document, []Problem) {
 	if len(fields) == 0 {
 		problems = append(problems, Problem{Message: "the list holds no account ID"})
 	}
-	return &document{rules: []Rule{{Name: ruleName, Action: Accept, Accounts: fields}}}, problems
+	return &document{rules: []Rule{{Name: ruleName, Action: Accept, Accounts: fields}}, list: true}, problems
 }
 
 // validator accumulates problems while walking a JSON document.
@@ -281,7 +258,7 @@ func (v *validator) object(path string, raw json.RawMessage, allowed ...string) 
 	return members, true
 }
 
-func parseDocument(text []byte) (*document, []Problem) {
+func parseDocument(text []byte, k kind) (*document, []Problem) {
 	v := &validator{}
 	// Reject truncated or trailing content before looking at fields: a policy
 	// cut short by an editor must never be read as a smaller policy.
@@ -289,11 +266,23 @@ func parseDocument(text []byte) (*document, []Problem) {
 		v.add("", "policy is not valid JSON: %v", err)
 		return nil, v.problems
 	}
-	members, ok := v.object("", text, "version", "defaultAction", "revoke", "maxRevocations", "rules")
+	members, ok := v.object("", text, "version", "defaultAction", "revoke", "maxRevocations", "maxRejections", "delegate", "rules")
 	if !ok {
 		return nil, v.problems
 	}
 	p := &document{}
+	for _, f := range rootOnly {
+		_, set := members[f]
+		switch {
+		case !set:
+		case k == delegatedPart:
+			v.add(f, "only the root part may set it: a delegated part holds version and rules only")
+			delete(members, f)
+		case k == standalone && f == "delegate":
+			v.add(f, "only the root part of a path policy (POLICY_PARAMETER ending in /, parameter root) may delegate")
+			delete(members, f)
+		}
+	}
 
 	if raw, ok := members["version"]; !ok {
 		v.add("version", "is required and must be 1")
@@ -329,6 +318,16 @@ func parseDocument(text []byte) (*document, []Problem) {
 		}
 	}
 
+	if raw, ok := members["maxRejections"]; ok {
+		if n, ok := v.wholeNumber("maxRejections", raw, 0); ok {
+			p.maxRejections = &n
+		}
+	}
+
+	if raw, ok := members["delegate"]; ok {
+		p.delegations = v.delegations(raw)
+	}
+
 	raw, ok := members["rules"]
 	if !ok {
 		v.add("rules", "is required (an empty list leaves every request to defaultAction)")
@@ -342,7 +341,7 @@ func parseDocument(text []byte) (*document, []Problem) {
 	names := map[string]int{}
 	for i, rawRule := range rules {
 		path := fmt.Sprintf("rules[%d]", i)
-		r, ok := v.rule(path, rawRule)
+		r, ok := v.rule(path, rawRule, k)
 		if !ok {
 			continue
 		}
@@ -355,10 +354,13 @@ func parseDocument(text []byte) (*document, []Problem) {
 		}
 		p.rules = append(p.rules, r)
 	}
+	if k == rootPart {
+		v.partsClashWithRules(p)
+	}
 	return p, v.problems
 }
 
-func (v *validator) rule(path string, raw json.RawMessage) (Rule, bool) {
+func (v *validator) rule(path string, raw json.RawMessage, k kind) (Rule, bool) {
 	members, ok := v.object(path, raw, "name", "action", "accounts", "organizations", "organizationalUnits", "services", "endpoints", "regions", "expires", "maxEndpoints")
 	if !ok {
 		return Rule{}, false
@@ -375,6 +377,8 @@ func (v *validator) rule(path string, raw json.RawMessage) (Rule, bool) {
 			v.add(path+".name", "%q is reserved for decisions made by defaultAction", name)
 		case strings.EqualFold(name, PersonRuleName):
 			v.add(path+".name", "%q is reserved for decisions a person makes with approverctl", name)
+		case k != standalone && strings.Contains(name, "/"):
+			v.add(path+".name", "%q: a rule of a path policy must not contain / (decision lines name a part's rules PART/NAME)", name)
 		default:
 			r.Name = name
 		}

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -38,6 +39,9 @@ const AnyAccount = "*"
 // DefaultMaxRevocations is maxRevocations when a policy does not set it.
 const DefaultMaxRevocations = 10
 
+// DefaultMaxRejections is maxRejections when a policy does not set it.
+const DefaultMaxRejections = 100
+
 // Policy is a validated allowlist. Build one with Parse; the zero value
 // decides nothing useful.
 type Policy struct {
@@ -49,8 +53,22 @@ type Policy struct {
 	// MaxRevocations is the most connections one invocation may revoke; past
 	// it, it revokes none and fails.
 	MaxRevocations int
-	// Rules in document order.
+	// MaxRejections is the most pending requests one invocation may
+	// reject; past it, it rejects none of them and fails.
+	MaxRejections int
+	// Rules in document order: under a path, the root's, then each
+	// delegated part's (named PART/NAME) in the parts' name order.
 	Rules []Rule
+	// Delegations are the root part's: which part may decide what on which
+	// services. Empty for a policy held in one parameter.
+	Delegations []Delegation
+	// Issues are the parts under the path that decide nothing: refused,
+	// missing or ignored (Compose).
+	Issues []PartIssue
+
+	// held are the services a refused or missing part leaves undecided,
+	// with why.
+	held map[string]string
 
 	// byAccount indexes rules by consumer account so that a decision costs
 	// one map lookup however many accounts the policy lists.
@@ -63,6 +81,13 @@ type Policy struct {
 	orgRules  []int32
 	byOrgID   map[string][]int32
 	hasLimits bool
+}
+
+// Held says why no request on svc may be decided: a part delegated svc is
+// refused or missing. ok is false for every other service.
+func (p *Policy) Held(svc string) (why string, ok bool) {
+	why, ok = p.held[svc]
+	return why, ok
 }
 
 // HasOrganizationRules reports whether any rule names organizations or
@@ -445,3 +470,26 @@ func (p *Policy) index() {
 		}
 	}
 }
+
+// Loaded is a valid policy and where it came from: what a policy store
+// returns, and what the approver decides with.
+type Loaded struct {
+	Policy *Policy
+	// Parameter is the SSM parameter name (or path).
+	Parameter string
+	// Version identifies what was read, logged with every decision: the
+	// parameter's version, or for a path a digest of its parameters' names
+	// and versions.
+	Version string
+	// Digest identifies the content read (names, versions and values): a
+	// parameter deleted and created again restarts at version 1, so the
+	// version alone cannot tell that the stored policy changed.
+	Digest string
+	// Cached is true when the store served the copy an earlier read made:
+	// the stored policy may have changed since.
+	Cached bool
+}
+
+// ErrNoPolicy is matched (errors.Is) by every error that means no usable
+// policy could be had (missing, unreadable, invalid): nothing is decided.
+var ErrNoPolicy = errors.New("no usable policy")

@@ -1,9 +1,7 @@
 package policy_test
 
 import (
-	"errors"
 	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -74,76 +72,4 @@ func TestRevocationSettings(t *testing.T) {
 			assert.Equal(t, tt.max, p.MaxRevocations)
 		})
 	}
-}
-
-func TestMerge(t *testing.T) {
-	src := func(name, text string) policy.Source { return policy.Source{Name: name, Text: []byte(text)} }
-	t.Run("rules add up; a plain list is a rule named after its part", func(t *testing.T) {
-		p, err := policy.Merge([]policy.Source{
-			src("/p/a", `{"version": 1, "defaultAction": "manual", "revoke": true, "rules": [{"name": "blocked", "action": "reject", "accounts": ["999988887777"]}]}`),
-			src("/p/b", "111122223333 444455556666"),
-			src("/p/c", `{"version": 1, "revoke": true, "rules": [{"name": "eu", "action": "accept", "accounts": ["555566667777"], "regions": ["eu-west-1"]}]}`),
-		})
-		require.NoError(t, err)
-		assert.Equal(t, policy.Manual, p.DefaultAction)
-		assert.True(t, p.Revoke)
-		assert.Equal(t, policy.DefaultMaxRevocations, p.MaxRevocations)
-		d := p.Decide(policy.Request{Account: "444455556666", ServiceID: "vpce-svc-0aaaaaaaaaaaaaaaa"}, now)
-		assert.Equal(t, policy.Accept, d.Action)
-		assert.Equal(t, "/p/b", d.Rule)
-		assert.Equal(t, policy.Reject, p.Decide(policy.Request{Account: "999988887777"}, now).Action)
-		assert.Equal(t, policy.Manual, p.Decide(policy.Request{Account: "123456789012"}, now).Action)
-	})
-	t.Run("defaultAction is reject where none sets it", func(t *testing.T) {
-		p, err := policy.Merge([]policy.Source{src("/p/a", "111122223333"), src("/p/b", `{"version": 1, "rules": []}`)})
-		require.NoError(t, err)
-		assert.Equal(t, policy.Reject, p.DefaultAction)
-	})
-	tests := []struct {
-		name       string
-		sources    []policy.Source
-		wantSource string // the *SourceError's part, or "" for a *ValidationError
-		wantText   string
-	}{
-		{"an invalid part", []policy.Source{src("/p/a", "111122223333"), src("/p/b", `{"version": 1, "rules": [{"name": "x"}]}`)}, "/p/b", "rules[0].action: is required"},
-		{"an empty part", []policy.Source{src("/p/a", "111122223333"), src("/p/b", " ")}, "/p/b", "empty"},
-		{"defaultAction disagrees", []policy.Source{src("/p/a", `{"version": 1, "defaultAction": "manual", "rules": []}`), src("/p/b", `{"version": 1, "defaultAction": "reject", "rules": []}`)}, "", "defaultAction: reject in /p/b disagrees with manual in /p/a"},
-		{"revoke disagrees", []policy.Source{src("/p/a", `{"version": 1, "revoke": true, "rules": []}`), src("/p/b", `{"version": 1, "revoke": false, "rules": []}`)}, "", "revoke: false in /p/b disagrees with true in /p/a"},
-		{"maxRevocations disagrees", []policy.Source{src("/p/a", `{"version": 1, "maxRevocations": 3, "rules": []}`), src("/p/b", `{"version": 1, "maxRevocations": 4, "rules": []}`)}, "", "maxRevocations: 4 in /p/b disagrees with 3 in /p/a"},
-		{"a rule name used twice", []policy.Source{
-			src("/p/a", `{"version": 1, "rules": [{"name": "x", "action": "accept", "accounts": ["*"]}]}`),
-			src("/p/b", `{"version": 1, "rules": [{"name": "x", "action": "reject", "accounts": ["111122223333"]}]}`)}, "", `rule name "x" in /p/b is already used in /p/a`},
-		{"nothing", nil, "", "no policy part found"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			p, err := policy.Merge(tt.sources)
-			require.Error(t, err)
-			assert.Nil(t, p)
-			assert.Contains(t, err.Error(), tt.wantText)
-			var serr *policy.SourceError
-			if tt.wantSource != "" {
-				require.True(t, errors.As(err, &serr))
-				assert.Equal(t, tt.wantSource, serr.Source)
-			} else {
-				assert.False(t, errors.As(err, &serr))
-			}
-		})
-	}
-}
-
-func TestMergeTenThousandAccounts(t *testing.T) {
-	var sources []policy.Source
-	for part := range 16 {
-		var ids []string
-		for i := range 625 {
-			ids = append(ids, fmt.Sprintf("%012d", 100000000000+part*625+i))
-		}
-		sources = append(sources, policy.Source{Name: fmt.Sprintf("/p/part-%02d", part), Text: []byte(strings.Join(ids, ","))})
-	}
-	p, err := policy.Merge(sources)
-	require.NoError(t, err)
-	assert.Equal(t, policy.Accept, p.Decide(policy.Request{Account: "100000009999"}, now).Action)
-	assert.Equal(t, "/p/part-15", p.Decide(policy.Request{Account: "100000009999"}, now).Rule)
-	assert.Equal(t, policy.Reject, p.Decide(policy.Request{Account: "100000010000"}, now).Action)
 }

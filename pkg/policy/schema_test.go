@@ -165,8 +165,14 @@ func (v verdict) String() string {
 	return "invalid: " + strings.ReplaceAll(strings.TrimSpace(v.detail), "\n", "\n    ")
 }
 
+// goVerdict is policy.Parse's verdict, or for a root part (one that sets
+// delegate) policy.ParseRoot's: the schema describes both.
 func goVerdict(text string) verdict {
-	if _, err := policy.Parse([]byte(text)); err != nil {
+	parse := policy.Parse
+	if policy.IsRoot([]byte(text)) {
+		parse = policy.ParseRoot
+	}
+	if _, err := parse([]byte(text)); err != nil {
 		return verdict{detail: err.Error()}
 	}
 	return verdict{valid: true}

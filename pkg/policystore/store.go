@@ -23,7 +23,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go"
 
-	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
 	"github.com/privatelink-approver/privatelink-approver/pkg/awsid"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
 )
@@ -65,8 +64,8 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Is makes every Error match approver.ErrNoPolicy: nothing may be decided.
-func (e *Error) Is(target error) bool { return target == approver.ErrNoPolicy }
+// Is makes every Error match policy.ErrNoPolicy: nothing may be decided.
+func (e *Error) Is(target error) bool { return target == policy.ErrNoPolicy }
 
 // Store loads the policy from one parameter. It is safe for concurrent use.
 type Store struct {
@@ -76,7 +75,7 @@ type Store struct {
 	now       func() time.Time
 
 	mu       sync.Mutex
-	cached   *approver.LoadedPolicy
+	cached   *policy.Loaded
 	loadedAt time.Time
 }
 
@@ -88,7 +87,7 @@ func New(client SSMAPI, parameter string, ttl time.Duration) *Store {
 
 // Load returns the policy, from the cache unless fresh is set or the cached
 // copy is older than the TTL.
-func (s *Store) Load(ctx context.Context, fresh bool) (*approver.LoadedPolicy, error) {
+func (s *Store) Load(ctx context.Context, fresh bool) (*policy.Loaded, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !fresh && s.cached != nil && s.now().Sub(s.loadedAt) < s.ttl {
@@ -155,17 +154,19 @@ func (s *Store) readPath(ctx context.Context) ([]Part, error) {
 		}
 	}
 	if len(parts) == 0 {
-		return nil, &Error{Parameter: s.parameter, Err: fmt.Errorf("%w: no parameter under this path: create one with aws ssm put-parameter", ErrNotFound)}
+		return nil, &Error{Parameter: s.parameter, Err: fmt.Errorf("%w: no parameter under this path: create its root part %s with aws ssm put-parameter", ErrNotFound, RootOf(s.parameter))}
 	}
 	slices.SortFunc(parts, func(x, y Part) int { return strings.Compare(x.Name, y.Name) })
 	return parts, nil
 }
 
 // Build parses the parts read from parameter into one policy: the
-// parameter's own value, or for a path every part merged in name order (any
-// invalid part invalidates the whole, and the error names it). The error is
-// an *Error.
-func Build(parameter string, parts []Part) (*approver.LoadedPolicy, error) {
+// parameter's own value, or for a path the root part (the parameter root
+// under it) with the parts it delegates to (policy.Compose). The error is an
+// *Error: for a path, it names the root part, missing or invalid. A
+// delegated part that is refused or missing is no error: the policy holds
+// its services and lists it in Policy.Issues.
+func Build(parameter string, parts []Part) (*policy.Loaded, error) {
 	versions := make(map[string]int64, len(parts))
 	content := sha256.New()
 	for _, p := range parts {
@@ -183,22 +184,31 @@ func Build(parameter string, parts []Part) (*approver.LoadedPolicy, error) {
 		if err != nil {
 			return nil, &Error{Parameter: parameter, Version: version, Err: err}
 		}
-		return &approver.LoadedPolicy{Policy: p, Parameter: parameter, Version: strconv.FormatInt(version, 10), Digest: digest}, nil
+		return &policy.Loaded{Policy: p, Parameter: parameter, Version: strconv.FormatInt(version, 10), Digest: digest}, nil
 	}
+	rootName := RootOf(parameter)
+	var root *Part
 	sources := make([]policy.Source, 0, len(parts))
 	names := sha256.New()
-	for _, part := range parts {
-		sources = append(sources, policy.Source{Name: part.Name, Text: part.Text})
+	for i, part := range parts {
 		fmt.Fprintf(names, "%s:%d\n", part.Name, part.Version)
-	}
-	p, err := policy.Merge(sources)
-	if err != nil {
-		var bad *policy.SourceError
-		if errors.As(err, &bad) {
-			return nil, &Error{Parameter: bad.Source, Version: versions[bad.Source], Err: bad.Err}
+		if part.Name == rootName {
+			root = &parts[i]
+			continue
 		}
-		return nil, &Error{Parameter: parameter, Err: err}
+		sources = append(sources, policy.Source{Name: strings.TrimPrefix(part.Name, parameter), Text: part.Text})
 	}
-	return &approver.LoadedPolicy{Policy: p, Parameter: parameter, Digest: digest,
+	if root == nil {
+		return nil, &Error{Parameter: rootName, Err: fmt.Errorf("%w: a policy under a path needs its root part, which sets defaultAction, revoke, the limits and which part decides what (delegate); nothing is decided without it", ErrNotFound)}
+	}
+	p, err := policy.Compose(parameter, root.Text, sources)
+	if err != nil {
+		return nil, &Error{Parameter: rootName, Version: root.Version, Err: err}
+	}
+	return &policy.Loaded{Policy: p, Parameter: parameter, Digest: digest,
 		Version: fmt.Sprintf("sha256:%x", names.Sum(nil)[:6])}, nil
 }
+
+// RootOf is the root part of the path policy at path: the parameter root
+// under it.
+func RootOf(path string) string { return path + policy.RootPartName }

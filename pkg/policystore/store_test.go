@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
 )
 
@@ -129,7 +128,7 @@ func TestLoadErrors(t *testing.T) {
 			assert.Contains(t, err.Error(), "policy parameter /privatelink/policy")
 			assert.Contains(t, err.Error(), tt.wantText)
 			assert.Equal(t, tt.name == "not found", errors.Is(err, ErrNotFound), "only a missing parameter is ErrNotFound")
-			assert.ErrorIs(t, err, approver.ErrNoPolicy, "the approver decides nothing")
+			assert.ErrorIs(t, err, policy.ErrNoPolicy, "the approver decides nothing")
 		})
 	}
 }
@@ -161,8 +160,21 @@ func byPath(t *testing.T, params map[string]string) ssmFunc {
 	}}
 }
 
+const (
+	svcA = "vpce-svc-0aaaaaaaaaaaaaaaa"
+	svcB = "vpce-svc-0bbbbbbbbbbbbbbbb"
+)
+
+// rootDelegating is a root part delegating to a, b and deeper/c.
+var rootDelegating = `{"version": 1, "defaultAction": "manual", "delegate": [
+  {"part": "a", "services": ["` + svcA + `"]},
+  {"part": "b", "services": ["` + svcA + `", "` + svcB + `"]},
+  {"part": "deeper/c", "services": ["` + svcB + `"], "actions": ["accept"]}],
+  "rules": [{"name": "everyone", "action": "accept", "accounts": ["*"], "services": ["vpce-svc-0cccccccccccccccc"]}]}`
+
 func TestLoadPath(t *testing.T) {
 	s := New(byPath(t, map[string]string{
+		"/p/root":      rootDelegating,
 		"/p/a":         "111111111111",
 		"/p/b":         `{"version": 1, "rules": [{"name": "blocked", "action": "reject", "accounts": ["222222222222"]}]}`,
 		"/p/deeper/c":  "333333333333",
@@ -177,7 +189,14 @@ func TestLoadPath(t *testing.T) {
 	for _, r := range loaded.Policy.Rules {
 		names = append(names, r.Name)
 	}
-	assert.Equal(t, []string{"/p/a", "blocked", "/p/deeper/c", "/p/deeper/d", "/p/deeper/e/"}, names, "every page, in name order")
+	assert.Equal(t, []string{"everyone", "a", "b/blocked", "deeper/c"}, names, "every page: the root's rules, then the delegated parts' in name order")
+	assert.Equal(t, policy.Manual, loaded.Policy.DefaultAction)
+	var ignored []string
+	for _, issue := range loaded.Policy.Issues {
+		assert.Equal(t, policy.PartIgnored, issue.Status)
+		ignored = append(ignored, issue.Part)
+	}
+	assert.Equal(t, []string{"deeper/d", "deeper/e/"}, ignored, "parts the root does not delegate are ignored")
 }
 
 func TestLoadPathErrors(t *testing.T) {
@@ -186,12 +205,12 @@ func TestLoadPathErrors(t *testing.T) {
 		params    map[string]string
 		wantParam string
 		wantText  string
+		notFound  bool
 	}{
-		{"an invalid part names itself", map[string]string{"/p/a": "111111111111", "/p/b": "11111"}, "/p/b", `accounts[0]: "11111" is not a 12-digit account ID`},
-		{"parts that disagree", map[string]string{
-			"/p/a": `{"version": 1, "defaultAction": "manual", "rules": []}`,
-			"/p/b": `{"version": 1, "defaultAction": "reject", "rules": []}`}, "/p/", "defaultAction"},
-		{"an empty path", map[string]string{}, "/p/", "no parameter under this path"},
+		{"an invalid root names itself", map[string]string{"/p/root": `{"version": 1, "defaultAction": "accept", "rules": []}`, "/p/b": "11111"},
+			"/p/root", `defaultAction: "accept" is not allowed`, false},
+		{"no root", map[string]string{"/p/a": "111111111111"}, "/p/root", "needs its root part", true},
+		{"an empty path", map[string]string{}, "/p/", "no parameter under this path: create its root part /p/root", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -200,29 +219,45 @@ func TestLoadPathErrors(t *testing.T) {
 			require.ErrorAs(t, err, &perr)
 			assert.Equal(t, tt.wantParam, perr.Parameter)
 			assert.Contains(t, err.Error(), tt.wantText)
-			assert.Equal(t, tt.name == "an empty path", errors.Is(err, ErrNotFound))
+			assert.Equal(t, tt.notFound, errors.Is(err, ErrNotFound))
+			assert.ErrorIs(t, err, policy.ErrNoPolicy)
 		})
 	}
+}
+
+func TestLoadPathBadPartsHoldTheirServices(t *testing.T) {
+	loaded, err := New(byPath(t, map[string]string{
+		"/p/root": rootDelegating,
+		"/p/a":    `{"version": 1, "defaultAction": "reject", "rules": []}`, // not its to set
+		"/p/b":    "11111",                                                   // invalid
+		// deeper/c is missing
+	}), "/p/", time.Hour).Load(context.Background(), false)
+	require.NoError(t, err, "bad parts never fail the whole policy")
+	require.Len(t, loaded.Policy.Issues, 3)
+	for _, svc := range []string{svcA, svcB} {
+		why, held := loaded.Policy.Held(svc)
+		assert.True(t, held, svc)
+		assert.Contains(t, why, "/p/b")
+	}
+	_, held := loaded.Policy.Held("vpce-svc-0cccccccccccccccc")
+	assert.False(t, held, "the root's own service is decided")
 }
 
 func TestBuildReplacesOnePart(t *testing.T) {
 	// What approverctl policy plan and push do: read the parts, put a new
 	// text in place of one, and build the merged policy.
 	parts, err := New(byPath(t, map[string]string{
-		"/p/a": "111111111111",
-		"/p/b": `{"version": 1, "defaultAction": "manual", "rules": []}`,
+		"/p/root": rootDelegating,
+		"/p/a":    "111111111111",
 	}), "/p/", time.Hour).ReadParts(context.Background())
 	require.NoError(t, err)
 	require.Len(t, parts, 2)
-	parts[1].Text = []byte(`{"version": 1, "defaultAction": "reject", "rules": [{"name": "/p/a", "action": "reject", "accounts": ["*"]}]}`)
-	_, err = Build("/p/", parts)
-	var perr *Error
-	require.ErrorAs(t, err, &perr, "a part that clashes with another invalidates the merge")
-	assert.Contains(t, err.Error(), `rule name "/p/a"`)
-
-	parts[1].Text = []byte(`{"version": 1, "defaultAction": "reject", "rules": []}`)
+	parts[0].Text = []byte(`{"version": 1, "defaultAction": "reject", "rules": []}`)
 	loaded, err := Build("/p/", parts)
 	require.NoError(t, err)
-	assert.Equal(t, policy.Reject, loaded.Policy.DefaultAction)
+	require.NotEmpty(t, loaded.Policy.Issues)
+	assert.Equal(t, "a", loaded.Policy.Issues[0].Part)
+	assert.Equal(t, policy.PartRefused, loaded.Policy.Issues[0].Status)
+	assert.Contains(t, loaded.Policy.Issues[0].String(), "defaultAction: only the root part may set it")
 	assert.False(t, loaded.Cached)
 }
