@@ -249,6 +249,9 @@ func (a *Approver) Reconcile(ctx context.Context, req Request) (*Report, error) 
 
 	report := newReport(req.Trigger, a.cfg.DryRun, loaded, services)
 	report.Guard = a.guard(ctx, plans, loaded, req)
+	report.RejectionGuard = a.rejectionGuard(ctx, plans, loaded, req)
+	report.PolicyPartsRefused = len(loaded.Policy.Issues)
+	a.logParts(ctx, loaded, req)
 	a.applyAll(ctx, report, plans, req.Sweep, now)
 	// Notifications after the decisions, and only in a sweep that had time
 	// for every service.
@@ -287,6 +290,10 @@ func (a *Approver) applyAll(ctx context.Context, report *Report, plans []*plan, 
 			// undecided requests fail it, so that it is tried again.
 			report.fail(pl.svc, pl.lookupErr)
 		}
+		if pl.held != "" {
+			// Nothing was decided: it fails as an unread service does.
+			report.fail(pl.svc, fmt.Errorf("%s: %s", pl.svc, pl.held))
+		}
 		report.Decisions = append(report.Decisions, pl.decisions...)
 	}
 	if len(report.NotReached) > 0 {
@@ -316,14 +323,12 @@ func (a *Approver) guard(ctx context.Context, plans []*plan, loaded *policy.Load
 	revocations, undecided := 0, 0
 	var unread []string
 	for _, pl := range plans {
-		revocations += pl.revocations()
+		revocations += pl.due(chooseRevoke)
 		undecided += pl.undecidedRevocations()
 		if pl.err != nil {
 			unread = append(unread, pl.svc)
 		}
 	}
-	// The undecided ones are never made: what is held is the others.
-	revocations -= undecided
 	if revocations == 0 {
 		return ""
 	}
@@ -342,11 +347,52 @@ func (a *Approver) guard(ctx context.Context, plans []*plan, loaded *policy.Load
 		return ""
 	}
 	for _, pl := range plans {
-		pl.holdRevocations(why)
+		pl.hold(chooseRevoke, why)
 	}
 	a.log.ErrorContext(ctx, "revocations held", "trigger", req.Trigger, "revocations", revocations, "maxRevocations", limit,
 		"unreadServices", unread, "reason", why)
 	return why
+}
+
+// rejectionGuard holds every rejection of a pending request in the
+// invocation when more than maxRejections are due across every service: a
+// rejected request cannot be taken back, so a mistaken policy change (or a
+// deleted part) must not reject a queue of them at once. Accepts and
+// manual decisions go ahead. It returns why, or "".
+func (a *Approver) rejectionGuard(ctx context.Context, plans []*plan, loaded *policy.Loaded, req Request) string {
+	rejections := 0
+	for _, pl := range plans {
+		rejections += pl.due(chooseReject)
+	}
+	limit := loaded.Policy.MaxRejections
+	if rejections <= limit {
+		return ""
+	}
+	why := fmt.Sprintf("%d rejections exceed maxRejections %d: none of them made, the requests stay pending; check the policy (approverctl policy plan), then raise maxRejections if they are meant",
+		rejections, limit)
+	for _, pl := range plans {
+		pl.hold(chooseReject, why)
+	}
+	a.log.ErrorContext(ctx, "rejections held", "trigger", req.Trigger, "rejections", rejections, "maxRejections", limit, "reason", why)
+	return why
+}
+
+// logParts logs, once per invocation, every part under the path that
+// decides nothing, with every problem it has.
+func (a *Approver) logParts(ctx context.Context, loaded *policy.Loaded, req Request) {
+	for _, issue := range loaded.Policy.Issues {
+		level := slog.LevelError
+		if issue.Status == policy.PartIgnored {
+			level = slog.LevelWarn
+		}
+		attrs := []slog.Attr{slog.String("trigger", req.Trigger), slog.String("policyParameter", loaded.Parameter),
+			slog.String("part", loaded.Parameter+issue.Part), slog.String("status", string(issue.Status)),
+			slog.Any("problems", issue.Problems)}
+		if len(issue.Services) > 0 {
+			attrs = append(attrs, slog.Any("heldServices", issue.Services))
+		}
+		a.log.LogAttrs(ctx, level, "policy part "+string(issue.Status), attrs...)
+	}
 }
 
 // someOf names the first n of ids, and how many more there are.

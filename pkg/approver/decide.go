@@ -27,6 +27,9 @@ type plan struct {
 	// lookupErr is the first failed membership lookup that left a
 	// decision of the service undecided.
 	lookupErr error
+	// held says why nothing on the service is decided: a part delegated
+	// it is refused or missing.
+	held string
 }
 
 // lookups are the memberships one invocation looked up, by account.
@@ -134,12 +137,18 @@ func (pl *plan) undecided(d *Outcome, pd policy.Decision, lookupErr error) {
 }
 
 // decide decides one service's connections, changing nothing: every pending
-// request, and, when revoking, every accepted connection whose decision is
-// now reject. It calls no AWS API.
+// request, and, when revoking, every accepted connection. What each comes
+// to is the decision table's (choose); the guards may hold some later. It
+// calls no AWS API.
 func (a *Approver) decide(loaded *policy.Loaded, r serviceRead, trigger string, revoking bool, now time.Time, orgs lookups) *plan {
 	pl := &plan{svc: r.svc, err: r.err}
 	if r.err != nil {
 		return pl
+	}
+	p := loaded.Policy
+	why, partHeld := p.Held(r.svc)
+	if partHeld {
+		pl.held = why
 	}
 	// Oldest first, then by ID: connection limits go to the earliest.
 	pending, accepted := slices.Clone(r.pending), slices.Clone(r.accepted)
@@ -150,75 +159,80 @@ func (a *Approver) decide(loaded *policy.Loaded, r serviceRead, trigger string, 
 		acceptedBy[aws.ToString(c.VpcEndpointOwner)]++
 	}
 
-	p := loaded.Policy
-	pl.decisions = make([]Outcome, 0, len(pending))
-	for _, c := range pending {
+	// evaluate decides one connection and records what the table chooses.
+	evaluate := func(c types.VpcEndpointConnection, existing bool) {
 		d := a.newDecision(r.svc, trigger, c)
 		d.PolicyParameter, d.PolicyVersion = loaded.Parameter, loaded.Version
-		org, lookupErr := orgs.memberOf(d.Owner)
-		pd := p.Decide(policy.Request{Account: d.Owner, ServiceID: r.svc, EndpointID: d.EndpointID, Region: d.Region,
-			Accepted: acceptedBy[d.Owner], Org: org}, now)
-		d.OrgPath = orgPath(org)
-		if pd.Unresolved {
-			// Neither accepted nor rejected: it stays pending.
-			pl.undecided(&d, pd, lookupErr)
-			pl.decisions = append(pl.decisions, d)
-			continue
+		var pd policy.Decision
+		var lookupErr error
+		if !partHeld {
+			var org *policy.Membership
+			org, lookupErr = orgs.memberOf(d.Owner)
+			req := policy.Request{Account: d.Owner, ServiceID: r.svc, EndpointID: d.EndpointID, Region: d.Region, Existing: existing, Org: org}
+			if !existing {
+				req.Accepted = acceptedBy[d.Owner]
+			}
+			pd = p.Decide(req, now)
+			d.OrgPath = orgPath(org)
 		}
-		d.Action, d.Rule, d.Reason = pd.Action, pd.Rule, pd.Reason()
-		switch {
-		case pd.Action == policy.Manual:
-			d.Result = ResultLeftPending
-		case a.cfg.DryRun:
-			d.Result = ResultDryRun
+		d.situation = situation{Accepted: existing, PartHeld: partHeld, Verdict: policyVerdict(pd), Person: d.acceptedByPerson()}
+		ch := choose(d.situation)
+		if ch == chooseKeep {
+			return
 		}
-		if pd.Action == policy.Accept {
+		pl.record(&d, ch, pd, lookupErr, a.cfg.DryRun)
+		if ch == chooseAccept {
 			acceptedBy[d.Owner]++ // counts toward the limit of later requests
 		}
 		pl.decisions = append(pl.decisions, d)
 	}
-	if !revoking {
-		return pl
+	pl.decisions = make([]Outcome, 0, len(pending))
+	for _, c := range pending {
+		evaluate(c, false)
 	}
-	for _, c := range accepted {
-		d := a.newDecision(r.svc, trigger, c)
-		d.PolicyParameter, d.PolicyVersion = loaded.Parameter, loaded.Version
-		org, lookupErr := orgs.memberOf(d.Owner)
-		pd := p.Decide(policy.Request{Account: d.Owner, ServiceID: r.svc, EndpointID: d.EndpointID, Region: d.Region,
-			Existing: true, Org: org}, now)
-		d.OrgPath = orgPath(org)
-		// A person's accept is revoked only by a rule; anything else, by
-		// the default too.
-		couldRevoke := pd.RuleCould(policy.Reject) || pd.Could(policy.Reject) && !d.acceptedByPerson()
-		switch {
-		case (pd.Unresolved || d.acceptedByPerson() && pd.Rule == policy.DefaultRuleName && lookupErr != nil) && couldRevoke:
-			// It could be revoked: never on a failed lookup. It stays
-			// accepted, and the sweep fails.
-			// (A person's accept and a default reject: only a reject rule
-			// by organization or OU could revoke it, and it is unknown.)
-			pd.Unresolved = true
-			d.Action, d.Revoked = policy.Reject, true
-			pl.undecided(&d, pd, lookupErr)
-			d.Reason = "not revoked: " + d.Reason
-			pl.decisions = append(pl.decisions, d)
-			continue
-		case pd.Unresolved:
-			continue // no revocation whatever the membership
-		case pd.Action != policy.Reject:
-			continue // accept keeps it; manual never revokes
-		case d.acceptedByPerson() && pd.Rule == policy.DefaultRuleName:
-			continue // a person's accept stands unless a reject rule names it
+	if revoking {
+		for _, c := range accepted {
+			evaluate(c, true)
 		}
-		d.Action, d.Rule, d.Reason, d.Revoked = pd.Action, pd.Rule, "revoked: "+pd.Reason(), true
-		if d.acceptedByPerson() {
-			d.Reason += " (over a person's accept: a reject rule wins)"
-		}
-		if a.cfg.DryRun {
-			d.Result = ResultDryRun
-		}
-		pl.decisions = append(pl.decisions, d)
 	}
 	return pl
+}
+
+// record sets what d's line says, and whether it is still to be applied
+// (Result empty), for the table's choice ch.
+func (pl *plan) record(d *Outcome, ch choice, pd policy.Decision, lookupErr error, dryRun bool) {
+	d.choice = ch
+	switch ch {
+	case chooseHeldByPart:
+		d.Result, d.Detail = ResultLeftPending, pl.held
+		return
+	case chooseUndecided:
+		if d.situation.Accepted {
+			// It could be revoked: never on a failed lookup. It stays
+			// accepted, and the sweep fails.
+			pd.Unresolved = true
+			d.Action, d.Revoked = policy.Reject, true
+			pl.undecided(d, pd, lookupErr)
+			d.Reason = "not revoked: " + d.Reason
+			return
+		}
+		pl.undecided(d, pd, lookupErr)
+		return
+	}
+	d.Action, d.Rule, d.Reason = pd.Action, pd.Rule, pd.Reason()
+	switch ch {
+	case chooseLeftPending:
+		d.Result = ResultLeftPending
+		return
+	case chooseRevoke:
+		d.Revoked, d.Reason = true, "revoked: "+d.Reason
+		if d.situation.Person {
+			d.Reason += " (over a person's accept: a reject rule wins)"
+		}
+	}
+	if dryRun {
+		d.Result = ResultDryRun
+	}
 }
 
 func byAge(x, y types.VpcEndpointConnection) int {
@@ -278,24 +292,31 @@ func (pl *plan) undecidedRevocations() int {
 	return n
 }
 
-// revocations counts the plan's revocations, applied or not (dry run).
-func (pl *plan) revocations() int {
+// due counts the plan's decisions the table chose ch for and that are still
+// to be made (or shown, in a dry run).
+func (pl *plan) due(ch choice) int {
 	n := 0
 	for _, d := range pl.decisions {
-		if d.Revoked {
+		if d.choice == ch && (d.Result == "" || d.Result == ResultDryRun) {
 			n++
 		}
 	}
 	return n
 }
 
-// holdRevocations marks the plan's revocations as not to be applied. A dry
-// run's revocations are held too, so that it shows what a real sweep would
-// do.
-func (pl *plan) holdRevocations(why string) {
+// hold asks the table again, with the guard holding, for the decisions it
+// chose ch for: they are held, with why. A dry run's are held too, so that
+// it shows what a real reconcile would do.
+func (pl *plan) hold(ch choice, why string) {
 	for i := range pl.decisions {
-		if d := &pl.decisions[i]; d.Revoked && (d.Result == "" || d.Result == ResultDryRun) {
-			d.Result, d.Detail = ResultHeld, why
+		d := &pl.decisions[i]
+		if d.choice != ch || (d.Result != "" && d.Result != ResultDryRun) {
+			continue
+		}
+		s := d.situation
+		s.Guard = true
+		if choose(s) == chooseHeld {
+			d.choice, d.Result, d.Detail = chooseHeld, ResultHeld, why
 		}
 	}
 }

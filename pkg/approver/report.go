@@ -22,7 +22,7 @@ const (
 	ResultLeftPending = "left-pending"
 	// ResultDryRun: decided, but nothing was called.
 	ResultDryRun = "dry-run"
-	// ResultHeld: a revocation the guard held back.
+	// ResultHeld: a rejection or revocation a guard held back.
 	ResultHeld = "held"
 	// ResultAlreadyAccepted and ResultAlreadyRejected: EC2 did not act, but
 	// the connection is already where the decision wanted it.
@@ -79,6 +79,9 @@ type Outcome struct {
 
 	// tags are the connection's privatelink-approver:* tags when it was read.
 	tags map[string]string
+	// situation is what the decision table chose choice from.
+	situation situation
+	choice    choice
 }
 
 // Applied reports whether EC2 applied the decision: accepted, rejected or
@@ -152,8 +155,14 @@ type Counts struct {
 	// DryRunDecisions counts decisions made in dry run, which changed
 	// nothing.
 	DryRunDecisions int `json:"dryRunDecisions"`
-	// Held counts revocations the guard held back.
+	// Held counts rejections and revocations the guards held back.
 	Held int `json:"held"`
+	// RevocationsHeld and RejectionsHeld split Held by guard.
+	RevocationsHeld int `json:"revocationsHeld"`
+	RejectionsHeld  int `json:"rejectionsHeld"`
+	// PartHeld counts pending requests left pending because a part
+	// delegated their service is refused or missing.
+	PartHeld int `json:"partHeld"`
 	// AlreadyDecided counts decisions someone else applied first.
 	AlreadyDecided int `json:"alreadyDecided"`
 	Gone           int `json:"gone"`
@@ -178,11 +187,20 @@ func Count(decisions []Outcome) Counts {
 		case ResultRevoked:
 			c.Revoked++
 		case ResultLeftPending:
-			c.Manual++
+			if d.Action != policy.Manual { // no action: its part is refused or missing
+				c.PartHeld++
+			} else {
+				c.Manual++
+			}
 		case ResultDryRun:
 			c.DryRunDecisions++
 		case ResultHeld:
 			c.Held++
+			if d.Revoked {
+				c.RevocationsHeld++
+			} else {
+				c.RejectionsHeld++
+			}
 		case ResultAlreadyAccepted, ResultAlreadyRejected:
 			c.AlreadyDecided++
 		case ResultGone:
@@ -225,6 +243,12 @@ type Report struct {
 	// Guard says why revocations were held back (maxRevocations, or a
 	// service that could not be read); the invocation then fails.
 	Guard string `json:"guard,omitempty"`
+	// RejectionGuard says why rejections of pending requests were held
+	// back (maxRejections); the invocation then fails.
+	RejectionGuard string `json:"rejectionGuard,omitempty"`
+	// PolicyPartsRefused counts the parts under the policy's path that
+	// decide nothing: refused, missing or ignored.
+	PolicyPartsRefused int `json:"policyPartsRefused,omitempty"`
 	// NotReached are the services whose decisions were not applied: the
 	// deadline came first. They have no decision lines; the next reconcile
 	// starts with them. They do not fail the invocation.
@@ -298,16 +322,17 @@ func (r *Report) ServiceDone(svc string) bool {
 // Err is nil when every service was reconciled, every decision applied and
 // nothing held; otherwise it says what failed.
 func (r *Report) Err() error {
-	if len(r.Errors) == 0 {
-		if r.Guard != "" {
-			return errors.New(r.Guard)
+	var guards []error
+	for _, g := range []string{r.Guard, r.RejectionGuard} {
+		if g != "" {
+			guards = append(guards, errors.New(g))
 		}
-		return nil
 	}
-	errs := make([]error, 0, len(r.Errors)+1)
-	if r.Guard != "" {
-		errs = append(errs, errors.New(r.Guard))
+	if len(r.Errors) == 0 {
+		return errors.Join(guards...)
 	}
+	errs := make([]error, 0, len(r.Errors)+len(guards))
+	errs = append(errs, guards...)
 	for _, e := range r.Errors {
 		if e.err == nil {
 			e.err = errors.New(e.Error)

@@ -360,8 +360,11 @@ func TestCountIsOneFunctionOfResults(t *testing.T) {
 		ds = append(ds, approver.Outcome{Result: r})
 	}
 	ds[0].StampError = "denied"
-	assert.Equal(t, approver.Counts{Accepted: 2, Rejected: 1, Revoked: 1, Manual: 1, DryRunDecisions: 1, Held: 1,
-		AlreadyDecided: 2, Gone: 1, Failed: 1, StampFailures: 1}, approver.Count(ds))
+	ds[4].Action = policy.Manual
+	// Held split by guard; left pending for a person, or by a held part.
+	ds = append(ds, approver.Outcome{Result: approver.ResultHeld, Revoked: true}, approver.Outcome{Result: approver.ResultLeftPending})
+	assert.Equal(t, approver.Counts{Accepted: 2, Rejected: 1, Revoked: 1, Manual: 1, DryRunDecisions: 1, Held: 2, RejectionsHeld: 1, RevocationsHeld: 1,
+		PartHeld: 1, AlreadyDecided: 2, Gone: 1, Failed: 1, StampFailures: 1}, approver.Count(ds))
 }
 
 func byEndpoint(r *approver.Report) map[string]approver.Outcome {

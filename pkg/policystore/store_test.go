@@ -229,7 +229,7 @@ func TestLoadPathBadPartsHoldTheirServices(t *testing.T) {
 	loaded, err := New(byPath(t, map[string]string{
 		"/p/root": rootDelegating,
 		"/p/a":    `{"version": 1, "defaultAction": "reject", "rules": []}`, // not its to set
-		"/p/b":    "11111",                                                   // invalid
+		"/p/b":    "11111",                                                  // invalid
 		// deeper/c is missing
 	}), "/p/", time.Hour).Load(context.Background(), false)
 	require.NoError(t, err, "bad parts never fail the whole policy")

@@ -1,0 +1,110 @@
+package approver
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// everySituation is every combination of the decision table's inputs.
+func everySituation() []situation {
+	var out []situation
+	for _, accepted := range []bool{false, true} {
+		for _, partHeld := range []bool{false, true} {
+			for _, v := range verdicts {
+				for _, person := range []bool{false, true} {
+					for _, guard := range []bool{false, true} {
+						out = append(out, situation{Accepted: accepted, PartHeld: partHeld, Verdict: v, Person: person, Guard: guard})
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// firstRow is the index of the table's row that decides s, or -1.
+func firstRow(s situation) int {
+	for i, r := range decisionTable {
+		if r.Accepted.admits(s.Accepted) && r.PartHeld.admits(s.PartHeld) && r.Verdict.admits(s.Verdict) &&
+			r.Person.admits(s.Person) && r.Guard.admits(s.Guard) {
+			return i
+		}
+	}
+	return -1
+}
+
+// TestDecisionTable walks every combination of the inputs: each is decided
+// by a row, every row decides some, and none breaks the invariants the
+// approver promises, whatever the table's order.
+func TestDecisionTable(t *testing.T) {
+	used := make([]bool, len(decisionTable))
+	for _, s := range everySituation() {
+		i := firstRow(s)
+		require.GreaterOrEqual(t, i, 0, "no row decides %s", s)
+		used[i] = true
+		got := choose(s)
+		assert.Equal(t, decisionTable[i].Then, got)
+
+		unknown := s.Verdict == verdictUnknownRuleReject || s.Verdict == verdictUnknownDefaultReject || s.Verdict == verdictUnknownNoReject
+		acts := got == chooseAccept || got == chooseReject || got == chooseRevoke
+		switch {
+		case s.PartHeld && acts:
+			t.Errorf("%s: %s, but a held part's service is never decided", s, got)
+		case s.Guard && (got == chooseReject || got == chooseRevoke):
+			t.Errorf("%s: %s past a guard", s, got)
+		case !s.Accepted && (got == chooseRevoke || got == chooseKeep):
+			t.Errorf("%s: %s is for accepted connections", s, got)
+		case s.Accepted && (got == chooseAccept || got == chooseReject || got == chooseLeftPending):
+			t.Errorf("%s: %s is for pending requests", s, got)
+		case unknown && acts:
+			t.Errorf("%s: %s on a failed lookup", s, got)
+		case got == chooseAccept && s.Verdict != verdictAccept:
+			t.Errorf("%s: accepted without an accepting rule", s)
+		case got == chooseRevoke && s.Person && s.Verdict != verdictRejectByRule:
+			t.Errorf("%s: a person's accept revoked by defaultAction", s)
+		case got == chooseHeld && !s.Guard:
+			t.Errorf("%s: held with no guard holding", s)
+		}
+	}
+	for i, u := range used {
+		assert.True(t, u, "row %d (%s) decides nothing: an earlier row shadows it", i, decisionTable[i].Why)
+	}
+}
+
+// TestDecisionTableRows spells out one situation per row, as a reviewer
+// would read them.
+func TestDecisionTableRows(t *testing.T) {
+	tests := []struct {
+		name string
+		s    situation
+		want choice
+	}{
+		{"pending, its part missing, a rule accepts", situation{PartHeld: true, Verdict: verdictAccept}, chooseHeldByPart},
+		{"pending, lookup failed, a reject rule by OU could match", situation{Verdict: verdictUnknownRuleReject}, chooseUndecided},
+		{"pending, lookup failed, it would never be rejected", situation{Verdict: verdictUnknownNoReject}, chooseUndecided},
+		{"pending, manual", situation{Verdict: verdictManual}, chooseLeftPending},
+		{"pending, accept, the rejection guard holding", situation{Verdict: verdictAccept, Guard: true}, chooseAccept},
+		{"pending, rejected by default, guard holding", situation{Verdict: verdictRejectByDefault, Guard: true}, chooseHeld},
+		{"pending, rejected by a rule", situation{Verdict: verdictRejectByRule}, chooseReject},
+		{"pending, rejected by default", situation{Verdict: verdictRejectByDefault}, chooseReject},
+		{"accepted, its part refused, a rule rejects", situation{Accepted: true, PartHeld: true, Verdict: verdictRejectByRule}, chooseKeep},
+		{"accepted, still accepted", situation{Accepted: true, Verdict: verdictAccept}, chooseKeep},
+		{"accepted, manual now", situation{Accepted: true, Verdict: verdictManual}, chooseKeep},
+		{"accepted, a reject rule by OU could match, lookup failed", situation{Accepted: true, Verdict: verdictUnknownRuleReject}, chooseUndecided},
+		{"a person's accept, only the default could reject, lookup failed", situation{Accepted: true, Verdict: verdictUnknownDefaultReject, Person: true}, chooseKeep},
+		{"accepted, only the default could reject, lookup failed", situation{Accepted: true, Verdict: verdictUnknownDefaultReject}, chooseUndecided},
+		{"a person's accept, rejected by default", situation{Accepted: true, Verdict: verdictRejectByDefault, Person: true}, chooseKeep},
+		{"a person's accept, rejected by default, a reject rule by OU unknown", situation{Accepted: true, Verdict: verdictRejectByDefaultOrUnknown, Person: true}, chooseUndecided},
+		{"a person's accept, rejected by a rule", situation{Accepted: true, Verdict: verdictRejectByRule, Person: true}, chooseRevoke},
+		{"accepted, rejected by default", situation{Accepted: true, Verdict: verdictRejectByDefault}, chooseRevoke},
+		{"accepted, rejected by default or an unknown rule", situation{Accepted: true, Verdict: verdictRejectByDefaultOrUnknown}, chooseRevoke},
+		{"accepted, rejected by a rule, the revocation guard holding", situation{Accepted: true, Verdict: verdictRejectByRule, Guard: true}, chooseHeld},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, choose(tt.s), "%s", tt.s)
+		})
+	}
+}
