@@ -2,6 +2,8 @@ package approver
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -73,7 +75,7 @@ func (d Outcome) acceptedByPerson() bool {
 
 // stampOf is the tag set that records an applied decision.
 func stampOf(d Outcome, at string) map[string]string {
-	tags := map[string]string{TagDecision: d.Result, TagRule: d.Rule, TagDecidedAt: at}
+	tags := map[string]string{TagDecision: d.Result, TagRule: FitTagValue(d.Rule), TagDecidedAt: at}
 	if d.Rule == PersonRule {
 		tags[TagBy], tags[TagReason] = d.By, d.Reason
 	} else {
@@ -209,6 +211,21 @@ func TagRefused(err error) bool {
 	code := errorCode(err)
 	_, throttled := retry.DefaultThrottleErrorCodes[code]
 	return status >= 400 && status < 500 && !throttled && !strings.HasSuffix(code, ".NotFound")
+}
+
+// FitTagValue is value itself when it fits an EC2 tag value (256
+// characters), else a prefix of it and a digest of the whole, 256
+// characters in all: deterministic, and unique as the digest is. A rule of
+// a part deep under a long path can have a longer name; its decision line
+// keeps the full one.
+func FitTagValue(value string) string {
+	if utf8.RuneCountInString(value) <= maxTagValue {
+		return value
+	}
+	sum := sha256.Sum256([]byte(value))
+	digest := "~" + hex.EncodeToString(sum[:8])
+	runes := []rune(value)
+	return string(runes[:maxTagValue-len(digest)]) + digest
 }
 
 // tagValue makes text fit an EC2 tag value: control characters and invalid

@@ -120,7 +120,7 @@ func (m match[T]) admits(v T) bool {
 }
 
 func only[T comparable](v ...T) match[T] { return match[T]{only: v} }
-func anyOf[T comparable]() match[T]     { return match[T]{any: true} }
+func anyOf[T comparable]() match[T]      { return match[T]{any: true} }
 
 // row is one line of the decision table.
 type row struct {

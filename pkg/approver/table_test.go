@@ -1,7 +1,9 @@
 package approver
 
 import (
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -105,6 +107,37 @@ func TestDecisionTableRows(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			assert.Equal(t, tt.want, choose(tt.s), "%s", tt.s)
+		})
+	}
+}
+
+func TestFitTagValue(t *testing.T) {
+	long := strings.Repeat("teams/", 60) + "payments/partners"
+	longer := long + "x"
+	tests := []struct {
+		name, value string
+	}{
+		{"short", "payments/partners"},
+		{"256 characters", strings.Repeat("é", 256)},
+		{"a long part name", long},
+		{"a longer one", longer},
+	}
+	seen := map[string]string{}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := FitTagValue(tt.value)
+			assert.LessOrEqual(t, utf8.RuneCountInString(got), maxTagValue)
+			if utf8.RuneCountInString(tt.value) <= maxTagValue {
+				assert.Equal(t, tt.value, got, "a value that fits is kept whole")
+			} else {
+				assert.Equal(t, maxTagValue, utf8.RuneCountInString(got))
+				assert.True(t, strings.HasPrefix(got, tt.value[:200]), "it starts as the value does")
+			}
+			assert.Equal(t, got, FitTagValue(tt.value), "deterministic")
+			if other, dup := seen[got]; dup {
+				t.Errorf("%q and %q stamp the same value", other, tt.value)
+			}
+			seen[got] = tt.value
 		})
 	}
 }

@@ -40,6 +40,11 @@ const (
 	// MembershipErrors counts the decisions left undecided because their
 	// accounts could not be looked up in AWS Organizations.
 	MembershipErrors = "MembershipErrors"
+	// RejectionsHeld counts the rejections of pending requests the
+	// maxRejections guard held back; PolicyPartsRefused the parts under the
+	// policy's path that decide nothing (refused, missing or ignored).
+	RejectionsHeld     = "RejectionsHeld"
+	PolicyPartsRefused = "PolicyPartsRefused"
 	// DimensionServiceID is the dimension of the per-service metrics.
 	DimensionServiceID = "ServiceId"
 )
@@ -93,8 +98,9 @@ func (c serviceCounts) zero() bool {
 // (approver.Count: Accepted, Rejected and Revoked are what EC2 applied,
 // Manual what is left to a person), Failed (a service that could not be
 // read counts one), the age of the oldest request still pending
-// (OldestPendingSeconds, 0 when none), RevocationsHeld, StampFailures,
-// NotReached, MembershipErrors and, on sweeps that register them, NotificationFailures. Then
+// (OldestPendingSeconds, 0 when none), RevocationsHeld, RejectionsHeld,
+// StampFailures, NotReached, MembershipErrors, PolicyPartsRefused and, on
+// sweeps that register them, NotificationFailures. Then
 // one line with dimension ServiceId for each service with a count that is
 // not zero, so that the number of metrics follows the activity, not the
 // fleet.
@@ -137,10 +143,10 @@ func WriteReport(w io.Writer, report *approver.Report, now time.Time) error {
 			Failed: c.Failed, OldestPendingSeconds: int64(c.oldest.Seconds())}
 	}
 	totals := values(total)
-	totals[RevocationsHeld], totals[StampFailures], totals[NotReached] = total.Held, total.StampFailures, len(report.NotReached)
-	totals[MembershipErrors] = total.MembershipErrors
+	totals[RevocationsHeld], totals[StampFailures], totals[NotReached] = total.RevocationsHeld, total.StampFailures, len(report.NotReached)
+	totals[MembershipErrors], totals[RejectionsHeld], totals[PolicyPartsRefused] = total.MembershipErrors, total.RejectionsHeld, report.PolicyPartsRefused
 	totalDefs := append(slices.Clip(defs), metricDef{RevocationsHeld, "Count"}, metricDef{StampFailures, "Count"}, metricDef{NotReached, "Count"},
-		metricDef{MembershipErrors, "Count"})
+		metricDef{MembershipErrors, "Count"}, metricDef{RejectionsHeld, "Count"}, metricDef{PolicyPartsRefused, "Count"})
 	if n := report.Notifications; n != nil {
 		totals[NotificationFailures] = n.Failed
 		totalDefs = append(totalDefs, metricDef{NotificationFailures, "Count"})

@@ -51,6 +51,8 @@ func TestWriteReport(t *testing.T) {
 			// Held back by the guard: not a revocation that happened.
 			{ServiceID: "vpce-svc-0aaaaaaaaaaaaaaaa", Action: "reject", Result: approver.ResultHeld, Revoked: true},
 			{ServiceID: "vpce-svc-0aaaaaaaaaaaaaaaa", Action: "reject", Result: approver.ResultHeld, Revoked: true},
+			// Held back by maxRejections: a pending request.
+			{ServiceID: "vpce-svc-0aaaaaaaaaaaaaaaa", Action: "reject", Result: approver.ResultHeld},
 			// A dry run changes nothing: no Accepted.
 			{ServiceID: "vpce-svc-0aaaaaaaaaaaaaaaa", Action: "accept", Result: approver.ResultDryRun, Created: now.Add(-time.Minute)},
 			{ServiceID: "vpce-svc-0aaaaaaaaaaaaaaaa", Action: "accept", Result: approver.ResultAccepted, StampError: "AccessDenied"},
@@ -59,7 +61,8 @@ func TestWriteReport(t *testing.T) {
 			{ServiceID: "vpce-svc-0bbbbbbbbbbbbbbbb", Result: approver.ResultFailed, ErrorCode: "TooManyRequestsException", MembershipFailed: true,
 				Created: now.Add(-5 * time.Second)},
 		},
-		Errors: []approver.ServiceError{{ServiceID: "vpce-svc-0bbbbbbbbbbbbbbbb", Error: "1 of 1 failed"}, {ServiceID: "vpce-svc-0ccccccccccccccccc", Error: "describe failed"}},
+		PolicyPartsRefused: 2,
+		Errors:             []approver.ServiceError{{ServiceID: "vpce-svc-0bbbbbbbbbbbbbbbb", Error: "1 of 1 failed"}, {ServiceID: "vpce-svc-0ccccccccccccccccc", Error: "describe failed"}},
 	}
 	report.Services = append(report.Services, "vpce-svc-0dddddddddddddddd") // reconciled, nothing to count
 	var out bytes.Buffer
@@ -70,7 +73,8 @@ func TestWriteReport(t *testing.T) {
 	total := got[0]
 	assert.Equal(t, []any{[]any{}}, directive(t, total)["Dimensions"], "the totals have no dimension: the alarms watch them")
 	for name, v := range map[string]float64{"Accepted": 3, "Rejected": 1, "Manual": 1, "Revoked": 1, "Failed": 3,
-		"OldestPendingSeconds": 5400, "RevocationsHeld": 2, "StampFailures": 1, "NotReached": 0, "MembershipErrors": 1} {
+		"OldestPendingSeconds": 5400, "RevocationsHeld": 2, "StampFailures": 1, "NotReached": 0, "MembershipErrors": 1,
+		"RejectionsHeld": 1, "PolicyPartsRefused": 2} {
 		assert.EqualValues(t, v, total[name], "total %s", name)
 	}
 	assert.NotContains(t, total, "ServiceId")

@@ -428,7 +428,8 @@ def check_contract(text: str, tpl: dict) -> str:
                     found.append(key)
         return found
 
-    for metric in ("PolicyErrors", "Failed", "OldestPendingSeconds", "RevocationsHeld", "StampFailures", "MembershipErrors"):
+    for metric in ("PolicyErrors", "Failed", "OldestPendingSeconds", "RevocationsHeld", "RejectionsHeld", "PolicyPartsRefused",
+                   "StampFailures", "MembershipErrors"):
         expect(len(emf_alarms(metric)) == 1, f"one alarm watches {EMF_NAMESPACE} {metric}")
         for key in emf_alarms(metric):
             # The totals: an alarm whose cost does not grow with the fleet.
