@@ -215,7 +215,20 @@ func TestValidateAndExplain(t *testing.T) {
 
 	out, _, code := w.run(t, "policy", "validate", good)
 	assert.Equal(t, 0, code)
-	assert.Equal(t, good+": valid, 1 rule(s), defaultAction manual, revoke (at most 10 per invocation)\n", out)
+	assert.Equal(t, good+": valid, 1 rule(s), defaultAction manual, revoke (at most 10 per invocation), at most 100 rejections per invocation\n", out)
+
+	// A root part: its delegations are checked too.
+	root := file(t, `{"version": 1, "maxRejections": 20, "delegate": [{"part": "payments", "services": ["`+svc+`"], "actions": ["accept"]}], "rules": []}`)
+	out, _, code = w.run(t, "policy", "validate", root)
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out, "valid, root part, 0 rule(s)")
+	assert.Contains(t, out, "at most 20 rejections per invocation")
+	assert.Contains(t, out, "delegates payments: accept on "+svc)
+	badRoot := file(t, `{"version": 1, "delegate": [{"part": "a", "services": ["svc-1"]}, {"part": "a", "services": ["`+svc+`"]}], "rules": []}`)
+	out, _, code = w.run(t, "policy", "validate", badRoot)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out, `delegate[0].services[0]: "svc-1" is not an endpoint service ID`)
+	assert.Contains(t, out, `delegate[1].part: "a" is already delegated by delegate[0]`)
 	out, _, code = w.run(t, "policy", "validate", bad, "-o", "json")
 	assert.Equal(t, 1, code)
 	var v struct {
@@ -314,20 +327,30 @@ func TestPlan(t *testing.T) {
 		assert.Equal(t, 1, code)
 		assert.Contains(t, stderr, "is invalid")
 	})
-	t.Run("a part under a path: merged, and a clash refused", func(t *testing.T) {
+	t.Run("a part under a path: merged with its root, and a part overstepping refused", func(t *testing.T) {
 		w := setup()
+		w.ssm.put("/pl/parts/root", `{"version": 1, "delegate": [{"part": "partners", "services": ["`+svc+`"], "actions": ["accept"]},
+		  {"part": "more", "services": ["`+svc+`"], "actions": ["accept"]}],
+		  "rules": [{"name": "blocked", "action": "reject", "accounts": ["222222222222"]}]}`)
 		w.ssm.put("/pl/parts/partners", "111111111111")
-		w.ssm.put("/pl/parts/blocked", `{"version": 1, "rules": [{"name": "blocked", "action": "reject", "accounts": ["222222222222"]}]}`)
+		w.ssm.put("/pl/parts/more", "222222222222")
 		out, stderr, code := w.run(t, "policy", "plan", file(t, "222222222222"), "--parameter", "/pl/parts/", "--part", "more")
-		assert.Equal(t, 0, code, "the blocked part still rejects 2222's request: %s%s", out, stderr)
+		assert.Equal(t, 0, code, "the root still rejects 2222's request: %s%s", out, stderr)
+		// A single parameter under a rooted path is planned as a part of it.
+		out, stderr, code = w.run(t, "policy", "plan", file(t, "222222222222"), "--parameter", "/pl/parts/more")
+		assert.Equal(t, 0, code, "%s%s", out, stderr)
 		_, stderr, code = w.run(t, "policy", "plan", file(t, `{"version": 1, "defaultAction": "manual", "rules": []}`),
-			"--parameter", "/pl/parts/", "--part", "/pl/parts/other")
-		assert.Equal(t, 0, code, stderr)
-		_, stderr, code = w.run(t, "policy", "plan", file(t, `{"version": 1, "rules": [{"name": "blocked", "action": "accept", "accounts": ["*"]}]}`),
-			"--parameter", "/pl/parts/", "--part", "more")
+			"--parameter", "/pl/parts/", "--part", "/pl/parts/more")
 		assert.Equal(t, 1, code)
-		assert.Contains(t, stderr, "makes the policy under /pl/parts/ invalid")
-		assert.Contains(t, stderr, `rule name "blocked"`)
+		assert.Contains(t, stderr, "would be refused by the root part /pl/parts/root")
+		assert.Contains(t, stderr, "defaultAction: only the root part may set it")
+	})
+	t.Run("the rejection guard", func(t *testing.T) {
+		w := setup()
+		w.ssm.put("/pl/policy", stored)
+		out, stderr, code := w.run(t, "policy", "plan", file(t, `{"version": 1, "maxRejections": 1, "rules": []}`), "--parameter", "/pl/policy")
+		require.Equal(t, 2, code, stderr)
+		assert.Contains(t, out, "The rejection guard would hold: 2 rejections exceed maxRejections 1")
 	})
 }
 
@@ -346,29 +369,55 @@ func TestPush(t *testing.T) {
 		assert.Equal(t, "alias/policy", aws.ToString(w.ssm.puts[0].KeyId))
 		assert.Equal(t, "pendingAcceptance", w.ec2.State("vpce-0000000000000000a"), "push decides nothing itself")
 	})
-	t.Run("a part that clashes with another part under POLICY_PARAMETER is refused", func(t *testing.T) {
+	// A root under /pl/parts/ delegating b; POLICY_PARAMETER names nothing:
+	// push finds the path by its root.
+	root := `{"version": 1, "defaultAction": "manual", "delegate": [{"part": "b", "services": ["` + svc + `"], "actions": ["accept"]}], "rules": []}`
+	refusals := []struct {
+		name, text, parameter, want string
+	}{
+		{"a part that sets what only the root may", `{"version": 1, "defaultAction": "reject", "rules": []}`, "/pl/parts/b",
+			"defaultAction: only the root part may set it"},
+		{"a part that uses an action it was not delegated", `{"version": 1, "rules": [{"name": "x", "action": "reject", "accounts": ["111111111111"]}]}`, "/pl/parts/b",
+			`rules[0].action: "reject" is not delegated to this part`},
+		{"a part on a service it was not delegated", `{"version": 1, "rules": [{"name": "x", "action": "accept", "accounts": ["*"], "services": ["vpce-svc-0ffffffffffffffff"]}]}`, "/pl/parts/b",
+			"vpce-svc-0ffffffffffffffff is not delegated to this part"},
+		{"a part the root does not delegate", "111111111111", "/pl/parts/c", "would be ignored"},
+		{"a part deeper under the path", "111111111111", "/pl/parts/teams/c", "would be ignored"},
+		{"an invalid root", `{"version": 1, "delegate": [{"part": "b", "services": []}], "rules": []}`, "/pl/parts/root", "delegate[0].services: must not be empty"},
+	}
+	for _, tt := range refusals {
+		t.Run(tt.name+": refused, with no POLICY_PARAMETER", func(t *testing.T) {
+			w := newWorld()
+			w.ssm.put("/pl/parts/root", root)
+			w.ssm.put("/pl/parts/b", "111111111111")
+			_, stderr, code := w.run(t, "policy", "push", file(t, tt.text), "--parameter", tt.parameter)
+			assert.Equal(t, 1, code)
+			assert.Contains(t, stderr, "nothing was written")
+			assert.Contains(t, stderr, tt.want)
+			assert.Empty(t, w.ssm.puts)
+		})
+	}
+	t.Run("a delegated part: JSON with the plan", func(t *testing.T) {
 		w := newWorld()
-		w.vars["POLICY_PARAMETER"] = "/pl/parts/"
-		w.ssm.put("/pl/parts/a", `{"version": 1, "defaultAction": "manual", "rules": []}`)
-		_, stderr, code := w.run(t, "policy", "push", file(t, `{"version": 1, "defaultAction": "reject", "rules": []}`), "--parameter", "/pl/parts/b")
-		assert.Equal(t, 1, code)
-		assert.Contains(t, stderr, "nothing was written")
-		assert.Contains(t, stderr, "defaultAction")
-		assert.Empty(t, w.ssm.puts)
-	})
-	t.Run("a new part: JSON with the plan", func(t *testing.T) {
-		w := newWorld()
-		w.vars["POLICY_PARAMETER"] = "/pl/parts/"
+		w.ssm.put("/pl/parts/root", root)
+		w.ec2.Add(svc, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
 		out, stderr, code := w.run(t, "-o", "json", "policy", "push", file(t, "111111111111"), "--parameter", "/pl/parts/b", "--secure")
 		require.Equal(t, 0, code, stderr)
 		var p struct {
 			Version int64
 			Type    string
-			Plan    struct{ Pending int }
+			Plan    struct{ Summary struct{ Accept int } }
 		}
 		require.NoError(t, json.Unmarshal([]byte(out), &p), out)
 		assert.Equal(t, int64(1), p.Version)
 		assert.Equal(t, "SecureString", p.Type)
+		assert.Equal(t, 1, p.Plan.Summary.Accept, "planned as part of the path's policy")
+	})
+	t.Run("a new root part is checked as a root", func(t *testing.T) {
+		w := newWorld()
+		_, stderr, code := w.run(t, "policy", "push", file(t, root), "--parameter", "/pl/new/root")
+		require.Equal(t, 0, code, stderr)
+		require.Len(t, w.ssm.puts, 1)
 	})
 }
 

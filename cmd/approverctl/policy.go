@@ -28,15 +28,21 @@ func (a *app) validateCmd() *cobra.Command {
 function would. Exit 0 when it is valid; otherwise exit 1 and list every
 problem, located by its field path, e.g.
   rules[2].accounts[0]: "12345" is not a 12-digit account ID or "*"
-FILE may be - for standard input.`,
-		Example: "  approverctl policy validate policy.json\n  approverctl policy validate policy.json --output json",
+A root part (a document that sets delegate) is checked as the root of a
+path policy: its delegations too (each part named once, services as service
+IDs, actions accept or reject). FILE may be - for standard input.`,
+		Example: "  approverctl policy validate policy.json\n  approverctl policy validate root.json --output json",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			text, err := readPolicyFile(args[0])
 			if err != nil {
 				return err
 			}
-			p, err := policy.Parse(text)
+			parse, what := policy.Parse, ""
+			if policy.IsRoot(text) {
+				parse, what = policy.ParseRoot, "root part, "
+			}
+			p, err := parse(text)
 			if err != nil {
 				list := problems(err)
 				notes := []string{fmt.Sprintf("%s: invalid, %d problem(s):", args[0], len(list))}
@@ -46,12 +52,18 @@ FILE may be - for standard input.`,
 				_ = a.show(view{JSON: map[string]any{"file": args[0], "valid": false, "problems": list}, Notes: notes})
 				return reportedError{fmt.Errorf("%s is invalid", args[0])}
 			}
-			line := fmt.Sprintf("%s: valid, %d rule(s), defaultAction %s", args[0], len(p.Rules), p.DefaultAction)
+			line := fmt.Sprintf("%s: valid, %s%d rule(s), defaultAction %s", args[0], what, len(p.Rules), p.DefaultAction)
 			if p.Revoke {
 				line += fmt.Sprintf(", revoke (at most %d per invocation)", p.MaxRevocations)
 			}
+			line += fmt.Sprintf(", at most %d rejections per invocation", p.MaxRejections)
+			notes := []string{line}
+			for _, d := range p.Delegations {
+				notes = append(notes, fmt.Sprintf("  delegates %s: %s on %s", d.Part, joinActions(d.Actions), strings.Join(d.Services, ", ")))
+			}
 			return a.show(view{JSON: map[string]any{"file": args[0], "valid": true, "rules": len(p.Rules),
-				"defaultAction": p.DefaultAction, "revoke": p.Revoke, "maxRevocations": p.MaxRevocations}, Notes: []string{line}})
+				"defaultAction": p.DefaultAction, "revoke": p.Revoke, "maxRevocations": p.MaxRevocations, "maxRejections": p.MaxRejections,
+				"delegate": p.Delegations}, Notes: notes})
 		},
 	}
 }
@@ -228,7 +240,11 @@ func (a *app) proposal(ctx context.Context, file, parameter, part, suffix string
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := policy.Parse(text); err != nil {
+	parse := policy.Parse
+	if policy.IsRoot(text) || awsid.IsParameterPath(parameter) && part == policystore.RootOf(parameter) {
+		parse = policy.ParseRoot
+	}
+	if _, err := parse(text); err != nil {
 		return nil, nil, a.refuse(fmt.Sprintf("%s is invalid%s:", file, suffix), err)
 	}
 	c, err := a.aws(ctx)
@@ -243,7 +259,75 @@ func (a *app) proposal(ctx context.Context, file, parameter, part, suffix string
 	if err != nil {
 		return nil, nil, err
 	}
+	if issue, ok := pr.refusedPart(); ok {
+		fmt.Fprintf(a.stderr, "%s as %s would be %s by the root part %s%s:\n", file, part, issue.Status, policystore.RootOf(parameter), suffix)
+		for _, p := range issue.Problems {
+			fmt.Fprintf(a.stderr, "  %s\n", p)
+		}
+		return nil, nil, reportedError{fmt.Errorf("%s would be %s", part, issue.Status)}
+	}
 	return c, pr, nil
+}
+
+// refusedPart is the proposed part's issue when the root would refuse or
+// ignore it: it would decide nothing, and hold its services.
+func (pr *proposal) refusedPart() (policy.PartIssue, bool) {
+	if !awsid.IsParameterPath(pr.parameter) {
+		return policy.PartIssue{}, false
+	}
+	rel := strings.TrimPrefix(pr.part, pr.parameter)
+	for _, issue := range pr.proposed.Policy.Issues {
+		if issue.Part == rel {
+			return issue, true
+		}
+	}
+	return policy.PartIssue{}, false
+}
+
+// enclosingPaths are the path policies parameter is part of: every path
+// above it whose root part exists (deepest first), and the parent path of a
+// parameter named root, whether it exists yet or not. It reads one
+// parameter per level; a read that fails for any other reason than a
+// missing parameter fails it, for a part must never be checked against
+// less than its root.
+func enclosingPaths(ctx context.Context, client policystore.SSMAPI, parameter string) ([]string, error) {
+	var paths []string
+	for dir := parameter[:strings.LastIndexByte(parameter, '/')+1]; dir != "" && dir != "/"; dir = dir[:strings.LastIndexByte(strings.TrimSuffix(dir, "/"), '/')+1] {
+		root := policystore.RootOf(dir)
+		if root == parameter {
+			paths = append(paths, dir)
+			continue
+		}
+		_, err := client.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(root)})
+		var notFound *ssmtypes.ParameterNotFound
+		switch {
+		case errors.As(err, &notFound):
+		case err != nil:
+			return nil, fmt.Errorf("look for the root part %s: %w", root, err)
+		default:
+			paths = append(paths, dir)
+		}
+	}
+	return paths, nil
+}
+
+// policyOf is the stored policy FILE for parameter is part of, and the
+// part (the parameter under its path, or "" for a policy in one
+// parameter): the path of POLICY_PARAMETER when it is one of the enclosing
+// paths, else the outermost, else the parameter alone.
+func (a *app) policyOf(ctx context.Context, c *clients, parameter string) (string, string, []string, error) {
+	paths, err := enclosingPaths(ctx, c.ssm, parameter)
+	if err != nil {
+		return "", "", nil, err
+	}
+	if len(paths) == 0 {
+		return parameter, "", nil, nil
+	}
+	chosen := paths[len(paths)-1]
+	if env := strings.TrimSpace(a.getenv(settings.EnvPolicyParameter)); slices.Contains(paths, env) {
+		chosen = env
+	}
+	return chosen, parameter, paths, nil
 }
 
 // partName is the parameter under path that --part names: a full name, or
@@ -296,6 +380,16 @@ Exit status, as terraform plan -detailed-exitcode: 0 nothing would change,
 				}
 			case part != "":
 				return fmt.Errorf("--part: %s is one parameter, not a path", sc.parameter)
+			default:
+				// A parameter under a path with a root part is a part of
+				// that path's policy, whatever POLICY_PARAMETER says.
+				c, err := a.aws(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if sc.parameter, part, _, err = a.policyOf(cmd.Context(), c, sc.parameter); err != nil {
+					return err
+				}
 			}
 			c, pr, err := a.proposal(cmd.Context(), args[0], sc.parameter, part, "")
 			if err != nil {
@@ -366,6 +460,7 @@ func planView(file string, pr *proposal, plan *approver.PolicyPlan) view {
 	if guard != "" {
 		v.Notes = append(v.Notes, guard)
 	}
+	v.Notes = append(v.Notes, partLines(plan.Parts)...)
 	j := planJSON{File: file, Parameter: pr.parameter, Part: pr.part, Changed: plan.Changed(), SummaryLine: planSummary(plan),
 		GuardHoldsText: guard, PolicyPlan: plan}
 	if pr.currentProblem != nil {
@@ -388,12 +483,39 @@ func planSummary(p *approver.PolicyPlan) string {
 		p.Summary.Accept, p.Summary.Reject, p.Summary.Manual, p.Summary.Revoke, p.Pending, p.Accepted, len(p.Services))
 }
 
+// guardText says which guards the plan would trip, one line each, or "".
 func guardText(p *approver.PolicyPlan) string {
+	var lines []string
 	if p.GuardHolds {
-		return fmt.Sprintf("The guard would hold: %d revocations exceed maxRevocations %d, so the next sweep would revoke nothing and fail.",
-			p.Revocations, p.MaxRevocations)
+		lines = append(lines, fmt.Sprintf("The guard would hold: %d revocations exceed maxRevocations %d, so the next sweep would revoke nothing and fail.",
+			p.Revocations, p.MaxRevocations))
 	}
-	return ""
+	if p.RejectionGuardHolds {
+		lines = append(lines, fmt.Sprintf("The rejection guard would hold: %d rejections exceed maxRejections %d, so the next sweep would reject none of them (accepts go ahead) and fail.",
+			p.Rejections, p.MaxRejections))
+	}
+	return strings.Join(lines, "\n")
+}
+
+func joinActions(actions []policy.Action) string {
+	out := make([]string, len(actions))
+	for i, a := range actions {
+		out[i] = string(a)
+	}
+	return strings.Join(out, " and ")
+}
+
+// partLines say what the policy does with parts that decide nothing.
+func partLines(parts []policy.PartIssue) []string {
+	var out []string
+	for _, issue := range parts {
+		line := issue.String()
+		if len(issue.Services) > 0 {
+			line += " (holds " + strings.Join(issue.Services, ", ") + ": nothing on them is decided)"
+		}
+		out = append(out, line)
+	}
+	return out
 }
 
 func (a *app) pushCmd() *cobra.Command {
@@ -404,9 +526,12 @@ func (a *app) pushCmd() *cobra.Command {
 		Short: "Validate a policy file, show its plan, then write it to the SSM parameter",
 		Long: `Validate a policy file and, only if it is valid, write it to the SSM
 parameter (overwriting it). An invalid file is refused: nothing is written.
-When $POLICY_PARAMETER is a path and the parameter lies under it, the policy
-merged from every part with this one is validated too, and a file that
-clashes with another part is refused.
+When the parameter lies under a path whose root part (the parameter root
+under it) exists, or is itself a root part, the policy of that path is read
+whole and checked with FILE in place, whatever $POLICY_PARAMETER says: a
+part the root would refuse (invalid, setting what only the root may set,
+naming a service or an action it was not delegated) or ignore (not
+delegated) is refused, and so is a root that is invalid.
 
 Before writing, push prints the summary of approverctl policy plan (the
 changes the next sweep would make to the live connections).
@@ -428,9 +553,23 @@ policy on the parameter's change event.`,
 			if err != nil {
 				return err
 			}
-			part := ""
-			if env := strings.TrimSpace(a.getenv(settings.EnvPolicyParameter)); awsid.IsParameterPath(env) && strings.HasPrefix(parameter, env) {
-				sc.parameter, part = env, parameter
+			c, err := a.aws(cmd.Context())
+			if err != nil {
+				return err
+			}
+			// Every path policy the parameter is part of (a path above it
+			// with a root part) must take it; the first is planned.
+			var part string
+			var paths []string
+			if sc.parameter, part, paths, err = a.policyOf(cmd.Context(), c, parameter); err != nil {
+				return err
+			}
+			for _, other := range paths {
+				if other != sc.parameter {
+					if _, _, err := a.proposal(cmd.Context(), args[0], other, parameter, "; nothing was written"); err != nil {
+						return err
+					}
+				}
 			}
 			c, pr, err := a.proposal(cmd.Context(), args[0], sc.parameter, part, "; nothing was written")
 			if err != nil {

@@ -57,6 +57,9 @@ func decisionsView(report *approver.Report, where string) view {
 	if report.Guard != "" {
 		v.Notes = append(v.Notes, "Guard: "+report.Guard)
 	}
+	if report.RejectionGuard != "" {
+		v.Notes = append(v.Notes, "Guard: "+report.RejectionGuard)
+	}
 	return v
 }
 

@@ -32,10 +32,19 @@ type PolicyPlan struct {
 	// Revocations is every revocation the next sweep would make under the
 	// proposed policy; GuardHolds is whether they exceed its maxRevocations,
 	// so that the sweep would revoke nothing and fail.
-	Revocations    int         `json:"revocations"`
-	MaxRevocations int         `json:"maxRevocations"`
-	GuardHolds     bool        `json:"guardHolds"`
-	Summary        PlanSummary `json:"summary"`
+	Revocations    int  `json:"revocations"`
+	MaxRevocations int  `json:"maxRevocations"`
+	GuardHolds     bool `json:"guardHolds"`
+	// Rejections is every pending request the next reconcile would reject
+	// under the proposed policy; RejectionGuardHolds is whether they exceed
+	// its maxRejections, so that it would reject none and fail.
+	Rejections          int  `json:"rejections"`
+	MaxRejections       int  `json:"maxRejections"`
+	RejectionGuardHolds bool `json:"rejectionGuardHolds"`
+	// Parts are the parts under the path the proposed policy would refuse,
+	// miss or ignore; the services of a refused or missing one are held.
+	Parts   []policy.PartIssue `json:"parts,omitempty"`
+	Summary PlanSummary        `json:"summary"`
 }
 
 // PlanSummary counts the changes by what the proposed policy would do.
@@ -86,7 +95,8 @@ func (a *Approver) PlanPolicy(ctx context.Context, current, proposed *policy.Loa
 	services := cov.services
 	reads := a.readAll(ctx, cov, true)
 	var errs []error
-	out := &PolicyPlan{Services: services, Changes: []PolicyChange{}, MaxRevocations: proposed.Policy.MaxRevocations}
+	out := &PolicyPlan{Services: services, Changes: []PolicyChange{}, MaxRevocations: proposed.Policy.MaxRevocations,
+		MaxRejections: proposed.Policy.MaxRejections, Parts: proposed.Policy.Issues}
 	for _, r := range reads {
 		if r.err != nil {
 			errs = append(errs, r.err)
@@ -136,8 +146,11 @@ func (a *Approver) PlanPolicy(ctx context.Context, current, proposed *policy.Loa
 	}
 	for _, pl := range proposedPlans {
 		for _, d := range pl.decisions {
-			if d.Revoked {
+			switch d.choice {
+			case chooseRevoke:
 				out.Revocations++
+			case chooseReject:
+				out.Rejections++
 			}
 			cur, known := verdicts[key(d)]
 			var change bool
@@ -174,6 +187,7 @@ func (a *Approver) PlanPolicy(ctx context.Context, current, proposed *policy.Loa
 		}
 	}
 	out.GuardHolds = out.Revocations > out.MaxRevocations
+	out.RejectionGuardHolds = out.Rejections > out.MaxRejections
 	return out, nil
 }
 
