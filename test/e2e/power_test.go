@@ -146,8 +146,11 @@ func TestPolicyMergedFromAPath(t *testing.T) {
 		t.Helper()
 		require.NoError(t, moto.PutPolicy(ctx(t), s.region, path+name, value, ""))
 	}
+	put("root", fmt.Sprintf(`{"version": 1, "delegate": [
+	  {"part": "partners", "services": [%q], "actions": ["accept"]},
+	  {"part": "eu/partner", "services": [%q], "actions": ["accept"]}],
+	  "rules": [{"name": "blocked", "action": "reject", "accounts": [%q]}]}`, s.svc().ID, s.svc().ID, allowed2))
 	put("partners", allowed+"\n"+allowed2)
-	put("blocked", fmt.Sprintf(`{"version": 1, "rules": [{"name": "blocked", "action": "reject", "accounts": [%q]}]}`, allowed2))
 	put("eu/partner", `{"version": 1, "rules": [{"name": "eu", "action": "accept", "accounts": ["4444"]}]}`) // invalid
 	a := s.endpoint(s.svc(), allowed)
 	b := s.endpoint(s.svc(), allowed2)
@@ -156,8 +159,11 @@ func TestPolicyMergedFromAPath(t *testing.T) {
 
 	msg := invokeErr(t, f, s.sample("eventbridge-scheduled-event.json"))
 	assert.Contains(t, msg, path+"eu/partner", "the error names the invalid part")
-	assert.Contains(t, msg, `rules[0].accounts[0]: "4444"`)
-	assert.Equal(t, map[string]string{a: "pendingAcceptance", b: "pendingAcceptance", c: "pendingAcceptance"}, s.states(s.svc()), "nothing decided")
+	assert.Equal(t, map[string]string{a: "pendingAcceptance", b: "pendingAcceptance", c: "pendingAcceptance"}, s.states(s.svc()),
+		"nothing decided on the service the invalid part shares")
+	refused := f.Logs("policy part refused")
+	require.Len(t, refused, 1)
+	assert.Contains(t, fmt.Sprint(refused[0]["problems"]), `rules[0].accounts[0]: "4444"`)
 
 	put("eu/partner", fmt.Sprintf(`{"version": 1, "rules": [{"name": "eu", "action": "accept", "accounts": [%q], "regions": ["eu-west-1"]}]}`, euPartner))
 	change, err := jsonReplace(s.sample("ssm-parameter-store-change.json"), s.parameter, path+"eu/partner")
@@ -167,9 +173,9 @@ func TestPolicyMergedFromAPath(t *testing.T) {
 	assert.Equal(t, "policy-change", sum.Trigger, "a change under the path reloads the policy")
 	assert.Equal(t, map[string]string{a: "available", b: "rejected", c: "available"}, s.states(s.svc()))
 	rules := sum.rules()
-	assert.Equal(t, path+"partners", rules[a], "a plain-list part is a rule named after its parameter")
-	assert.Equal(t, "blocked", rules[b])
-	assert.Equal(t, "eu", rules[c])
+	assert.Equal(t, "partners", rules[a], "a plain-list part is a rule named after the part")
+	assert.Equal(t, "blocked", rules[b], "the root's reject wins over a part's accept")
+	assert.Equal(t, "eu/partner/eu", rules[c], "a part's rule is PART/NAME")
 }
 
 func TestTenThousandAccountsSplitOverParameters(t *testing.T) {
@@ -177,13 +183,17 @@ func TestTenThousandAccountsSplitOverParameters(t *testing.T) {
 	path := s.parameter + "/"
 	const parts, perPart = 16, 625 // 8 KB Advanced parameters
 	account := func(i int) string { return fmt.Sprintf("%012d", 600000000000+i) }
+	var delegations []string
 	for p := range parts {
 		var ids []string
 		for i := range perPart {
 			ids = append(ids, account(p*perPart+i))
 		}
-		require.NoError(t, moto.PutPolicy(ctx(t), s.region, fmt.Sprintf("%spart-%02d", path, p), strings.Join(ids, ","), ""))
+		name := fmt.Sprintf("part-%02d", p)
+		require.NoError(t, moto.PutPolicy(ctx(t), s.region, path+name, strings.Join(ids, ","), ""))
+		delegations = append(delegations, fmt.Sprintf(`{"part": %q, "services": [%q], "actions": ["accept"]}`, name, s.svc().ID))
 	}
+	require.NoError(t, moto.PutPolicy(ctx(t), s.region, path+"root", fmt.Sprintf(`{"version": 1, "delegate": [%s], "rules": []}`, strings.Join(delegations, ",")), ""))
 	want := map[string]string{}
 	for _, i := range []int{0, 624, 625, 5000, 9999} {
 		want[s.endpoint(s.svc(), account(i))] = "available"

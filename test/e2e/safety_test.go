@@ -390,14 +390,17 @@ func TestPolicyPlanAndPush(t *testing.T) {
 	assert.Contains(t, out, "Plan: 0 to accept, 1 to reject")
 	assert.Contains(t, out, s.parameter+": version 2 written")
 
-	// Under a path, a part that clashes with another is refused.
+	// Under a path, a part that sets what only its root may is refused.
 	path := s.parameter + "-parts/"
-	require.NoError(t, moto.PutPolicy(ctx(t), s.region, path+"a", `{"version": 1, "defaultAction": "manual", "rules": []}`, ""))
+	require.NoError(t, moto.PutPolicy(ctx(t), s.region, path+"root", fmt.Sprintf(`{"version": 1, "defaultAction": "manual", "delegate": [
+	  {"part": "a", "services": [%q]}, {"part": "b", "services": [%q]}], "rules": []}`, s.svc().ID, s.svc().ID), ""))
+	require.NoError(t, moto.PutPolicy(ctx(t), s.region, path+"a", `{"version": 1, "rules": []}`, ""))
+	require.NoError(t, moto.PutPolicy(ctx(t), s.region, path+"b", `{"version": 1, "rules": []}`, ""))
 	pathEnv := []string{"SERVICE_IDS=" + s.svc().ID, "POLICY_PARAMETER=" + path}
 	_, stderr, code = runCtl(t, pathEnv, "policy", "push", writeFile(t, "clash.json", `{"version": 1, "defaultAction": "reject", "rules": []}`),
 		"--parameter", path+"b")
 	assert.Equal(t, 1, code)
-	assert.Contains(t, stderr, "makes the policy under "+path+" invalid; nothing was written")
+	assert.Contains(t, stderr, "would be refused by the root part "+path+"root; nothing was written")
 	f := s.function("POLICY_PARAMETER=" + path)
 	var sm summary
 	invoke(t, f, s.sample("eventbridge-scheduled-event.json"), &sm)

@@ -3,6 +3,7 @@ package localaws
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -260,6 +261,29 @@ func (m *Moto) PutPolicy(ctx context.Context, region, name, value string, typ ss
 		return fmt.Errorf("put policy %s: %w", name, err)
 	}
 	return nil
+}
+
+// DeletePolicy deletes the provider's parameter name in region, as a person
+// (or an SSM expiration policy) would.
+func (m *Moto) DeletePolicy(ctx context.Context, region, name string) error {
+	if _, err := ssm.NewFromConfig(m.Config(ProviderAccount, region)).DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(name)}); err != nil {
+		return fmt.Errorf("delete policy %s: %w", name, err)
+	}
+	return nil
+}
+
+// PolicyExists reports whether the provider's parameter name exists in
+// region.
+func (m *Moto) PolicyExists(ctx context.Context, region, name string) (bool, error) {
+	_, err := ssm.NewFromConfig(m.Config(ProviderAccount, region)).GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name)})
+	var notFound *ssmtypes.ParameterNotFound
+	switch {
+	case errors.As(err, &notFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
 }
 
 // SampleEvent reads a payload from events/ (the files `sam local invoke -e`
