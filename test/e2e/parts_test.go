@@ -152,8 +152,8 @@ func TestADeletedPartHoldsItsRequests(t *testing.T) {
 	require.Equal(t, 30, sum.Manual)
 
 	p.remove("payments")
-	late := p.endpoint(payments, allowed)         // its part would accept it
-	searchNew := p.endpoint(search, allowed2)     // another team's: decided
+	late := p.endpoint(payments, allowed)          // its part would accept it
+	searchNew := p.endpoint(search, allowed2)      // another team's: decided
 	searchStranger := p.endpoint(search, stranger) // left to a person, as the root says
 	msg := invokeErr(t, f, p.sample("eventbridge-scheduled-event.json"))
 	assert.Contains(t, msg, payments.ID)
