@@ -257,6 +257,10 @@ func run(bootstrap, ctl, rie, python string) error {
 		return err
 	}
 
+	if err := pathPolicy(ctx, dir, moto, ctl, rie, bootstrap); err != nil {
+		return err
+	}
+
 	step("A broken policy decides nothing and fails loudly")
 	if err := moto.PutPolicy(ctx, localaws.Region, policyParameter, `{"version": 1, "rules": [{"name": "x", "action": "accept", "Accounts": ["12345"]}]}`, ""); err != nil {
 		return err
@@ -269,6 +273,97 @@ func run(bootstrap, ctl, rie, python string) error {
 
 	step("Stopping everything the demo started")
 	return nil
+}
+
+// pathPolicy shows one policy with many writers: a security team's root
+// part delegating one service to the payments team, whose part cannot reach
+// beyond it.
+func pathPolicy(ctx context.Context, dir string, moto *localaws.Moto, ctl, rie, bootstrap string) error {
+	const path = "/privatelink-approver/policies/"
+	step("One policy, many writers: the security team's root part (" + path + "root) delegates one service to the payments team")
+	svc, err := moto.CreateService(ctx, localaws.Region)
+	if err != nil {
+		return err
+	}
+	root := fmt.Sprintf(`{"version": 1, "defaultAction": "manual", "maxRejections": 50,
+ "delegate": [{"part": "payments", "services": [%q], "actions": ["accept"]}],
+ "rules": [{"name": "blocked", "action": "reject", "accounts": ["999988887777"]}]}`, svc.ID)
+	fmt.Println(indent(root))
+	rootFile := filepath.Join(dir, "root.json")
+	if err := os.WriteFile(rootFile, []byte(root), 0o600); err != nil {
+		return err
+	}
+	if err := approverctl(moto, ctl, 0, "policy", "validate", rootFile); err != nil {
+		return err
+	}
+	if err := approverctl(moto, ctl, 0, "policy", "push", rootFile, "--parameter", path+"root"); err != nil {
+		return err
+	}
+	step("The payments team pushes its part, a plain list: push finds the root by itself")
+	part := filepath.Join(dir, "payments.txt")
+	if err := os.WriteFile(part, []byte("111122223333"), 0o600); err != nil {
+		return err
+	}
+	if err := approverctl(moto, ctl, 0, "policy", "push", part, "--parameter", path+"payments"); err != nil {
+		return err
+	}
+	step("The payments team tries to reach beyond its part: refused, nothing written")
+	grab := filepath.Join(dir, "payments-grab.json")
+	if err := os.WriteFile(grab, []byte(`{"version": 1, "defaultAction": "reject", "maxRejections": 100000,
+ "rules": [{"name": "everyone", "action": "accept", "accounts": ["*"], "services": ["vpce-svc-0fedcba987654321"]}]}`), 0o600); err != nil {
+		return err
+	}
+	if err := approverctl(moto, ctl, 1, "policy", "push", grab, "--parameter", path+"payments"); err != nil {
+		return err
+	}
+	about := map[string]string{}
+	for account, what := range map[string]string{"111122223333": "accepted by the payments part", "123412341234": "left to a person by the root"} {
+		id, err := moto.CreateEndpoint(ctx, svc, localaws.Endpoint{Account: account})
+		if err != nil {
+			return err
+		}
+		about[id] = account + "  " + what
+	}
+	fn, err := localaws.StartFunction(rie, bootstrap, append(moto.FunctionEnv(localaws.Region), "POLICY_PARAMETER="+path, "SERVICE_IDS="+svc.ID), nil)
+	if err != nil {
+		return err
+	}
+	defer fn.Stop()
+	sweep, err := localaws.SampleEvent("eventbridge-scheduled-event.json")
+	if err != nil {
+		return err
+	}
+	if _, err := fn.Invoke(ctx, sweep); err != nil {
+		return fmt.Errorf("sweep the path policy: %w", err)
+	}
+	for _, l := range fn.Logs("decision") {
+		fmt.Printf("  decision line: %s owner=%s rule=%s result=%q\n", l["endpointId"], l["owner"], l["rule"], l["result"])
+	}
+	if err := printStates(ctx, moto, svc, about); err != nil {
+		return err
+	}
+	step("Written past approverctl (aws ssm put-parameter), the same part is refused by the function: its service is held, nothing decided on it")
+	text, err := os.ReadFile(grab)
+	if err != nil {
+		return err
+	}
+	if err := moto.PutPolicy(ctx, localaws.Region, path+"payments", string(text), ""); err != nil {
+		return err
+	}
+	late, err := moto.CreateEndpoint(ctx, svc, localaws.Endpoint{Account: "111122223333"})
+	if err != nil {
+		return err
+	}
+	about[late] = "111122223333  asked after the part was overwritten: held"
+	if _, err := fn.Invoke(ctx, sweep); err == nil {
+		return fmt.Errorf("a held service did not fail the sweep")
+	} else {
+		fmt.Println("  invocation failed:", err)
+	}
+	for _, l := range fn.Logs("policy part refused") {
+		fmt.Printf("  policy part refused: %s problems=%v heldServices=%v\n", l["part"], l["problems"], l["heldServices"])
+	}
+	return printStates(ctx, moto, svc, about)
 }
 
 func step(s string) { fmt.Printf("\n== %s\n", s) }

@@ -1,0 +1,63 @@
+// Package awserr classifies AWS errors in one place, by their error codes
+// (smithy.APIError) and HTTP status, so that no caller compares error
+// strings or keeps its own list of codes: what is "not found", what is
+// throttling, what is a refusal that retrying will not cure.
+//
+// See https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html
+// for EC2's codes, and the SDK's retry package for the throttling codes the
+// retryer already knows.
+package awserr
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/smithy-go"
+)
+
+// Code is err's AWS error code, or "" for an error that is not an AWS API
+// error (a network failure, a cancelled context).
+func Code(err error) string {
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		return api.ErrorCode()
+	}
+	return ""
+}
+
+// IsNotFound reports whether AWS said the resource does not exist: EC2's
+// InvalidXxx.NotFound codes (InvalidVpcEndpointServiceId.NotFound,
+// InvalidVpcEndpointId.NotFound, ...) and SSM's ParameterNotFound.
+func IsNotFound(err error) bool {
+	code := Code(err)
+	return strings.HasSuffix(code, ".NotFound") || code == "ParameterNotFound"
+}
+
+// IsThrottle reports whether err is AWS throttling the caller, by the codes
+// the SDK's retryer treats as throttling.
+func IsThrottle(err error) bool {
+	_, ok := retry.DefaultThrottleErrorCodes[Code(err)]
+	return ok
+}
+
+// IsAccessDenied reports whether AWS refused the caller's permissions
+// (AccessDenied, AccessDeniedException, UnauthorizedOperation).
+func IsAccessDenied(err error) bool {
+	code := Code(err)
+	return strings.Contains(code, "AccessDenied") || code == "UnauthorizedOperation"
+}
+
+// IsRefusal reports whether AWS refused the request for good: a client error
+// (4xx) that retrying will not cure (the resource, its state or the caller's
+// permissions do not allow it), rather than throttling, a server error, or a
+// resource that is gone.
+func IsRefusal(err error) bool {
+	var resp *awshttp.ResponseError
+	if !errors.As(err, &resp) {
+		return false
+	}
+	status := resp.HTTPStatusCode()
+	return status >= 400 && status < 500 && !IsThrottle(err) && !IsNotFound(err)
+}
