@@ -3,12 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/privatelink-approver/privatelink-approver/pkg/awserr"
 	"github.com/privatelink-approver/privatelink-approver/pkg/awsid"
-	"github.com/privatelink-approver/privatelink-approver/pkg/membership"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
 )
 
@@ -64,9 +63,8 @@ func (a *app) lookup(cmd *cobra.Command, roleFlag, account string) (policy.Membe
 	}
 	res := r.Lookup(cmd.Context(), []string{account})[account]
 	if res.Err != nil {
-		var lerr *membership.LookupError
 		hint := ""
-		if errors.As(res.Err, &lerr) && strings.Contains(lerr.Code, "AccessDenied") {
+		if awserr.IsAccessDenied(res.Err) {
 			hint = " (Organizations answers only in the management account or a delegated administrator: give --role or set ORGANIZATION_ROLE_ARN)"
 		}
 		return policy.Membership{}, fmt.Errorf("%w%s", res.Err, hint)

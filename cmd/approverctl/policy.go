@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
+	"github.com/privatelink-approver/privatelink-approver/pkg/awserr"
 	"github.com/privatelink-approver/privatelink-approver/pkg/awsid"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policystore"
@@ -299,9 +300,8 @@ func enclosingPaths(ctx context.Context, client policystore.SSMAPI, parameter st
 			continue
 		}
 		_, err := client.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(root)})
-		var notFound *ssmtypes.ParameterNotFound
 		switch {
-		case errors.As(err, &notFound):
+		case awserr.IsNotFound(err):
 		case err != nil:
 			return nil, fmt.Errorf("look for the root part %s: %w", root, err)
 		default:

@@ -23,6 +23,7 @@ import (
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policystore"
 	"github.com/privatelink-approver/privatelink-approver/pkg/settings"
+	"github.com/privatelink-approver/privatelink-approver/pkg/vpcendpoints"
 )
 
 // reportedError is an error whose details were already printed (a policy's
@@ -54,7 +55,7 @@ type STSAPI interface {
 // clients are the AWS clients of one command, in one Region.
 type clients struct {
 	region string
-	ec2    approver.EC2API
+	ec2    vpcendpoints.EC2API
 	ssm    SSMAPI
 	sts    STSAPI
 	// orgs is the AWS Organizations client acting as role (the caller's
@@ -272,7 +273,7 @@ func (a *app) reconcile(ctx context.Context, f scopeFlags, dryRun bool, req appr
 
 // approver builds the function's approver with the caller's credentials.
 func (c *clients) approver(sc scope, dryRun bool) *approver.Approver {
-	return approver.New(c.ec2, policystore.New(c.ssm, sc.parameter, 0), approver.Config{
+	return approver.New(vpcendpoints.New(c.ec2), policystore.New(c.ssm, sc.parameter, 0), approver.Config{
 		ServiceIDs: sc.services,
 		ServiceTag: sc.tag,
 		DryRun:     dryRun,

@@ -21,6 +21,7 @@ import (
 	"github.com/privatelink-approver/privatelink-approver/pkg/membership"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policystore"
 	"github.com/privatelink-approver/privatelink-approver/pkg/settings"
+	"github.com/privatelink-approver/privatelink-approver/pkg/vpcendpoints"
 )
 
 func main() {
@@ -61,7 +62,7 @@ func run(log *slog.Logger) error {
 		Membership:         members,
 		Logger:             log,
 	}
-	a := approver.New(ec2.NewFromConfig(cfg), store, acfg)
+	a := approver.New(vpcendpoints.New(ec2.NewFromConfig(cfg)), store, acfg)
 	announcer := announce.New(sns.NewFromConfig(cfg), a, announce.Config{
 		TopicARN:    s.DecisionTopicARN,
 		All:         s.PublishAll,

@@ -3,20 +3,16 @@ package approver
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	"github.com/aws/smithy-go"
-	"github.com/aws/smithy-go/middleware"
 
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
+	"github.com/privatelink-approver/privatelink-approver/pkg/vpcendpoints"
 )
 
 // apply accepts and rejects what the plan decided (one Accept and one
@@ -37,8 +33,8 @@ func (a *Approver) apply(ctx context.Context, pl *plan) error {
 			rejectIDs = append(rejectIDs, d.EndpointID)
 		}
 	}
-	failures := a.call(ctx, pl.svc, policy.Accept, acceptIDs)
-	maps.Copy(failures, a.call(ctx, pl.svc, policy.Reject, rejectIDs))
+	failures := a.ec2.Accept(ctx, pl.svc, acceptIDs)
+	maps.Copy(failures, a.ec2.Reject(ctx, pl.svc, rejectIDs))
 	a.settle(ctx, pl.svc, pl.decisions, failures)
 	return failedDecisions(pl.svc, pl.decisions)
 }
@@ -65,67 +61,13 @@ func failedDecisions(svc string, decisions []Outcome) error {
 	return fmt.Errorf("%s: %d of %d decisions could not be applied (%s)", svc, failed, len(decisions), strings.Join(why, ", "))
 }
 
-// failure is why EC2 did not apply a decision to one endpoint, as far as
-// the answer tells.
-type failure struct {
-	code    string
-	message string
-	// ambiguous is set when an earlier attempt of the call may have been
-	// applied although its answer was lost (the SDK retried it, or the call
-	// failed as a whole): a connection then found in the wanted state may
-	// be the function's own doing.
-	ambiguous bool
-}
-
-// call accepts or rejects ids in batches of at most maxBatch and returns
-// the endpoints EC2 did not act on, from Unsuccessful or a failed call.
-func (a *Approver) call(ctx context.Context, svc string, action policy.Action, ids []string) map[string]failure {
-	failures := map[string]failure{}
-	for batch := range slices.Chunk(ids, maxBatch) {
-		var unsuccessful []types.UnsuccessfulItem
-		var meta middleware.Metadata
-		var err error
-		if action == policy.Accept {
-			var out *ec2.AcceptVpcEndpointConnectionsOutput
-			out, err = a.ec2.AcceptVpcEndpointConnections(ctx, &ec2.AcceptVpcEndpointConnectionsInput{ServiceId: aws.String(svc), VpcEndpointIds: batch})
-			if out != nil {
-				unsuccessful, meta = out.Unsuccessful, out.ResultMetadata
-			}
-		} else {
-			var out *ec2.RejectVpcEndpointConnectionsOutput
-			out, err = a.ec2.RejectVpcEndpointConnections(ctx, &ec2.RejectVpcEndpointConnectionsInput{ServiceId: aws.String(svc), VpcEndpointIds: batch})
-			if out != nil {
-				unsuccessful, meta = out.Unsuccessful, out.ResultMetadata
-			}
-		}
-		if err != nil {
-			f := failure{code: errorCode(err), message: fmt.Sprintf("%s %d connections of %s: %v", action, len(batch), svc, err), ambiguous: true}
-			for _, id := range batch {
-				failures[id] = f
-			}
-			continue
-		}
-		attempts, _ := retry.GetAttemptResults(meta)
-		retried := len(attempts.Results) > 1
-		for _, u := range unsuccessful {
-			f := failure{code: "Unknown", message: "EC2 listed the endpoint as unsuccessful without an error", ambiguous: retried}
-			if u.Error != nil {
-				code := aws.ToString(u.Error.Code)
-				f.code, f.message = code, fmt.Sprintf("%s %s: %s: %s", action, aws.ToString(u.ResourceId), code, aws.ToString(u.Error.Message))
-			}
-			failures[aws.ToString(u.ResourceId)] = f
-		}
-	}
-	return failures
-}
-
 // settle records the outcome of each applied decision. A failure whose
 // connection is already where the decision wanted it (a person acted
 // meanwhile) or gone (its consumer deleted it, or it expired) is no error:
 // the state is right. When the call's answer was lost after EC2 may have
 // applied it, and nobody stamped the connection since it was read, the
 // decision is its own. Anything else is an error on that decision.
-func (a *Approver) settle(ctx context.Context, svc string, decisions []Outcome, failures map[string]failure) {
+func (a *Approver) settle(ctx context.Context, svc string, decisions []Outcome, failures map[string]vpcendpoints.Failure) {
 	failedIDs := slices.Sorted(maps.Keys(failures))
 	current := map[string]types.VpcEndpointConnection{}
 	var readErr error
@@ -153,9 +95,9 @@ func (a *Approver) settle(ctx context.Context, svc string, decisions []Outcome, 
 			d.Action == policy.Reject && strings.EqualFold(state, stateRejected)
 		switch {
 		case readErr != nil:
-			d.Result, d.ErrorCode = ResultFailed, f.code
-			d.Detail = fmt.Sprintf("%s (and its current state could not be read: %v)", f.message, readErr)
-		case wanted && f.ambiguous && !restamped(d.tags, ourTags(c.Tags)):
+			d.Result, d.ErrorCode = ResultFailed, f.Code
+			d.Detail = fmt.Sprintf("%s (and its current state could not be read: %v)", f.Message, readErr)
+		case wanted && f.Ambiguous && !restamped(d.tags, ourTags(c.Tags)):
 			d.Result = d.applied()
 			d.Detail = "EC2's answer was lost and the call retried; the connection is " + state + ", as this decision asked, and no one else stamped it"
 		case wanted && d.Action == policy.Accept:
@@ -166,8 +108,8 @@ func (a *Approver) settle(ctx context.Context, svc string, decisions []Outcome, 
 			d.Result = ResultGone
 			d.Detail = "the connection is " + cmp.Or(state, "no longer listed") + ": its consumer deleted it, or it expired"
 		default:
-			d.Result, d.ErrorCode = ResultFailed, f.code
-			d.Detail = fmt.Sprintf("%s (connection is %s)", f.message, state)
+			d.Result, d.ErrorCode = ResultFailed, f.Code
+			d.Detail = fmt.Sprintf("%s (connection is %s)", f.Message, state)
 		}
 	}
 }
@@ -187,13 +129,4 @@ func isGone(state string) bool {
 		}
 	}
 	return false
-}
-
-// errorCode returns the AWS error code of err, or "" for other errors.
-func errorCode(err error) string {
-	var apiErr smithy.APIError
-	if errors.As(err, &apiErr) {
-		return apiErr.ErrorCode()
-	}
-	return ""
 }

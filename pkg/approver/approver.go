@@ -9,23 +9,26 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/privatelink-approver/privatelink-approver/pkg/awsid"
 	"github.com/privatelink-approver/privatelink-approver/pkg/membership"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
+	"github.com/privatelink-approver/privatelink-approver/pkg/vpcendpoints"
 )
 
-// EC2API is the part of the EC2 client the approver calls.
-type EC2API interface {
-	DescribeVpcEndpointConnections(ctx context.Context, params *ec2.DescribeVpcEndpointConnectionsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeVpcEndpointConnectionsOutput, error)
-	DescribeVpcEndpointServiceConfigurations(ctx context.Context, params *ec2.DescribeVpcEndpointServiceConfigurationsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeVpcEndpointServiceConfigurationsOutput, error)
-	AcceptVpcEndpointConnections(ctx context.Context, params *ec2.AcceptVpcEndpointConnectionsInput, optFns ...func(*ec2.Options)) (*ec2.AcceptVpcEndpointConnectionsOutput, error)
-	RejectVpcEndpointConnections(ctx context.Context, params *ec2.RejectVpcEndpointConnectionsInput, optFns ...func(*ec2.Options)) (*ec2.RejectVpcEndpointConnectionsOutput, error)
-	CreateTags(ctx context.Context, params *ec2.CreateTagsInput, optFns ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error)
-	DescribeVpcEndpointConnectionNotifications(ctx context.Context, params *ec2.DescribeVpcEndpointConnectionNotificationsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeVpcEndpointConnectionNotificationsOutput, error)
-	CreateVpcEndpointConnectionNotification(ctx context.Context, params *ec2.CreateVpcEndpointConnectionNotificationInput, optFns ...func(*ec2.Options)) (*ec2.CreateVpcEndpointConnectionNotificationOutput, error)
-	DeleteTags(ctx context.Context, params *ec2.DeleteTagsInput, optFns ...func(*ec2.Options)) (*ec2.DeleteTagsOutput, error)
+// Endpoints is the EC2 access the approver uses: reading connections,
+// applying decisions, tagging, listing services and their notifications.
+// *vpcendpoints.Client is one.
+type Endpoints interface {
+	Connections(ctx context.Context, filters []types.Filter) ([]types.VpcEndpointConnection, error)
+	Accept(ctx context.Context, svc string, ids []string) map[string]vpcendpoints.Failure
+	Reject(ctx context.Context, svc string, ids []string) map[string]vpcendpoints.Failure
+	Tag(ctx context.Context, ids []string, tags map[string]string) error
+	Untag(ctx context.Context, ids []string, keys []string) error
+	ServiceConfigurations(ctx context.Context, ids []string) ([]types.ServiceConfiguration, error)
+	Notifications(ctx context.Context, topic string) ([]types.ConnectionNotification, error)
+	Notify(ctx context.Context, svc, topic string, events []string) error
 }
 
 // PolicyLoader supplies the policy; fresh bypasses any cached copy. An error
@@ -41,17 +44,6 @@ type MembershipResolver interface {
 	Lookup(ctx context.Context, accounts []string) map[string]membership.Result
 	Forget()
 }
-
-// Limits of the EC2 API.
-const (
-	// maxPage is the largest MaxResults DescribeVpcEndpointConnections takes.
-	maxPage = 1000
-	// maxBatch is the most endpoint IDs one Accept or Reject call takes, and
-	// the most resource IDs one CreateTags or DeleteTags call takes.
-	maxBatch = 1000
-	// maxFilterValues bounds the endpoint IDs in one vpc-endpoint-id filter.
-	maxFilterValues = 200
-)
 
 // EC2 connection states, as the API spells them. The SDK's types.State
 // constants differ in case, so states are compared with strings.EqualFold.
@@ -104,7 +96,7 @@ type Config struct {
 
 // Approver reconciles endpoint services against the policy.
 type Approver struct {
-	ec2      EC2API
+	ec2      Endpoints
 	policies PolicyLoader
 	cfg      Config
 	log      *slog.Logger
@@ -152,8 +144,8 @@ func (a *Approver) inTurn(plans []*plan, now time.Time) []*plan {
 // 2 s of backoff between them each, pkg/awsconfig) and their settling.
 const DefaultServiceTime = 15 * time.Second
 
-// New returns an Approver using the given clients.
-func New(client EC2API, policies PolicyLoader, cfg Config) *Approver {
+// New returns an Approver using the given EC2 access and policy.
+func New(client Endpoints, policies PolicyLoader, cfg Config) *Approver {
 	if cfg.ServiceTime == 0 {
 		cfg.ServiceTime = DefaultServiceTime
 	}

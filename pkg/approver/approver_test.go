@@ -17,9 +17,13 @@ import (
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver/approvertest"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
+	"github.com/privatelink-approver/privatelink-approver/pkg/vpcendpoints"
 )
 
-var _ approver.EC2API = (*ec2.Client)(nil)
+var (
+	_ vpcendpoints.EC2API = (*ec2.Client)(nil)
+	_ approver.Endpoints  = (*vpcendpoints.Client)(nil)
+)
 
 const (
 	svcA = "vpce-svc-0aaaaaaaaaaaaaaaa"
@@ -66,7 +70,7 @@ func TestReconcileDecidesAndBatches(t *testing.T) {
 	f.Add(svcA, "vpce-0000000000000000f", "333333333333", "available", "")
 	f.Add(svcB, "vpce-00000000000000001", "222222222222", "pendingAcceptance", "")
 
-	a := approver.New(f, staticPolicy(t, testPolicy), approver.Config{Region: "us-east-1"})
+	a := approver.New(vpcendpoints.New(f), staticPolicy(t, testPolicy), approver.Config{Region: "us-east-1"})
 	report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true})
 	require.NoError(t, err)
 	require.NoError(t, report.Err())
@@ -124,7 +128,7 @@ func TestOneReadCoversTheListedServicesInChunksOf200(t *testing.T) {
 	f.Add(services[7], "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
 	f.Add(services[420], "vpce-0000000000000000b", "111111111111", "pendingAcceptance", "")
 	f.Add("vpce-svc-0ffffffffffffffff", "vpce-0000000000000000c", "111111111111", "pendingAcceptance", "") // not listed
-	a := approver.New(f, staticPolicy(t, "111111111111"), approver.Config{ServiceIDs: services})
+	a := approver.New(vpcendpoints.New(f), staticPolicy(t, "111111111111"), approver.Config{ServiceIDs: services})
 	report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true})
 	require.NoError(t, err)
 	require.NoError(t, report.Err())
@@ -156,7 +160,7 @@ func TestReconcileOnlyTouchesManagedServices(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := approvertest.NewEC2(svcA)
 			f.Add(svcB, "vpce-00000000000000001", "111111111111", "pendingAcceptance", "")
-			a := approver.New(f, staticPolicy(t, "111111111111"), approver.Config{ServiceIDs: tt.configured})
+			a := approver.New(vpcendpoints.New(f), staticPolicy(t, "111111111111"), approver.Config{ServiceIDs: tt.configured})
 			report, err := a.Reconcile(context.Background(), tt.req)
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, report.Services)
@@ -184,7 +188,7 @@ func TestReconcileDryRunAndManualChangeNothing(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := approvertest.NewEC2(svcA)
 			f.Add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
-			a := approver.New(f, staticPolicy(t, tt.policy), approver.Config{ServiceIDs: []string{svcA}, DryRun: tt.dryRun})
+			a := approver.New(vpcendpoints.New(f), staticPolicy(t, tt.policy), approver.Config{ServiceIDs: []string{svcA}, DryRun: tt.dryRun})
 			report, err := a.Reconcile(context.Background(), approver.Request{All: true})
 			require.NoError(t, err)
 			require.NoError(t, report.Err())
@@ -215,7 +219,7 @@ func TestReconcileSettlesUnsuccessfulItems(t *testing.T) {
 		f.Conns["vpce-0000000000000000c"].VpcEndpointState = "rejected"
 		delete(f.Conns, "vpce-0000000000000000d")
 	}
-	a := approver.New(f, staticPolicy(t, "111111111111"), approver.Config{ServiceIDs: []string{svcA}})
+	a := approver.New(vpcendpoints.New(f), staticPolicy(t, "111111111111"), approver.Config{ServiceIDs: []string{svcA}})
 	report, err := a.Reconcile(context.Background(), approver.Request{All: true})
 	require.NoError(t, err)
 
@@ -266,7 +270,7 @@ func TestReconcileFailures(t *testing.T) {
 			f := approvertest.NewEC2(svcA)
 			f.FailCall = tt.failCall
 			f.Add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
-			a := approver.New(f, tt.loader(t), approver.Config{ServiceIDs: []string{svcA}})
+			a := approver.New(vpcendpoints.New(f), tt.loader(t), approver.Config{ServiceIDs: []string{svcA}})
 			report, err := a.Reconcile(context.Background(), approver.Request{All: true})
 			if tt.wantErr != "" {
 				require.Error(t, err)
@@ -288,7 +292,7 @@ func TestReconcileSplitsPast1000(t *testing.T) {
 	for i := range 2500 {
 		f.Add(svcA, fmt.Sprintf("vpce-%017x", i), "111111111111", "pendingAcceptance", "")
 	}
-	a := approver.New(f, staticPolicy(t, "111111111111"), approver.Config{ServiceIDs: []string{svcA}})
+	a := approver.New(vpcendpoints.New(f), staticPolicy(t, "111111111111"), approver.Config{ServiceIDs: []string{svcA}})
 	report, err := a.Reconcile(context.Background(), approver.Request{All: true})
 	require.NoError(t, err)
 	require.NoError(t, report.Err())
@@ -341,7 +345,7 @@ func TestRevocation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := setup()
-			a := approver.New(f, staticPolicy(t, tt.policy), approver.Config{ServiceIDs: []string{svcA, svcB}})
+			a := approver.New(vpcendpoints.New(f), staticPolicy(t, tt.policy), approver.Config{ServiceIDs: []string{svcA, svcB}})
 			report, err := a.Reconcile(context.Background(), approver.Request{All: true, Sweep: tt.sweep})
 			require.NoError(t, err)
 			got := map[string]string{}
@@ -380,7 +384,7 @@ func TestConnectionLimitsCountAcceptedAndEarlierDecisions(t *testing.T) {
 	f.Add(svcA, "vpce-00000000000000003", "111111111111", "pendingAcceptance", "") // third: over the limit
 	f.Add(svcA, "vpce-00000000000000004", "222222222222", "pendingAcceptance", "") // another account: its own count
 	f.Add(svcA, "vpce-00000000000000005", "111111111111", "pendingAcceptance", "") // fourth: over
-	a := approver.New(f, staticPolicy(t, `{"version": 1, "rules": [
+	a := approver.New(vpcendpoints.New(f), staticPolicy(t, `{"version": 1, "rules": [
 		{"name": "two", "action": "accept", "accounts": ["111111111111", "222222222222"], "maxEndpoints": 2}]}`), approver.Config{ServiceIDs: []string{svcA}})
 	report, err := a.Reconcile(context.Background(), approver.Request{All: true})
 	require.NoError(t, err)

@@ -5,8 +5,6 @@ import (
 	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
 
 // connectEvent is the connection event a notification must carry: a new
@@ -29,21 +27,15 @@ func (a *Approver) registerNotifications(ctx context.Context, services []string)
 	topic := a.cfg.ConnectionTopicARN
 	counts := &NotificationCounts{}
 	have := map[string]bool{}
-	pages := ec2.NewDescribeVpcEndpointConnectionNotificationsPaginator(a.ec2, &ec2.DescribeVpcEndpointConnectionNotificationsInput{
-		Filters:    []types.Filter{{Name: aws.String("connection-notification-arn"), Values: []string{topic}}},
-		MaxResults: aws.Int32(maxPage),
-	})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			a.log.ErrorContext(ctx, "connection notifications not registered", "error", err.Error())
-			counts.Failed++
-			return counts
-		}
-		for _, n := range page.ConnectionNotificationSet {
-			if aws.ToString(n.ConnectionNotificationArn) == topic && n.ServiceId != nil && slices.Contains(n.ConnectionEvents, connectEvent) {
-				have[aws.ToString(n.ServiceId)] = true
-			}
+	existing, err := a.ec2.Notifications(ctx, topic)
+	if err != nil {
+		a.log.ErrorContext(ctx, "connection notifications not registered", "error", err.Error())
+		counts.Failed++
+		return counts
+	}
+	for _, n := range existing {
+		if aws.ToString(n.ConnectionNotificationArn) == topic && n.ServiceId != nil && slices.Contains(n.ConnectionEvents, connectEvent) {
+			have[aws.ToString(n.ServiceId)] = true
 		}
 	}
 	for _, svc := range services {
@@ -53,12 +45,7 @@ func (a *Approver) registerNotifications(ctx context.Context, services []string)
 		if counts.Created+counts.Failed == maxNewNotifications || ctx.Err() != nil {
 			break
 		}
-		_, err := a.ec2.CreateVpcEndpointConnectionNotification(ctx, &ec2.CreateVpcEndpointConnectionNotificationInput{
-			ServiceId:                 aws.String(svc),
-			ConnectionNotificationArn: aws.String(topic),
-			ConnectionEvents:          []string{connectEvent},
-		})
-		if err != nil {
+		if err := a.ec2.Notify(ctx, svc, topic, []string{connectEvent}); err != nil {
 			a.log.ErrorContext(ctx, "connection notification not registered", "serviceId", svc, "error", err.Error())
 			counts.Failed++
 			continue

@@ -13,6 +13,7 @@ import (
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver/approvertest"
 	"github.com/privatelink-approver/privatelink-approver/pkg/membership"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
+	"github.com/privatelink-approver/privatelink-approver/pkg/vpcendpoints"
 )
 
 const (
@@ -86,7 +87,7 @@ func TestRulesByOrganizationDecideByMembership(t *testing.T) {
 	orgs.failing["555555555555"] = "TooManyRequestsException"
 	orgs.failing["666666666666"] = "AccessDeniedException" // never asked: blocked by account
 
-	a := approver.New(f, staticPolicy(t, orgPolicy), approver.Config{Membership: orgs})
+	a := approver.New(vpcendpoints.New(f), staticPolicy(t, orgPolicy), approver.Config{Membership: orgs})
 	report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "notification", Services: []string{svcA, svcB}})
 	require.NoError(t, err)
 
@@ -138,7 +139,7 @@ func TestAFailedLookupDecidesWhatMembershipCannotChange(t *testing.T) {
 	f.Add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
 	orgs := newMemberships()
 	orgs.failing["111111111111"] = "AccessDeniedException"
-	a := approver.New(f, staticPolicy(t, onlyAccepts), approver.Config{Membership: orgs})
+	a := approver.New(vpcendpoints.New(f), staticPolicy(t, onlyAccepts), approver.Config{Membership: orgs})
 	report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "notification", Services: []string{svcA}})
 	require.NoError(t, err)
 	assert.Equal(t, "available", f.State("vpce-0000000000000000a"))
@@ -150,7 +151,7 @@ func TestNoLookupWithoutRulesByOrganization(t *testing.T) {
 	f := approvertest.NewEC2(svcA)
 	f.Add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
 	orgs := newMemberships()
-	a := approver.New(f, staticPolicy(t, testPolicy), approver.Config{Membership: orgs})
+	a := approver.New(vpcendpoints.New(f), staticPolicy(t, testPolicy), approver.Config{Membership: orgs})
 	_, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
 	require.NoError(t, err)
 	assert.Empty(t, orgs.asked)
@@ -162,7 +163,7 @@ func TestRevocationFollowsTheOrganization(t *testing.T) {
 	f.Add(svcA, "vpce-0000000000000000b", "444444444444", "available", "") // left the organization
 	f.Add(svcA, "vpce-0000000000000000c", "333333333333", "available", "") // moved out of the OU
 	orgs := newMemberships()
-	a := approver.New(f, staticPolicy(t, orgPolicy), approver.Config{Membership: orgs})
+	a := approver.New(vpcendpoints.New(f), staticPolicy(t, orgPolicy), approver.Config{Membership: orgs})
 
 	report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
 	require.NoError(t, err)
@@ -186,7 +187,7 @@ func TestAFailedLookupNeverRevokes(t *testing.T) {
 	f.Add(svcA, "vpce-0000000000000000d", "222222222222", "pendingAcceptance", "")
 	orgs := newMemberships()
 	orgs.failing["555555555555"] = "AccessDeniedException"
-	a := approver.New(f, staticPolicy(t, orgPolicy), approver.Config{Membership: orgs})
+	a := approver.New(vpcendpoints.New(f), staticPolicy(t, orgPolicy), approver.Config{Membership: orgs})
 
 	report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
 	require.NoError(t, err)
@@ -218,7 +219,7 @@ func TestAFailedLookupAndAPersonsAccept(t *testing.T) {
 		approver.TagDecision: approver.ResultAccepted, approver.TagRule: policy.PersonRuleName}
 	orgs := newMemberships()
 	orgs.failing["555555555555"] = "AccessDeniedException"
-	a := approver.New(f, staticPolicy(t, orgPolicy), approver.Config{Membership: orgs})
+	a := approver.New(vpcendpoints.New(f), staticPolicy(t, orgPolicy), approver.Config{Membership: orgs})
 	report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
 	require.NoError(t, err)
 	require.NoError(t, report.Err())
@@ -240,7 +241,7 @@ func TestAFailedLookupAndAPersonsAcceptARejectRuleByOUCouldRevoke(t *testing.T) 
 	f.Add(svcA, "vpce-0000000000000000b", "444444444444", "available", "") // outside: revoked by the default, but held
 	orgs := newMemberships()
 	orgs.failing["555555555555"] = "TooManyRequestsException"
-	a := approver.New(f, staticPolicy(t, suspendOU), approver.Config{Membership: orgs})
+	a := approver.New(vpcendpoints.New(f), staticPolicy(t, suspendOU), approver.Config{Membership: orgs})
 	report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"vpce-0000000000000000a": "available", "vpce-0000000000000000b": "available"}, f.States())
@@ -259,7 +260,7 @@ func TestAFailedLookupAndAPersonsAcceptARejectRuleByOUCouldRevoke(t *testing.T) 
 func TestWithoutAnOrganizationsClientNothingByOrganizationIsDecided(t *testing.T) {
 	f := approvertest.NewEC2(svcA)
 	f.Add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
-	a := approver.New(f, staticPolicy(t, orgPolicy), approver.Config{})
+	a := approver.New(vpcendpoints.New(f), staticPolicy(t, orgPolicy), approver.Config{})
 	report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "notification", Services: []string{svcA}})
 	require.NoError(t, err)
 	assert.Equal(t, "pendingAcceptance", f.State("vpce-0000000000000000a"))
@@ -270,7 +271,7 @@ func TestWithoutAnOrganizationsClientNothingByOrganizationIsDecided(t *testing.T
 func TestForgetMemberships(t *testing.T) {
 	f := approvertest.NewEC2(svcA)
 	orgs := newMemberships()
-	a := approver.New(f, staticPolicy(t, orgPolicy), approver.Config{Membership: orgs})
+	a := approver.New(vpcendpoints.New(f), staticPolicy(t, orgPolicy), approver.Config{Membership: orgs})
 	_, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
 	require.NoError(t, err)
 	assert.Zero(t, orgs.forgot)
@@ -284,7 +285,7 @@ func TestPlanPolicyFailsOnAFailedLookup(t *testing.T) {
 	f.Add(svcA, "vpce-0000000000000000a", "555555555555", "pendingAcceptance", "")
 	orgs := newMemberships()
 	orgs.failing["555555555555"] = "AccessDeniedException"
-	a := approver.New(f, staticPolicy(t, testPolicy), approver.Config{Membership: orgs})
+	a := approver.New(vpcendpoints.New(f), staticPolicy(t, testPolicy), approver.Config{Membership: orgs})
 	_, err := a.PlanPolicy(context.Background(), loaded(t, "1", testPolicy), loaded(t, "2", orgPolicy))
 	require.ErrorContains(t, err, "555555555555")
 

@@ -14,6 +14,7 @@ import (
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver/approvertest"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
+	"github.com/privatelink-approver/privatelink-approver/pkg/vpcendpoints"
 )
 
 // composed loads a path policy of a root and parts, as the store would.
@@ -40,7 +41,7 @@ func TestAHeldPartDecidesNothingOnItsServices(t *testing.T) {
 	f.Add(svcB, "vpce-0000000000000000d", "222222222222", "pendingAcceptance", "")
 	f.Add(svcB, "vpce-0000000000000000e", "333333333333", "pendingAcceptance", "")
 	var logs bytes.Buffer
-	a := approver.New(f, composed(t, root, map[string]string{
+	a := approver.New(vpcendpoints.New(f), composed(t, root, map[string]string{
 		"a-team": `{"version": 1, "maxRevocations": 100, "rules": [{"name": "all", "action": "accept", "accounts": ["111111111111"]}]}`,
 		"b-team": "222222222222",
 		"rogue":  `{"version": 1, "rules": [{"name": "all", "action": "accept", "accounts": ["*"]}]}`,
@@ -103,7 +104,7 @@ func TestRejectionGuard(t *testing.T) {
 			f.Add(svcA, "vpce-00000000000000b00", "444444444444", "pendingAcceptance", "")
 			text := fmt.Sprintf(`{"version": 1, %s "rules": [{"name": "partner", "action": "accept", "accounts": ["111111111111"]},
 			  {"name": "later", "action": "accept", "accounts": ["444444444444"], "services": [%q], "regions": ["eu-west-1"]}]}`, tt.limit, svcA)
-			a := approver.New(f, staticPolicy(t, text), approver.Config{DryRun: tt.dryRun})
+			a := approver.New(vpcendpoints.New(f), staticPolicy(t, text), approver.Config{DryRun: tt.dryRun})
 			report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
 			require.NoError(t, err)
 			rejected := 0

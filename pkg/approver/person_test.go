@@ -12,6 +12,7 @@ import (
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver/approvertest"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
+	"github.com/privatelink-approver/privatelink-approver/pkg/vpcendpoints"
 )
 
 const alice = "arn:aws:sts::123456789012:assumed-role/admin/alice"
@@ -52,7 +53,7 @@ func TestDecideByPerson(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := setup()
-			a := approver.New(f, nil, approver.Config{Now: func() time.Time { return at }})
+			a := approver.New(vpcendpoints.New(f), nil, approver.Config{Now: func() time.Time { return at }})
 			reason := "ticket NET-42\napproved by the partner team " + strings.Repeat("x", 300)
 			report, err := a.DecideByPerson(context.Background(), approver.PersonDecision{
 				ServiceID: svcA, EndpointIDs: all, Action: tt.action, By: alice, Reason: reason})
@@ -103,7 +104,7 @@ func TestDecideByPersonRefusesBadInput(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := approvertest.NewEC2(svcA)
 			f.Add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
-			_, err := approver.New(f, nil, approver.Config{}).DecideByPerson(context.Background(), tt.pd)
+			_, err := approver.New(vpcendpoints.New(f), nil, approver.Config{}).DecideByPerson(context.Background(), tt.pd)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.want)
 			assert.Empty(t, f.Calls, "bad input changes nothing")

@@ -11,6 +11,7 @@ import (
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver/approvertest"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
+	"github.com/privatelink-approver/privatelink-approver/pkg/vpcendpoints"
 )
 
 func TestPlanPolicy(t *testing.T) {
@@ -50,7 +51,7 @@ func TestPlanPolicy(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := setup()
-			a := approver.New(f, nil, approver.Config{ServiceIDs: []string{svcA}, DryRun: true})
+			a := approver.New(vpcendpoints.New(f), nil, approver.Config{ServiceIDs: []string{svcA}, DryRun: true})
 			plan, err := a.PlanPolicy(context.Background(), tt.current, loaded(t, "proposed", tt.proposed))
 			require.NoError(t, err)
 			got := map[string]change{}
@@ -81,7 +82,7 @@ func TestPlanPolicy(t *testing.T) {
 func TestPlanPolicyFailsOnAnUnreadService(t *testing.T) {
 	f := approvertest.NewEC2(svcA, svcB)
 	f.FailDescribe[svcB] = &smithy.GenericAPIError{Code: "RequestLimitExceeded"}
-	a := approver.New(f, nil, approver.Config{ServiceIDs: []string{svcA, svcB}})
+	a := approver.New(vpcendpoints.New(f), nil, approver.Config{ServiceIDs: []string{svcA, svcB}})
 	_, err := a.PlanPolicy(context.Background(), nil, loaded(t, "1", "111111111111"))
 	require.Error(t, err, "a plan that misses connections would say no change wrongly")
 	assert.Contains(t, err.Error(), svcB)

@@ -7,8 +7,9 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/privatelink-approver/privatelink-approver/pkg/vpcendpoints"
 )
 
 // serviceRead is what EC2 said of one service's connections: the pending
@@ -34,7 +35,7 @@ type coverage struct {
 
 // readAll reads the connections of every covered service in as few calls
 // as EC2 allows: DescribeVpcEndpointConnections filtered by state (and by
-// service-id when byID), 1,000 a page, grouped by service here. Pending
+// service-id when byID), every page, grouped by service here. Pending
 // requests only, or, withAccepted, the accepted connections too (EC2 states
 // pending and available), in the same call. A failed call (any page of it)
 // leaves every service it covered unread.
@@ -54,14 +55,14 @@ func (a *Approver) readAll(ctx context.Context, cov coverage, withAccepted bool)
 	}
 	calls := [][]string{cov.services}
 	if cov.byID {
-		calls = slices.Collect(slices.Chunk(cov.services, maxFilterValues))
+		calls = slices.Collect(slices.Chunk(cov.services, vpcendpoints.MaxFilterValues))
 	}
 	for _, covered := range calls {
 		filters := []types.Filter{{Name: aws.String("vpc-endpoint-state"), Values: states}}
 		if cov.byID {
 			filters = append(filters, types.Filter{Name: aws.String("service-id"), Values: covered})
 		}
-		conns, err := a.describe(ctx, filters)
+		conns, err := a.ec2.Connections(ctx, filters)
 		if err != nil {
 			for _, svc := range covered {
 				reads[index[svc]].err = fmt.Errorf("describe the connections of %s: %w", svc, err)
@@ -99,8 +100,8 @@ func inStates(states []string, state types.State) bool {
 // call), in any state.
 func (a *Approver) connections(ctx context.Context, svc string, ids []string) ([]types.VpcEndpointConnection, error) {
 	var out []types.VpcEndpointConnection
-	for batch := range slices.Chunk(ids, maxFilterValues) {
-		conns, err := a.describe(ctx, []types.Filter{
+	for batch := range slices.Chunk(ids, vpcendpoints.MaxFilterValues) {
+		conns, err := a.ec2.Connections(ctx, []types.Filter{
 			{Name: aws.String("service-id"), Values: []string{svc}},
 			{Name: aws.String("vpc-endpoint-id"), Values: batch},
 		})
@@ -112,24 +113,6 @@ func (a *Approver) connections(ctx context.Context, svc string, ids []string) ([
 				out = append(out, c)
 			}
 		}
-	}
-	return out, nil
-}
-
-// describe reads every page of DescribeVpcEndpointConnections with filters.
-// Any failed page fails the whole read.
-func (a *Approver) describe(ctx context.Context, filters []types.Filter) ([]types.VpcEndpointConnection, error) {
-	var out []types.VpcEndpointConnection
-	pages := ec2.NewDescribeVpcEndpointConnectionsPaginator(a.ec2, &ec2.DescribeVpcEndpointConnectionsInput{
-		Filters:    filters,
-		MaxResults: aws.Int32(maxPage),
-	})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, page.VpcEndpointConnections...)
 	}
 	return out, nil
 }

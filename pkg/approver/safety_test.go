@@ -16,6 +16,7 @@ import (
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver/approvertest"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
+	"github.com/privatelink-approver/privatelink-approver/pkg/vpcendpoints"
 )
 
 func loaded(t *testing.T, version, text string) *policy.Loaded {
@@ -84,7 +85,7 @@ func TestReconcileDecidesWithTheStoredPolicy(t *testing.T) {
 			f := approvertest.NewEC2(svcA)
 			f.Add(svcA, "vpce-0000000000000000a", tt.owner, "pendingAcceptance", "")
 			store := &twoCopies{cached: tt.cached, stored: tt.stored, storedErr: tt.storedErr}
-			a := approver.New(f, store, approver.Config{ServiceIDs: []string{svcA}, DryRun: tt.dryRun})
+			a := approver.New(vpcendpoints.New(f), store, approver.Config{ServiceIDs: []string{svcA}, DryRun: tt.dryRun})
 			report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "notification", Services: []string{svcA}})
 			assert.Equal(t, tt.wantState, f.State("vpce-0000000000000000a"))
 			assert.Equal(t, tt.wantReads, store.reads, "SSM reads")
@@ -109,7 +110,7 @@ func TestReconcileReadsAcceptedConnectionsWhenTheNewPolicyRevokes(t *testing.T) 
 	f.Add(svcA, "vpce-0000000000000000b", "222222222222", "available", "")
 	store := &twoCopies{cached: loaded(t, "1", "111111111111,222222222222"),
 		stored: loaded(t, "2", `{"version": 1, "revoke": true, "rules": [{"name": "a", "action": "accept", "accounts": ["111111111111"]}]}`)}
-	a := approver.New(f, store, approver.Config{ServiceIDs: []string{svcA}})
+	a := approver.New(vpcendpoints.New(f), store, approver.Config{ServiceIDs: []string{svcA}})
 	report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
 	require.NoError(t, err)
 	require.NoError(t, report.Err())
@@ -150,7 +151,7 @@ func TestGuardHoldsEveryRevocationWhenAServiceIsUnread(t *testing.T) {
 			}
 			f.FailDescribe[svcB] = &smithy.GenericAPIError{Code: "RequestLimitExceeded", Message: "slow down"}
 			f.PagesBefore = tt.pagesBefore
-			a := approver.New(f, staticPolicy(t, revoking), approver.Config{ServiceIDs: services})
+			a := approver.New(vpcendpoints.New(f), staticPolicy(t, revoking), approver.Config{ServiceIDs: services})
 			report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
 			require.NoError(t, err)
 			assert.Equal(t, 4+tt.pagesBefore, len(f.Filters), "three pages of the first call, then the second call fails (after its first page)")
@@ -186,7 +187,7 @@ func TestStampsOnAppliedDecisions(t *testing.T) {
 	f.Add(svcA, "vpce-0000000000000000d", "444444444444", "available", "")         // revoked by default
 	f.Add(svcA, "vpce-0000000000000000e", "111111111111", "pendingAcceptance", "") // EC2 fails it: no stamp
 	f.Unsuccessful["vpce-0000000000000000e"] = "InternalError"
-	a := approver.New(f, staticPolicy(t, `{"version": 1, "revoke": true, "rules": [
+	a := approver.New(vpcendpoints.New(f), staticPolicy(t, `{"version": 1, "revoke": true, "rules": [
 		{"name": "partners", "action": "accept", "accounts": ["111111111111"]}]}`),
 		approver.Config{ServiceIDs: []string{svcA, svcB}, Now: func() time.Time { return at }})
 	report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
@@ -215,7 +216,7 @@ func TestStampFailureNeverFailsTheDecision(t *testing.T) {
 	f := approvertest.NewEC2(svcA)
 	f.Add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
 	f.FailCall["CreateTags"] = &smithy.GenericAPIError{Code: "UnauthorizedOperation", Message: "not allowed"}
-	a := approver.New(f, staticPolicy(t, "111111111111"), approver.Config{ServiceIDs: []string{svcA}})
+	a := approver.New(vpcendpoints.New(f), staticPolicy(t, "111111111111"), approver.Config{ServiceIDs: []string{svcA}})
 	report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true})
 	require.NoError(t, err)
 	require.NoError(t, report.Err(), "the decision stands")
@@ -238,7 +239,7 @@ func TestAPersonsAcceptStandsUnlessARejectRuleNamesIt(t *testing.T) {
 	}
 	t.Run("the default action keeps it", func(t *testing.T) {
 		f := setup()
-		a := approver.New(f, staticPolicy(t, `{"version": 1, "revoke": true, "rules": []}`), approver.Config{ServiceIDs: []string{svcA}})
+		a := approver.New(vpcendpoints.New(f), staticPolicy(t, `{"version": 1, "revoke": true, "rules": []}`), approver.Config{ServiceIDs: []string{svcA}})
 		report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
 		require.NoError(t, err)
 		assert.Equal(t, "available", f.State("vpce-0000000000000000a"))
@@ -247,7 +248,7 @@ func TestAPersonsAcceptStandsUnlessARejectRuleNamesIt(t *testing.T) {
 	})
 	t.Run("a reject rule revokes it, and the person's by and reason go", func(t *testing.T) {
 		f := setup()
-		a := approver.New(f, staticPolicy(t, `{"version": 1, "revoke": true, "rules": [
+		a := approver.New(vpcendpoints.New(f), staticPolicy(t, `{"version": 1, "revoke": true, "rules": [
 			{"name": "blocked", "action": "reject", "accounts": ["333333333333"]}]}`), approver.Config{ServiceIDs: []string{svcA}})
 		report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
 		require.NoError(t, err)
@@ -277,7 +278,7 @@ func TestACallThatFailsAfterApplyingIsTheFunctionsOwn(t *testing.T) {
 		f.Tags[approvertest.ConnectionID("vpce-0000000000000000b")] = map[string]string{approver.TagDecision: "accepted", approver.TagRule: approver.PersonRule}
 	}
 	f.ApplyThenFail = &smithy.GenericAPIError{Code: "InternalError", Message: "connection reset"}
-	a := approver.New(f, staticPolicy(t, "111111111111"), approver.Config{ServiceIDs: []string{svcA}})
+	a := approver.New(vpcendpoints.New(f), staticPolicy(t, "111111111111"), approver.Config{ServiceIDs: []string{svcA}})
 	report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true})
 	require.NoError(t, err)
 	require.NoError(t, report.Err())
@@ -297,7 +298,7 @@ func TestALostAnswerOnARevocationIsTheFunctionsOwn(t *testing.T) {
 	f.Tags[approvertest.ConnectionID("vpce-0000000000000000a")] = map[string]string{
 		approver.TagDecision: "accepted", approver.TagRule: "partners", approver.TagPolicyVersion: "6", approver.TagDecidedAt: "2026-11-01T00:00:00Z"}
 	f.ApplyThenFail = &smithy.GenericAPIError{Code: "InternalError", Message: "connection reset"}
-	a := approver.New(f, staticPolicy(t, `{"version": 1, "revoke": true, "rules": []}`), approver.Config{ServiceIDs: []string{svcA}})
+	a := approver.New(vpcendpoints.New(f), staticPolicy(t, `{"version": 1, "revoke": true, "rules": []}`), approver.Config{ServiceIDs: []string{svcA}})
 	report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
 	require.NoError(t, err)
 	require.NoError(t, report.Err())
@@ -310,7 +311,7 @@ func TestADryRunShowsTheGuardHolding(t *testing.T) {
 	f := approvertest.NewEC2(svcA)
 	f.Add(svcA, "vpce-0000000000000000a", "222222222222", "available", "")
 	f.Add(svcA, "vpce-0000000000000000b", "222222222222", "available", "")
-	a := approver.New(f, staticPolicy(t, `{"version": 1, "revoke": true, "maxRevocations": 1, "rules": []}`),
+	a := approver.New(vpcendpoints.New(f), staticPolicy(t, `{"version": 1, "revoke": true, "maxRevocations": 1, "rules": []}`),
 		approver.Config{ServiceIDs: []string{svcA}, DryRun: true})
 	report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
 	require.NoError(t, err)
@@ -326,7 +327,7 @@ func TestReconcileNoticesAPolicyRecreatedAtTheSameVersion(t *testing.T) {
 	cached.Digest, stored.Digest = "sha256:old", "sha256:new"
 	f := approvertest.NewEC2(svcA)
 	f.Add(svcA, "vpce-0000000000000000a", "222222222222", "pendingAcceptance", "")
-	a := approver.New(f, &twoCopies{cached: cached, stored: stored}, approver.Config{ServiceIDs: []string{svcA}})
+	a := approver.New(vpcendpoints.New(f), &twoCopies{cached: cached, stored: stored}, approver.Config{ServiceIDs: []string{svcA}})
 	_, err := a.Reconcile(context.Background(), approver.Request{Trigger: "notification", Services: []string{svcA}})
 	require.NoError(t, err)
 	assert.Equal(t, "rejected", f.State("vpce-0000000000000000a"))
@@ -342,7 +343,7 @@ func TestGoneStates(t *testing.T) {
 				defer f.Mu.Unlock()
 				f.Conns["vpce-0000000000000000a"].VpcEndpointState = types.State(state)
 			}
-			a := approver.New(f, staticPolicy(t, "111111111111"), approver.Config{ServiceIDs: []string{svcA}})
+			a := approver.New(vpcendpoints.New(f), staticPolicy(t, "111111111111"), approver.Config{ServiceIDs: []string{svcA}})
 			report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true})
 			require.NoError(t, err)
 			require.NoError(t, report.Err(), "a connection that is gone is no failure")

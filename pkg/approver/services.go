@@ -2,7 +2,6 @@ package approver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/privatelink-approver/privatelink-approver/pkg/awsid"
@@ -89,7 +87,7 @@ func (a *Approver) listManaged(ctx context.Context, sweep bool) ([]string, error
 	if !sweep && a.managed.ids != nil && a.now().Sub(a.managed.at) < a.cfg.SweepPeriod {
 		return slices.Sorted(maps.Keys(a.managed.ids)), nil
 	}
-	configs, err := a.serviceConfigurations(ctx, nil)
+	configs, err := a.ec2.ServiceConfigurations(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("list the account's endpoint services: %w", err)
 	}
@@ -124,7 +122,7 @@ func (a *Approver) confirmManaged(ctx context.Context, named []string) (map[stri
 	if len(unknown) == 0 {
 		return managed, nil
 	}
-	configs, err := a.serviceConfigurations(ctx, unknown)
+	configs, err := a.ec2.ServiceConfigurations(ctx, unknown)
 	if err != nil {
 		return nil, fmt.Errorf("describe the endpoint services %s: %w", strings.Join(unknown, ", "), err)
 	}
@@ -146,45 +144,4 @@ func (a *Approver) isManaged(c types.ServiceConfiguration) bool {
 		return hasTag(*a.cfg.ServiceTag, c.Tags)
 	}
 	return aws.ToBool(c.AcceptanceRequired)
-}
-
-// serviceConfigurations describes the account's endpoint services: all of
-// them, 1,000 a page, or only ids. A service of ids that the account does
-// not own (EC2 then fails the whole call with a NotFound code) is left out,
-// by describing the others one at a time.
-func (a *Approver) serviceConfigurations(ctx context.Context, ids []string) ([]types.ServiceConfiguration, error) {
-	in := &ec2.DescribeVpcEndpointServiceConfigurationsInput{ServiceIds: ids}
-	if len(ids) == 0 {
-		in.MaxResults = aws.Int32(maxPage)
-	}
-	var out []types.ServiceConfiguration
-	pages := ec2.NewDescribeVpcEndpointServiceConfigurationsPaginator(a.ec2, in)
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			if len(ids) > 1 && strings.HasSuffix(errorCode(err), ".NotFound") {
-				return a.oneByOne(ctx, ids)
-			}
-			if len(ids) == 1 && strings.HasSuffix(errorCode(err), ".NotFound") {
-				return nil, nil // not the account's: left alone
-			}
-			return nil, err
-		}
-		out = append(out, page.ServiceConfigurations...)
-	}
-	return out, nil
-}
-
-func (a *Approver) oneByOne(ctx context.Context, ids []string) ([]types.ServiceConfiguration, error) {
-	var out []types.ServiceConfiguration
-	var errs []error
-	for _, id := range ids {
-		configs, err := a.serviceConfigurations(ctx, []string{id})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", id, err))
-			continue
-		}
-		out = append(out, configs...)
-	}
-	return out, errors.Join(errs...)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver/approvertest"
 	"github.com/privatelink-approver/privatelink-approver/pkg/awsid"
+	"github.com/privatelink-approver/privatelink-approver/pkg/vpcendpoints"
 )
 
 const (
@@ -49,7 +50,7 @@ func TestWhichServicesAreManaged(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := fleet()
-			a := approver.New(f, staticPolicy(t, `{"version": 1, "revoke": true, "rules": []}`), tt.cfg)
+			a := approver.New(vpcendpoints.New(f), staticPolicy(t, `{"version": 1, "revoke": true, "rules": []}`), tt.cfg)
 			report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, report.Services)
@@ -67,7 +68,7 @@ func TestWhichServicesAreManaged(t *testing.T) {
 func TestTheListOfManagedServicesIsKeptBetweenSweeps(t *testing.T) {
 	f := fleet()
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	a := approver.New(f, staticPolicy(t, "111111111111"), approver.Config{SweepPeriod: 5 * time.Minute, Now: func() time.Time { return now }})
+	a := approver.New(vpcendpoints.New(f), staticPolicy(t, "111111111111"), approver.Config{SweepPeriod: 5 * time.Minute, Now: func() time.Time { return now }})
 	run := func(req approver.Request) []string {
 		t.Helper()
 		f.Mu.Lock()
@@ -100,7 +101,7 @@ func TestTheListOfManagedServicesIsKeptBetweenSweeps(t *testing.T) {
 func TestAServiceNamedIsDescribedWithTheOthers(t *testing.T) {
 	f := fleet()
 	var asked [][]string
-	a := approver.New(recordServices{f, &asked}, staticPolicy(t, "111111111111"), approver.Config{})
+	a := approver.New(vpcendpoints.New(recordServices{f, &asked}), staticPolicy(t, "111111111111"), approver.Config{})
 	_, err := a.Reconcile(context.Background(), approver.Request{Trigger: "notification",
 		Services: []string{svcA, "vpce-svc-0eeeeeeeeeeeeeeee", svcOpen}})
 	require.NoError(t, err)
@@ -151,7 +152,7 @@ func TestSweepsRegisterConnectionNotifications(t *testing.T) {
 			if tt.fail != "" {
 				f.FailCall[tt.fail] = &smithy.GenericAPIError{Code: "UnauthorizedOperation"}
 			}
-			a := approver.New(f, staticPolicy(t, "111111111111"), tt.cfg)
+			a := approver.New(vpcendpoints.New(f), staticPolicy(t, "111111111111"), tt.cfg)
 			report, err := a.Reconcile(context.Background(), tt.req)
 			require.NoError(t, err)
 			require.NoError(t, report.Err(), "registration never fails the decisions")
@@ -190,7 +191,7 @@ func TestTheDeadlineNeverStarvesAService(t *testing.T) {
 	// only with 5 s left.
 	clock := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	f.BeforeApply = func(*approvertest.EC2) { clock = clock.Add(2 * time.Second) }
-	a := approver.New(f, staticPolicy(t, "111111111111"), approver.Config{ServiceIDs: services, ServiceTime: 5 * time.Second,
+	a := approver.New(vpcendpoints.New(f), staticPolicy(t, "111111111111"), approver.Config{ServiceIDs: services, ServiceTime: 5 * time.Second,
 		Now: func() time.Time { return clock }})
 	reconcile := func(req approver.Request) *approver.Report {
 		t.Helper()

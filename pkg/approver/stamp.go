@@ -14,12 +14,11 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/privatelink-approver/privatelink-approver/pkg/awserr"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
+	"github.com/privatelink-approver/privatelink-approver/pkg/vpcendpoints"
 )
 
 // The tags the approver writes on a connection (resource type
@@ -128,8 +127,8 @@ func (a *Approver) stamp(ctx context.Context, decisions []Outcome, now time.Time
 	}
 	for _, key := range slices.Sorted(maps.Keys(writes)) {
 		g := writes[key]
-		for members := range slices.Chunk(g.members, maxBatch) {
-			if err := a.createTags(ctx, connectionIDs(decisions, members), g.tags); err != nil {
+		for members := range slices.Chunk(g.members, vpcendpoints.MaxBatch) {
+			if err := a.ec2.Tag(ctx, connectionIDs(decisions, members), g.tags); err != nil {
 				for _, i := range members {
 					decisions[i].StampError = fmt.Sprintf("tag the connection: %v", err)
 				}
@@ -138,8 +137,8 @@ func (a *Approver) stamp(ctx context.Context, decisions []Outcome, now time.Time
 	}
 	for _, key := range slices.Sorted(maps.Keys(deletes)) {
 		g := deletes[key]
-		for members := range slices.Chunk(g.members, maxBatch) {
-			if err := a.deleteTags(ctx, connectionIDs(decisions, members), slices.Sorted(maps.Keys(g.tags))); err != nil {
+		for members := range slices.Chunk(g.members, vpcendpoints.MaxBatch) {
+			if err := a.ec2.Untag(ctx, connectionIDs(decisions, members), slices.Sorted(maps.Keys(g.tags))); err != nil {
 				for _, i := range members {
 					if decisions[i].StampError == "" {
 						decisions[i].StampError = fmt.Sprintf("remove the earlier stamp's %v: %v", slices.Sorted(maps.Keys(g.tags)), err)
@@ -154,8 +153,8 @@ func (a *Approver) stamp(ctx context.Context, decisions []Outcome, now time.Time
 // again. ids are VpcEndpointConnectionIds.
 func (a *Approver) MarkAnnounced(ctx context.Context, ids []string, t time.Time) error {
 	var errs []error
-	for batch := range slices.Chunk(ids, maxBatch) {
-		if err := a.createTags(ctx, batch, map[string]string{TagAnnouncedAt: StampTime(t)}); err != nil {
+	for batch := range slices.Chunk(ids, vpcendpoints.MaxBatch) {
+		if err := a.ec2.Tag(ctx, batch, map[string]string{TagAnnouncedAt: StampTime(t)}); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -168,25 +167,6 @@ func connectionIDs(decisions []Outcome, members []int) []string {
 		ids[j] = decisions[i].ConnectionID
 	}
 	return ids
-}
-
-func (a *Approver) createTags(ctx context.Context, ids []string, tags map[string]string) error {
-	in := &ec2.CreateTagsInput{Resources: ids}
-	for _, k := range slices.Sorted(maps.Keys(tags)) {
-		in.Tags = append(in.Tags, types.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
-	}
-	_, err := a.ec2.CreateTags(ctx, in)
-	return err
-}
-
-func (a *Approver) deleteTags(ctx context.Context, ids []string, keys []string) error {
-	in := &ec2.DeleteTagsInput{Resources: ids}
-	for _, k := range keys {
-		// A key alone deletes the tag whatever its value.
-		in.Tags = append(in.Tags, types.Tag{Key: aws.String(k)})
-	}
-	_, err := a.ec2.DeleteTags(ctx, in)
-	return err
 }
 
 // tagSetKey is a canonical text for a tag set, to group equal sets.
@@ -202,16 +182,7 @@ func tagSetKey(tags map[string]string) string {
 // that retrying will not cure: the resource, its state or the role does not
 // allow it), rather than throttling, a server error or a connection that is
 // gone.
-func TagRefused(err error) bool {
-	var resp *awshttp.ResponseError
-	if !errors.As(err, &resp) {
-		return false
-	}
-	status := resp.HTTPStatusCode()
-	code := errorCode(err)
-	_, throttled := retry.DefaultThrottleErrorCodes[code]
-	return status >= 400 && status < 500 && !throttled && !strings.HasSuffix(code, ".NotFound")
-}
+func TagRefused(err error) bool { return awserr.IsRefusal(err) }
 
 // FitTagValue is value itself when it fits an EC2 tag value (256
 // characters), else a prefix of it and a digest of the whole, 256

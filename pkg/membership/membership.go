@@ -24,8 +24,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/organizations/types"
-	"github.com/aws/smithy-go"
 
+	"github.com/privatelink-approver/privatelink-approver/pkg/awserr"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
 )
 
@@ -318,9 +318,8 @@ func notInOrganization(err error) bool {
 }
 
 func errorCode(err error) string {
-	var api smithy.APIError
-	if errors.As(err, &api) && api.ErrorCode() != "" {
-		return api.ErrorCode()
+	if code := awserr.Code(err); code != "" {
+		return code
 	}
 	return CodeLookupFailed
 }

@@ -21,8 +21,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	"github.com/aws/smithy-go"
 
+	"github.com/privatelink-approver/privatelink-approver/pkg/awserr"
 	"github.com/privatelink-approver/privatelink-approver/pkg/awsid"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
 )
@@ -124,8 +124,7 @@ func (s *Store) readOne(ctx context.Context) ([]Part, error) {
 		WithDecryption: aws.Bool(true),
 	})
 	if err != nil {
-		var apiErr smithy.APIError
-		if errors.As(err, &apiErr) && apiErr.ErrorCode() == "ParameterNotFound" {
+		if awserr.IsNotFound(err) {
 			return nil, &Error{Parameter: s.parameter, Err: fmt.Errorf("%w (ParameterNotFound): create it with aws ssm put-parameter: %v", ErrNotFound, err)}
 		}
 		return nil, &Error{Parameter: s.parameter, Err: fmt.Errorf("read: %w", err)}

@@ -18,10 +18,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
+	"github.com/privatelink-approver/privatelink-approver/pkg/vpcendpoints"
 )
 
-var _ approver.EC2API = (*EC2)(nil)
+var _ vpcendpoints.EC2API = (*EC2)(nil)
 
 // EC2 is an in-memory provider: connections by endpoint ID, with hooks
 // to fail calls. It records every call so tests can assert the requests.
