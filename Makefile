@@ -80,7 +80,7 @@ test-unit: ## unit tests, with the race detector
 
 # Fuzz targets: the policy parser and the event decoder. Seeds are in each
 # package's testdata/fuzz; `make test` runs each briefly, `make fuzz` longer.
-FUZZ_TARGETS := ./pkg/policy:FuzzParse ./pkg/trigger:FuzzDecode ./pkg/awsid:FuzzServiceIDsInMatchesTheRegexp
+FUZZ_TARGETS := ./pkg/policy:FuzzParse ./pkg/policy:FuzzCompose ./pkg/trigger:FuzzDecode ./pkg/awsid:FuzzServiceIDsInMatchesTheRegexp
 FUZZTIME ?= 60s
 
 .PHONY: fuzz

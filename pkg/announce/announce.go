@@ -88,9 +88,10 @@ func (a *Announcer) Select(report *approver.Report, ev Event, now time.Time) []i
 	var out []int
 	for i, d := range report.Decisions {
 		switch {
-		case d.MembershipFailed:
+		case d.MembershipFailed, d.HeldByPart():
 			// Undecided, not refused: announced once it is decided (and
-			// MembershipErrorAlarm tells the operators meanwhile).
+			// MembershipErrorAlarm or PolicyPartsRefusedAlarm tells the
+			// operators meanwhile).
 		case d.Applied():
 			// Applied once: the connection is pending no more.
 			if a.cfg.All {

@@ -61,7 +61,11 @@ func TestSelect(t *testing.T) {
 	already := decision("vpce-00000000000000007", "accept", approver.ResultAlreadyAccepted, time.Minute)
 	held := decision("vpce-00000000000000008", "reject", approver.ResultHeld, time.Minute)
 	held.Revoked = true
-	report := &approver.Report{Decisions: []approver.Outcome{manualNew, manualOld, announced, accepted, revoked, failed, already, held}}
+	rejectionHeld := decision("vpce-00000000000000009", "reject", approver.ResultHeld, time.Minute)
+	// Its part is refused or missing: undecided, never announced as a
+	// rejection nor marked announced before it is decided.
+	heldByPart := decision("vpce-0000000000000000a", "", approver.ResultLeftPending, time.Minute)
+	report := &approver.Report{Decisions: []approver.Outcome{manualNew, manualOld, announced, accepted, revoked, failed, already, held, rejectionHeld, heldByPart}}
 	dry := &approver.Report{DryRun: true, Decisions: report.Decisions}
 	cfg := announce.Config{TopicARN: topic, SweepPeriod: 5 * time.Minute, Region: "us-east-1"}
 	all := cfg

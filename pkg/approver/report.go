@@ -90,6 +90,13 @@ func (d Outcome) Applied() bool {
 	return d.Result == ResultAccepted || d.Result == ResultRejected || d.Result == ResultRevoked
 }
 
+// HeldByPart reports whether the request was left pending, undecided,
+// because a part delegated its service is refused or missing (no action:
+// not a person's to decide, not the policy's to announce).
+func (d Outcome) HeldByPart() bool {
+	return d.Result == ResultLeftPending && d.Action == ""
+}
+
 // applied is the result of the decision once EC2 applied it.
 func (d Outcome) applied() string {
 	switch {
@@ -187,7 +194,7 @@ func Count(decisions []Outcome) Counts {
 		case ResultRevoked:
 			c.Revoked++
 		case ResultLeftPending:
-			if d.Action != policy.Manual { // no action: its part is refused or missing
+			if d.HeldByPart() {
 				c.PartHeld++
 			} else {
 				c.Manual++

@@ -58,3 +58,50 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// fuzzRoot delegates the part team accepts on one service only, and leaves
+// everything else to a person but for one blocked account.
+const fuzzRoot = `{"version": 1, "defaultAction": "manual", "maxRevocations": 3, "maxRejections": 4,
+  "delegate": [{"part": "team", "services": ["vpce-svc-0aaaaaaaaaaaaaaaa"], "actions": ["accept"]}],
+  "rules": [{"name": "blocked", "action": "reject", "accounts": ["999988887777"]}]}`
+
+// FuzzCompose: whatever the writer of one part puts in it, the part decides
+// nothing beyond its delegation: the root's settings stand, every service
+// it was not delegated is decided as the root alone decides it, and on its
+// own service it never rejects (it was delegated accept only).
+func FuzzCompose(f *testing.F) {
+	f.Add([]byte("111122223333"))
+	f.Add([]byte(`{"version": 1, "rules": [{"name": "all", "action": "accept", "accounts": ["*"]}]}`))
+	f.Add([]byte(`{"version": 1, "revoke": true, "maxRevocations": 100000, "rules": [{"name": "x-all", "action": "accept", "accounts": ["*"]},
+	  {"name": "x-cut", "action": "reject", "accounts": ["111122223333"]}]}`))
+	f.Add([]byte(`{"version": 1, "rules": [{"name": "x", "action": "accept", "accounts": ["*"], "services": ["vpce-svc-0bbbbbbbbbbbbbbbb"]}]}`))
+	f.Add([]byte(`{"version": 1, "defaultAction": "reject", "rules": []}`))
+	f.Add([]byte(`{"version": 1, "rules": [{"name": "a/b", "action": "accept", "accounts": ["*"]}]}`))
+	rootAlone, err := policy.ParseRoot([]byte(fuzzRoot))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, part []byte) {
+		p, err := policy.Compose("/p/", []byte(fuzzRoot), []policy.Source{{Name: "team", Text: part}})
+		if err != nil {
+			t.Fatalf("a valid root made invalid by a part: %v", err)
+		}
+		if p.DefaultAction != policy.Manual || p.Revoke || p.MaxRevocations != 3 || p.MaxRejections != 4 {
+			t.Fatalf("a part changed the root's settings: %+v", p)
+		}
+		_, held := p.Held("vpce-svc-0aaaaaaaaaaaaaaaa")
+		if held != (len(p.Issues) > 0) {
+			t.Fatalf("held %t with issues %v", held, p.Issues)
+		}
+		for _, account := range []string{"111122223333", "999988887777", "123456789012"} {
+			other := policy.Request{Account: account, ServiceID: "vpce-svc-0bbbbbbbbbbbbbbbb"}
+			if got, want := p.Decide(other, time.Now()), rootAlone.Decide(other, time.Now()); got.Action != want.Action || got.Rule != want.Rule {
+				t.Fatalf("on a service not delegated, %s is %s by %s; the root alone: %s by %s", account, got.Action, got.Rule, want.Action, want.Rule)
+			}
+			own := p.Decide(policy.Request{Account: account, ServiceID: "vpce-svc-0aaaaaaaaaaaaaaaa"}, time.Now())
+			if own.Action == policy.Reject && own.Rule != "blocked" {
+				t.Fatalf("the part rejected %s by %s: it was delegated accept only", account, own.Rule)
+			}
+		}
+	})
+}
