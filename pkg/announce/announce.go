@@ -88,8 +88,9 @@ func (a *Announcer) Select(report *approver.Report, ev Event, now time.Time) []i
 	var out []int
 	for i, d := range report.Decisions {
 		switch {
-		case d.MembershipFailed, d.HeldByPart():
-			// Undecided, not refused: announced once it is decided (and
+		case d.MembershipFailed, d.Result == approver.ResultLeftPending && !d.LeftToPerson():
+			// Undecided (a failed lookup, a held part) or left for the
+			// next sweep: announced once it is decided (and
 			// MembershipErrorAlarm or PolicyPartsRefusedAlarm tells the
 			// operators meanwhile).
 		case d.Applied():

@@ -42,7 +42,7 @@ func staticPolicy(t *testing.T, text string) loaderFunc {
 	p, err := policy.Parse([]byte(text))
 	require.NoError(t, err)
 	return func(context.Context, bool) (*policy.Loaded, error) {
-		return &policy.Loaded{Policy: p, Parameter: "/test/policy", Version: "7"}, nil
+		return &policy.Loaded{Policy: p, Parameter: "/test/policy", Version: "7", Modified: approvertest.PolicyChanged}, nil
 	}
 }
 

@@ -95,10 +95,9 @@ func (a *Approver) resolve(ctx context.Context, loaded *policy.Loaded, reads []s
 // decideAll decides every service's read with the policy and the
 // memberships looked up.
 func (a *Approver) decideAll(loaded *policy.Loaded, reads []serviceRead, req Request, now time.Time, orgs lookups) []*plan {
-	revoking := req.Sweep && loaded.Policy.Revoke
 	plans := make([]*plan, 0, len(reads))
 	for _, r := range reads {
-		plans = append(plans, a.decide(loaded, r, req.Trigger, revoking, now, orgs))
+		plans = append(plans, a.decide(loaded, r, req, now, orgs))
 	}
 	return plans
 }
@@ -140,7 +139,8 @@ func (pl *plan) undecided(d *Outcome, pd policy.Decision, lookupErr error) {
 // request, and, when revoking, every accepted connection. What each comes
 // to is the decision table's (choose); the guards may hold some later. It
 // calls no AWS API.
-func (a *Approver) decide(loaded *policy.Loaded, r serviceRead, trigger string, revoking bool, now time.Time, orgs lookups) *plan {
+func (a *Approver) decide(loaded *policy.Loaded, r serviceRead, req Request, now time.Time, orgs lookups) *plan {
+	revoking := req.Sweep && loaded.Policy.Revoke
 	pl := &plan{svc: r.svc, err: r.err}
 	if r.err != nil {
 		return pl
@@ -161,7 +161,7 @@ func (a *Approver) decide(loaded *policy.Loaded, r serviceRead, trigger string, 
 
 	// evaluate decides one connection and records what the table chooses.
 	evaluate := func(c types.VpcEndpointConnection, existing bool) {
-		d := a.newDecision(r.svc, trigger, c)
+		d := a.newDecision(r.svc, req.Trigger, c)
 		d.PolicyParameter, d.PolicyVersion = loaded.Parameter, loaded.Version
 		var pd policy.Decision
 		var lookupErr error
@@ -175,7 +175,8 @@ func (a *Approver) decide(loaded *policy.Loaded, r serviceRead, trigger string, 
 			pd = p.Decide(req, now)
 			d.OrgPath = orgPath(org)
 		}
-		d.situation = situation{Accepted: existing, PartHeld: partHeld, Verdict: policyVerdict(pd), Person: d.acceptedByPerson()}
+		d.situation = situation{Accepted: existing, PartHeld: partHeld, Verdict: policyVerdict(pd), Person: d.acceptedByPerson(),
+			Predates: !req.Sweep && predates(d.Created, loaded.Modified)}
 		ch := choose(d.situation)
 		if ch == chooseKeep {
 			return
@@ -224,6 +225,9 @@ func (pl *plan) record(d *Outcome, ch choice, pd policy.Decision, lookupErr erro
 	case chooseLeftPending:
 		d.Result = ResultLeftPending
 		return
+	case chooseDeferred:
+		d.Result, d.Detail = ResultLeftPending, "left for the next sweep: it was pending before the policy last changed, and only a sweep, which sees every service, counts all the rejections a change makes against maxRejections"
+		return
 	case chooseRevoke:
 		d.Revoked, d.Reason = true, "revoked: "+d.Reason
 		if d.situation.Person {
@@ -233,6 +237,15 @@ func (pl *plan) record(d *Outcome, ch choice, pd policy.Decision, lookupErr erro
 	if dryRun {
 		d.Result = ResultDryRun
 	}
+}
+
+// predates reports whether a request created at created was already
+// waiting when the policy last changed at modified; when either time is
+// unknown, it may have been. EC2 gives creation times to the second, so
+// the change counts from the start of its second: a request of that second
+// is not known to have waited through it.
+func predates(created, modified time.Time) bool {
+	return created.IsZero() || modified.IsZero() || created.Before(modified.Truncate(time.Second))
 }
 
 func byAge(x, y types.VpcEndpointConnection) int {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -27,7 +28,7 @@ func composed(t *testing.T, root string, parts map[string]string) loaderFunc {
 	p, err := policy.Compose("/test/", []byte(root), sources)
 	require.NoError(t, err)
 	return func(context.Context, bool) (*policy.Loaded, error) {
-		return &policy.Loaded{Policy: p, Parameter: "/test/", Version: "sha256:0"}, nil
+		return &policy.Loaded{Policy: p, Parameter: "/test/", Version: "sha256:0", Modified: approvertest.PolicyChanged}, nil
 	}
 }
 
@@ -136,4 +137,48 @@ func TestRejectionGuard(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAnEventCannotRejectWhatTheSweepHeld: requests that waited through a
+// policy change are rejected only by a sweep, which counts them all
+// against maxRejections; an event naming their service leaves them for it,
+// and still rejects a request made since the change.
+func TestAnEventCannotRejectWhatTheSweepHeld(t *testing.T) {
+	f := approvertest.NewEC2(svcA)
+	for i := range 3 {
+		f.Add(svcA, fmt.Sprintf("vpce-%017x", i+1), "333333333333", "pendingAcceptance", "")
+	}
+	p, err := policy.Parse([]byte(`{"version": 1, "maxRejections": 2, "rules": []}`))
+	require.NoError(t, err)
+	changed := approvertest.Created(2).Add(time.Second) // a second after the first three
+	load := loaderFunc(func(context.Context, bool) (*policy.Loaded, error) {
+		return &policy.Loaded{Policy: p, Parameter: "/test/policy", Version: "8", Modified: changed}, nil
+	})
+	a := approver.New(vpcendpoints.New(f), load, approver.Config{})
+
+	report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
+	require.NoError(t, err)
+	assert.Equal(t, 3, report.RejectionsHeld, "the sweep holds all three")
+
+	f.Add(svcA, "vpce-00000000000000100", "333333333333", "pendingAcceptance", "") // since the change
+	report, err = a.Reconcile(context.Background(), approver.Request{Trigger: "notification", Services: []string{svcA}})
+	require.NoError(t, err)
+	require.NoError(t, report.Err(), "leaving them for the sweep is no failure")
+	assert.Equal(t, 3, report.Deferred)
+	assert.Equal(t, 1, report.Rejected)
+	for i := range 3 {
+		assert.Equal(t, "pendingAcceptance", f.State(fmt.Sprintf("vpce-%017x", i+1)), "never rejected a few at a time")
+	}
+	assert.Equal(t, "rejected", f.State("vpce-00000000000000100"))
+
+	// Without the time of the change, nothing an event would reject is.
+	unknown := loaderFunc(func(context.Context, bool) (*policy.Loaded, error) {
+		return &policy.Loaded{Policy: p, Parameter: "/test/policy", Version: "8"}, nil
+	})
+	f.Add(svcA, "vpce-00000000000000200", "333333333333", "pendingAcceptance", "")
+	report, err = approver.New(vpcendpoints.New(f), unknown, approver.Config{}).Reconcile(context.Background(),
+		approver.Request{Trigger: "notification", Services: []string{svcA}})
+	require.NoError(t, err)
+	assert.Equal(t, 0, report.Rejected)
+	assert.Equal(t, "pendingAcceptance", f.State("vpce-00000000000000200"))
 }

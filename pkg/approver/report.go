@@ -109,6 +109,12 @@ func (d Outcome) applied() string {
 	}
 }
 
+// LeftToPerson reports whether the policy leaves the request to a person:
+// what an announcement asks a person to decide.
+func (d Outcome) LeftToPerson() bool {
+	return d.Result == ResultLeftPending && d.Action == policy.Manual
+}
+
 // StillPending reports whether the connection is still pendingAcceptance
 // after the reconcile: left for a person, in dry run, or failed.
 func (d Outcome) StillPending() bool {
@@ -170,6 +176,10 @@ type Counts struct {
 	// PartHeld counts pending requests left pending because a part
 	// delegated their service is refused or missing.
 	PartHeld int `json:"partHeld"`
+	// Deferred counts pending requests the policy rejects that an
+	// invocation other than a sweep left for the next sweep: they waited
+	// through the policy's last change.
+	Deferred int `json:"deferred"`
 	// AlreadyDecided counts decisions someone else applied first.
 	AlreadyDecided int `json:"alreadyDecided"`
 	Gone           int `json:"gone"`
@@ -194,9 +204,12 @@ func Count(decisions []Outcome) Counts {
 		case ResultRevoked:
 			c.Revoked++
 		case ResultLeftPending:
-			if d.HeldByPart() {
+			switch {
+			case d.HeldByPart():
 				c.PartHeld++
-			} else {
+			case d.Action == policy.Reject:
+				c.Deferred++
+			default:
 				c.Manual++
 			}
 		case ResultDryRun:

@@ -23,7 +23,7 @@ func loaded(t *testing.T, version, text string) *policy.Loaded {
 	t.Helper()
 	p, err := policy.Parse([]byte(text))
 	require.NoError(t, err)
-	return &policy.Loaded{Policy: p, Parameter: "/test/policy", Version: version}
+	return &policy.Loaded{Policy: p, Parameter: "/test/policy", Version: version, Modified: approvertest.PolicyChanged}
 }
 
 // twoCopies is an execution environment's cache holding one version of the

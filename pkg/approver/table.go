@@ -74,6 +74,13 @@ type situation struct {
 	Verdict  verdict
 	// Person: the connection carries a person's accept stamp.
 	Person bool
+	// Predates: a pending request that was waiting when the policy last
+	// changed (or when that is unknown), seen by an invocation that is not
+	// a sweep. Only a sweep, which sees every service, can count all the
+	// rejections a policy change makes against maxRejections: an event
+	// naming one service must not reject, a few at a time, what the sweep
+	// held.
+	Predates bool
 	// Guard: the guard of its kind holds: for a pending request, more
 	// rejections are due than maxRejections; for an accepted connection,
 	// more revocations than maxRevocations, or their count is unknown (a
@@ -99,6 +106,9 @@ const (
 	chooseUndecided choice = "undecided"
 	// chooseKeep: an accepted connection stays accepted; no decision line.
 	chooseKeep choice = "keep"
+	// chooseDeferred: left pending for the next sweep to reject, which
+	// counts it against maxRejections with every other.
+	chooseDeferred choice = "deferred"
 )
 
 // match is one column of a row: any value, or only some.
@@ -128,6 +138,7 @@ type row struct {
 	PartHeld match[bool]
 	Verdict  match[verdict]
 	Person   match[bool]
+	Predates match[bool]
 	Guard    match[bool]
 	Then     choice
 	// Why says why the row is what it is.
@@ -144,32 +155,32 @@ var (
 // decisionTable: the first row that matches decides.
 var decisionTable = []row{
 	// A pending request.
-	{no, yes, anyVerdict, whatever, whatever, chooseHeldByPart, "a refused or missing part could have decided it otherwise: nothing on its service is decided"},
-	{no, no, only(verdictUnknownRuleReject, verdictUnknownDefaultReject, verdictUnknownNoReject), whatever, whatever, chooseUndecided, "its action depends on an account that could not be looked up"},
-	{no, no, only(verdictManual), whatever, whatever, chooseLeftPending, "the policy leaves it to a person"},
-	{no, no, only(verdictAccept), whatever, whatever, chooseAccept, "a rule accepts it; no guard bounds accepts"},
-	{no, no, rejects, whatever, yes, chooseHeld, "more rejections are due than maxRejections: none is made"},
-	{no, no, rejects, whatever, no, chooseReject, "a rule or defaultAction rejects it"},
+	{no, yes, anyVerdict, whatever, whatever, whatever, chooseHeldByPart, "a refused or missing part could have decided it otherwise: nothing on its service is decided"},
+	{no, no, only(verdictUnknownRuleReject, verdictUnknownDefaultReject, verdictUnknownNoReject), whatever, whatever, whatever, chooseUndecided, "its action depends on an account that could not be looked up"},
+	{no, no, only(verdictManual), whatever, whatever, whatever, chooseLeftPending, "the policy leaves it to a person"},
+	{no, no, only(verdictAccept), whatever, whatever, whatever, chooseAccept, "a rule accepts it; no guard bounds accepts"},
+	{no, no, rejects, whatever, yes, whatever, chooseDeferred, "it waited through the policy's last change: only a sweep counts every rejection that change makes"},
+	{no, no, rejects, whatever, no, yes, chooseHeld, "more rejections are due than maxRejections: none is made"},
+	{no, no, rejects, whatever, no, no, chooseReject, "a rule or defaultAction rejects it"},
 
 	// An accepted connection, in a sweep of a policy that revokes.
-	{yes, yes, anyVerdict, whatever, whatever, chooseKeep, "a refused or missing part could have kept it: nothing on its service is revoked"},
-	{yes, no, only(verdictAccept, verdictManual, verdictUnknownNoReject), whatever, whatever, chooseKeep, "nothing would revoke it; manual never revokes"},
-	{yes, no, only(verdictUnknownRuleReject), whatever, whatever, chooseUndecided, "a reject rule by organization or OU could revoke it, and the account could not be looked up: never revoked on a guess"},
-	{yes, no, only(verdictUnknownDefaultReject), yes, whatever, chooseKeep, "only defaultAction could revoke it, and a person's accept stands against defaultAction"},
-	{yes, no, only(verdictUnknownDefaultReject), no, whatever, chooseUndecided, "defaultAction could revoke it, and the account could not be looked up: never revoked on a guess"},
-	{yes, no, only(verdictRejectByDefault), yes, whatever, chooseKeep, "a person's accept stands unless a reject rule names it"},
-	{yes, no, only(verdictRejectByDefaultOrUnknown), yes, whatever, chooseUndecided, "a person's accept, and whether a reject rule by organization or OU names it is unknown"},
-	{yes, no, rejects, whatever, yes, chooseHeld, "the revocation guard holds: too many, or their count unknown"},
-	{yes, no, rejects, whatever, no, chooseRevoke, "a rule (or, for an accept that is not a person's, defaultAction) rejects it"},
+	{yes, yes, anyVerdict, whatever, whatever, whatever, chooseKeep, "a refused or missing part could have kept it: nothing on its service is revoked"},
+	{yes, no, only(verdictAccept, verdictManual, verdictUnknownNoReject), whatever, whatever, whatever, chooseKeep, "nothing would revoke it; manual never revokes"},
+	{yes, no, only(verdictUnknownRuleReject), whatever, whatever, whatever, chooseUndecided, "a reject rule by organization or OU could revoke it, and the account could not be looked up: never revoked on a guess"},
+	{yes, no, only(verdictUnknownDefaultReject), yes, whatever, whatever, chooseKeep, "only defaultAction could revoke it, and a person's accept stands against defaultAction"},
+	{yes, no, only(verdictUnknownDefaultReject), no, whatever, whatever, chooseUndecided, "defaultAction could revoke it, and the account could not be looked up: never revoked on a guess"},
+	{yes, no, only(verdictRejectByDefault), yes, whatever, whatever, chooseKeep, "a person's accept stands unless a reject rule names it"},
+	{yes, no, only(verdictRejectByDefaultOrUnknown), yes, whatever, whatever, chooseUndecided, "a person's accept, and whether a reject rule by organization or OU names it is unknown"},
+	{yes, no, rejects, whatever, whatever, yes, chooseHeld, "the revocation guard holds: too many, or their count unknown"},
+	{yes, no, rejects, whatever, whatever, no, chooseRevoke, "a rule (or, for an accept that is not a person's, defaultAction) rejects it"},
 }
-
 // choose is the decision table's answer for s. A situation no row matches
 // (none should: the table's test walks them all) leaves the connection as
 // it is.
 func choose(s situation) choice {
 	for _, r := range decisionTable {
 		if r.Accepted.admits(s.Accepted) && r.PartHeld.admits(s.PartHeld) && r.Verdict.admits(s.Verdict) &&
-			r.Person.admits(s.Person) && r.Guard.admits(s.Guard) {
+			r.Person.admits(s.Person) && r.Predates.admits(s.Predates) && r.Guard.admits(s.Guard) {
 			return r.Then
 		}
 	}
@@ -181,5 +192,5 @@ func choose(s situation) choice {
 
 // String is the situation as the table's test names it.
 func (s situation) String() string {
-	return fmt.Sprintf("accepted=%t partHeld=%t verdict=%s person=%t guard=%t", s.Accepted, s.PartHeld, s.Verdict, s.Person, s.Guard)
+	return fmt.Sprintf("accepted=%t partHeld=%t verdict=%s person=%t predates=%t guard=%t", s.Accepted, s.PartHeld, s.Verdict, s.Person, s.Predates, s.Guard)
 }

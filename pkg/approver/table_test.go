@@ -16,8 +16,10 @@ func everySituation() []situation {
 		for _, partHeld := range []bool{false, true} {
 			for _, v := range verdicts {
 				for _, person := range []bool{false, true} {
-					for _, guard := range []bool{false, true} {
-						out = append(out, situation{Accepted: accepted, PartHeld: partHeld, Verdict: v, Person: person, Guard: guard})
+					for _, predates := range []bool{false, true} {
+						for _, guard := range []bool{false, true} {
+							out = append(out, situation{Accepted: accepted, PartHeld: partHeld, Verdict: v, Person: person, Predates: predates, Guard: guard})
+						}
 					}
 				}
 			}
@@ -30,7 +32,7 @@ func everySituation() []situation {
 func firstRow(s situation) int {
 	for i, r := range decisionTable {
 		if r.Accepted.admits(s.Accepted) && r.PartHeld.admits(s.PartHeld) && r.Verdict.admits(s.Verdict) &&
-			r.Person.admits(s.Person) && r.Guard.admits(s.Guard) {
+			r.Person.admits(s.Person) && r.Predates.admits(s.Predates) && r.Guard.admits(s.Guard) {
 			return i
 		}
 	}
@@ -68,6 +70,10 @@ func TestDecisionTable(t *testing.T) {
 			t.Errorf("%s: a person's accept revoked by defaultAction", s)
 		case got == chooseHeld && !s.Guard:
 			t.Errorf("%s: held with no guard holding", s)
+		case got == chooseReject && s.Predates:
+			t.Errorf("%s: a request that waited through the policy's change rejected outside a sweep", s)
+		case got == chooseDeferred && (s.Accepted || s.Predates == false):
+			t.Errorf("%s: deferred", s)
 		}
 	}
 	for i, u := range used {
@@ -91,6 +97,9 @@ func TestDecisionTableRows(t *testing.T) {
 		{"pending, rejected by default, guard holding", situation{Verdict: verdictRejectByDefault, Guard: true}, chooseHeld},
 		{"pending, rejected by a rule", situation{Verdict: verdictRejectByRule}, chooseReject},
 		{"pending, rejected by default", situation{Verdict: verdictRejectByDefault}, chooseReject},
+		{"pending before the policy changed, rejected, not a sweep", situation{Verdict: verdictRejectByRule, Predates: true}, chooseDeferred},
+		{"pending before the policy changed, rejected, not a sweep, guard holding", situation{Verdict: verdictRejectByRule, Predates: true, Guard: true}, chooseDeferred},
+		{"pending before the policy changed, accepted, not a sweep", situation{Verdict: verdictAccept, Predates: true}, chooseAccept},
 		{"accepted, its part refused, a rule rejects", situation{Accepted: true, PartHeld: true, Verdict: verdictRejectByRule}, chooseKeep},
 		{"accepted, still accepted", situation{Accepted: true, Verdict: verdictAccept}, chooseKeep},
 		{"accepted, manual now", situation{Accepted: true, Verdict: verdictManual}, chooseKeep},

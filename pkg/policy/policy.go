@@ -485,6 +485,9 @@ type Loaded struct {
 	// parameter deleted and created again restarts at version 1, so the
 	// version alone cannot tell that the stored policy changed.
 	Digest string
+	// Modified is when what was read last changed (the newest
+	// LastModifiedDate of its parameters); zero when SSM did not say.
+	Modified time.Time
 	// Cached is true when the store served the copy an earlier read made:
 	// the stored policy may have changed since.
 	Cached bool

@@ -39,6 +39,9 @@ type Part struct {
 	Name    string
 	Version int64
 	Text    []byte
+	// Modified is the parameter's LastModifiedDate; zero when SSM did not
+	// send one.
+	Modified time.Time
 }
 
 // ErrNotFound is wrapped by the Error for a parameter that does not exist,
@@ -132,7 +135,7 @@ func (s *Store) readOne(ctx context.Context) ([]Part, error) {
 	if out.Parameter == nil || out.Parameter.Value == nil {
 		return nil, &Error{Parameter: s.parameter, Err: errors.New("SSM returned no value")}
 	}
-	return []Part{{Name: s.parameter, Version: out.Parameter.Version, Text: []byte(*out.Parameter.Value)}}, nil
+	return []Part{{Name: s.parameter, Version: out.Parameter.Version, Text: []byte(*out.Parameter.Value), Modified: aws.ToTime(out.Parameter.LastModifiedDate)}}, nil
 }
 
 func (s *Store) readPath(ctx context.Context) ([]Part, error) {
@@ -149,7 +152,8 @@ func (s *Store) readPath(ctx context.Context) ([]Part, error) {
 			return nil, &Error{Parameter: s.parameter, Err: fmt.Errorf("read the parameters under the path: %w", err)}
 		}
 		for _, prm := range page.Parameters {
-			parts = append(parts, Part{Name: aws.ToString(prm.Name), Version: prm.Version, Text: []byte(aws.ToString(prm.Value))})
+			parts = append(parts, Part{Name: aws.ToString(prm.Name), Version: prm.Version, Text: []byte(aws.ToString(prm.Value)),
+				Modified: aws.ToTime(prm.LastModifiedDate)})
 		}
 	}
 	if len(parts) == 0 {
@@ -168,6 +172,7 @@ func (s *Store) readPath(ctx context.Context) ([]Part, error) {
 func Build(parameter string, parts []Part) (*policy.Loaded, error) {
 	versions := make(map[string]int64, len(parts))
 	content := sha256.New()
+	modified := lastModified(parts)
 	for _, p := range parts {
 		versions[p.Name] = p.Version
 		fmt.Fprintf(content, "%q:%d:%d:", p.Name, p.Version, len(p.Text))
@@ -183,7 +188,7 @@ func Build(parameter string, parts []Part) (*policy.Loaded, error) {
 		if err != nil {
 			return nil, &Error{Parameter: parameter, Version: version, Err: err}
 		}
-		return &policy.Loaded{Policy: p, Parameter: parameter, Version: strconv.FormatInt(version, 10), Digest: digest}, nil
+		return &policy.Loaded{Policy: p, Parameter: parameter, Version: strconv.FormatInt(version, 10), Digest: digest, Modified: modified}, nil
 	}
 	rootName := RootOf(parameter)
 	var root *Part
@@ -204,8 +209,24 @@ func Build(parameter string, parts []Part) (*policy.Loaded, error) {
 	if err != nil {
 		return nil, &Error{Parameter: rootName, Version: root.Version, Err: err}
 	}
-	return &policy.Loaded{Policy: p, Parameter: parameter, Digest: digest,
+	return &policy.Loaded{Policy: p, Parameter: parameter, Digest: digest, Modified: modified,
 		Version: fmt.Sprintf("sha256:%x", names.Sum(nil)[:6])}, nil
+}
+
+// lastModified is when the newest of parts changed, or zero when any part
+// does not say: then no one can tell what the policy's last change left
+// pending.
+func lastModified(parts []Part) time.Time {
+	var newest time.Time
+	for _, p := range parts {
+		if p.Modified.IsZero() {
+			return time.Time{}
+		}
+		if p.Modified.After(newest) {
+			newest = p.Modified
+		}
+	}
+	return newest
 }
 
 // RootOf is the root part of the path policy at path: the parameter root

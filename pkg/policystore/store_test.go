@@ -261,3 +261,22 @@ func TestBuildReplacesOnePart(t *testing.T) {
 	assert.Contains(t, loaded.Policy.Issues[0].String(), "defaultAction: only the root part may set it")
 	assert.False(t, loaded.Cached)
 }
+
+func TestBuildKnowsWhenThePolicyLastChanged(t *testing.T) {
+	older, newer := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name  string
+		parts []Part
+		want  time.Time
+	}{
+		{"the newest part's change", []Part{{Name: "/p/root", Text: []byte(rootDelegating), Modified: older}, {Name: "/p/a", Text: []byte("111111111111"), Modified: newer}}, newer},
+		{"unknown when any part does not say", []Part{{Name: "/p/root", Text: []byte(rootDelegating), Modified: newer}, {Name: "/p/a", Text: []byte("111111111111")}}, time.Time{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			loaded, err := Build("/p/", tt.parts)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, loaded.Modified)
+		})
+	}
+}

@@ -5,7 +5,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -32,7 +31,7 @@ func TestAHundredServicesInOneRead(t *testing.T) {
 			want[id] = map[string]string{allowed: "available", stranger: "rejected"}[account]
 		}
 	}
-	s.policy(allowed)
+	s.policy(allowlist(300, allowed))
 	f := s.function()
 	before, err := moto.Stats()
 	require.NoError(t, err)
@@ -260,7 +259,7 @@ func TestASweepOfFiveThousandDecisionsAnswersSmall(t *testing.T) {
 		_, err := moto.CreateEndpoints(ctx(t), s.svc(), localaws.Endpoint{Account: account}, 100)
 		require.NoError(t, err)
 	}
-	s.policy(strings.Join(accounts[:25], ","))
+	s.policy(allowlist(5000, accounts[:25]...))
 	f := s.function()
 	answer, err := f.Invoke(ctx(t), s.sample("eventbridge-scheduled-event.json"))
 	require.NoError(t, err)

@@ -5,7 +5,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 
@@ -29,20 +28,24 @@ type burst struct {
 func newBurst(t *testing.T, s *scenario, accounts, perAccount, allowedAccounts int) *burst {
 	t.Helper()
 	b := &burst{s: s, want: map[string]string{}}
+	account := func(i int) string { return fmt.Sprintf("%012d", 210000000000+i) }
+	for i := range allowedAccounts {
+		b.allowed = append(b.allowed, account(i))
+	}
+	// The policy first: the requests come after it, as in a rollout (an
+	// event rejects only requests made since the policy last changed).
+	s.policy(allowlist(accounts*perAccount, b.allowed...))
 	for i := range accounts {
-		account := fmt.Sprintf("%012d", 210000000000+i)
-		ids, err := moto.CreateEndpoints(ctx(t), s.svc(), localaws.Endpoint{Account: account}, perAccount)
+		ids, err := moto.CreateEndpoints(ctx(t), s.svc(), localaws.Endpoint{Account: account(i)}, perAccount)
 		require.NoError(t, err)
 		state := "rejected"
 		if i < allowedAccounts {
 			state = "available"
-			b.allowed = append(b.allowed, account)
 		}
 		for _, id := range ids {
 			b.want[id] = state
 		}
 	}
-	s.policy(strings.Join(b.allowed, "\n"))
 	return b
 }
 

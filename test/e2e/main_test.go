@@ -177,6 +177,23 @@ func tagged(k, v string) func(*localaws.Endpoint) {
 	}
 }
 
+// nextSecond returns once the clock has passed into the next second. EC2
+// gives a request's creation to the second, and an event (not a sweep)
+// leaves for the sweep a rejection of a request made before the second the
+// policy last changed in: a test that changes the policy after creating
+// requests waits for the second to turn first, so that its requests did
+// wait through the change whatever the machine's speed.
+func nextSecond() {
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+}
+
+// allowlist is the plain-list policy of accounts as a JSON document whose
+// maxRejections lets a test of scale reject many requests at once.
+func allowlist(maxRejections int, accounts ...string) string {
+	quoted, _ := json.Marshal(accounts)
+	return fmt.Sprintf(`{"version": 1, "maxRejections": %d, "rules": [{"name": "allowlist", "action": "accept", "accounts": %s}]}`, maxRejections, quoted)
+}
+
 func (s *scenario) policy(value string) {
 	s.t.Helper()
 	require.NoError(s.t, moto.PutPolicy(ctx(s.t), s.region, s.parameter, value, ""))

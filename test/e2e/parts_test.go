@@ -235,6 +235,7 @@ func TestRejectionsHaveAGuard(t *testing.T) {
 	require.Equal(t, 150, sum.Manual)
 
 	partner := s.endpoint(s.svc(), allowed)
+	nextSecond() // the strangers waited through the change
 	s.policy(fmt.Sprintf(`{"version": 1, "rules": [{"name": "partner", "action": "accept", "accounts": [%q]}]}`, allowed))
 	env := []string{"SERVICE_IDS=" + s.svc().ID, "POLICY_PARAMETER=" + s.parameter}
 	out, _, code := runCtl(t, env, "sweep", "--dry-run")
@@ -257,6 +258,21 @@ func TestRejectionsHaveAGuard(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 150, held)
+
+	// A new stranger's notification names the same service: it is rejected,
+	// and the 150 that waited through the change are left for the sweep,
+	// never rejected a service at a time.
+	late := s.endpoint(s.svc(), stranger)
+	var resp batchResponse
+	invoke(t, f, sqsEvent(t, snsEnvelope(t, connectNotification(s.svc().ID, late))), &resp)
+	assert.Empty(t, resp.ids())
+	st = s.states(s.svc())
+	assert.Equal(t, "rejected", st[late])
+	for _, id := range strangers {
+		require.Equal(t, "pendingAcceptance", st[id], "not rejected by an event")
+	}
+	assert.Equal(t, "left-pending", decisionLines(f)[strangers[0]]["result"])
+	assert.Contains(t, decisionLines(f)[strangers[0]]["detail"], "left for the next sweep")
 
 	s.policy(fmt.Sprintf(`{"version": 1, "maxRejections": 200, "rules": [{"name": "partner", "action": "accept", "accounts": [%q]}]}`, allowed))
 	invoke(t, f, s.sample("ssm-parameter-store-change.json"), &sum)

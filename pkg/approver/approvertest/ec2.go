@@ -77,12 +77,19 @@ func ConnectionID(id string) string { return "vpce-conn-" + strings.TrimPrefix(i
 // minute younger.
 var created = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 
+// PolicyChanged is a time before every connection Add makes: a policy last
+// changed then left none of them waiting through the change.
+var PolicyChanged = created.Add(-24 * time.Hour)
+
+// Created is when the nth connection Add makes (from 0) was created.
+func Created(n int) time.Time { return created.Add(time.Duration(n) * time.Minute) }
+
 // Add adds a connection of svc from endpoint id of owner, in state, from
 // region ("" for the provider's own).
 func (f *EC2) Add(svc, id, owner, state, region string) {
 	f.Conns[id] = &types.VpcEndpointConnection{
 		ServiceId: aws.String(svc), VpcEndpointId: aws.String(id), VpcEndpointConnectionId: aws.String(ConnectionID(id)), VpcEndpointOwner: aws.String(owner),
-		VpcEndpointState: types.State(state), CreationTimestamp: aws.Time(created.Add(time.Duration(len(f.Conns)) * time.Minute)),
+		VpcEndpointState: types.State(state), CreationTimestamp: aws.Time(Created(len(f.Conns))),
 		VpcEndpointRegion: aws.String(region),
 	}
 }
