@@ -174,6 +174,7 @@ var decisionTable = []row{
 	{yes, no, rejects, whatever, whatever, yes, chooseHeld, "the revocation guard holds: too many, or their count unknown"},
 	{yes, no, rejects, whatever, whatever, no, chooseRevoke, "a rule (or, for an accept that is not a person's, defaultAction) rejects it"},
 }
+
 // choose is the decision table's answer for s. A situation no row matches
 // (none should: the table's test walks them all) leaves the connection as
 // it is.
