@@ -160,9 +160,9 @@ func Compose(path string, root []byte, parts []Source) (*Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	byName := make(map[string][]byte, len(parts))
+	byName := make(map[string]Source, len(parts))
 	for _, src := range parts {
-		byName[src.Name] = src.Text
+		byName[src.Name] = src
 	}
 	held := map[string][]string{} // service -> the parts that hold it
 	var issues []PartIssue
@@ -172,7 +172,7 @@ func Compose(path string, root []byte, parts []Source) (*Policy, error) {
 	inOrder := slices.SortedFunc(slices.Values(d.delegations), func(x, y Delegation) int { return strings.Compare(x.Part, y.Part) })
 	for _, del := range inOrder {
 		delegated[del.Part] = true
-		text, ok := byName[del.Part]
+		src, ok := byName[del.Part]
 		if !ok {
 			issues = append(issues, PartIssue{Part: del.Part, Status: PartMissing, Services: del.Services,
 				Problems: []string{fmt.Sprintf("the root delegates it, but there is no parameter %s%s", path, del.Part)}})
@@ -181,7 +181,10 @@ func Compose(path string, root []byte, parts []Source) (*Policy, error) {
 			}
 			continue
 		}
-		rules, problems := delegatedRules(del, text)
+		rules, problems := delegatedRules(del, src.Text)
+		if src.Unreadable != "" {
+			rules, problems = nil, []string{src.Unreadable}
+		}
 		if len(problems) > 0 {
 			issues = append(issues, PartIssue{Part: del.Part, Status: PartRefused, Services: del.Services, Problems: problems})
 			for _, svc := range del.Services {

@@ -100,6 +100,10 @@ func IsRoot(text []byte) bool {
 type Source struct {
 	Name string
 	Text []byte
+	// Unreadable says why the part's text could not be read (a
+	// SecureString that could not be decrypted): a delegated part that is
+	// unreadable is refused.
+	Unreadable string
 }
 
 // document is one part as written: top-level fields are nil where unset,

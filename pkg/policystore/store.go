@@ -21,6 +21,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/privatelink-approver/privatelink-approver/pkg/awserr"
 	"github.com/privatelink-approver/privatelink-approver/pkg/awsid"
@@ -42,6 +43,12 @@ type Part struct {
 	// Modified is the parameter's LastModifiedDate; zero when SSM did not
 	// send one.
 	Modified time.Time
+	// Unreadable says why a part under a path could not be read (its
+	// SecureString could not be decrypted): the root refuses it.
+	Unreadable string
+
+	// secure marks a SecureString listed without decryption.
+	secure bool
 }
 
 // ErrNotFound is wrapped by the Error for a parameter that does not exist,
@@ -138,12 +145,19 @@ func (s *Store) readOne(ctx context.Context) ([]Part, error) {
 	return []Part{{Name: s.parameter, Version: out.Parameter.Version, Text: []byte(*out.Parameter.Value), Modified: aws.ToTime(out.Parameter.LastModifiedDate)}}, nil
 }
 
+// readPath lists every parameter under the path (recursively, every page)
+// without decryption, then decrypts, one GetParameter each, the root part
+// and the SecureString parts the root delegates to. One part's KMS key that
+// the function may not use (or that its writer disabled) then makes that
+// part unreadable, refused by the root, and never stops the whole path;
+// only an unreadable root does. Parts the root ignores are never
+// decrypted.
 func (s *Store) readPath(ctx context.Context) ([]Part, error) {
 	var parts []Part
 	pages := ssm.NewGetParametersByPathPaginator(s.ssm, &ssm.GetParametersByPathInput{
 		Path:           aws.String(strings.TrimSuffix(s.parameter, "/")),
 		Recursive:      aws.Bool(true),
-		WithDecryption: aws.Bool(true),
+		WithDecryption: aws.Bool(false),
 		MaxResults:     aws.Int32(10),
 	})
 	for pages.HasMorePages() {
@@ -153,14 +167,54 @@ func (s *Store) readPath(ctx context.Context) ([]Part, error) {
 		}
 		for _, prm := range page.Parameters {
 			parts = append(parts, Part{Name: aws.ToString(prm.Name), Version: prm.Version, Text: []byte(aws.ToString(prm.Value)),
-				Modified: aws.ToTime(prm.LastModifiedDate)})
+				Modified: aws.ToTime(prm.LastModifiedDate), secure: prm.Type == ssmtypes.ParameterTypeSecureString})
 		}
 	}
 	if len(parts) == 0 {
 		return nil, &Error{Parameter: s.parameter, Err: fmt.Errorf("%w: no parameter under this path: create its root part %s with aws ssm put-parameter", ErrNotFound, RootOf(s.parameter))}
 	}
 	slices.SortFunc(parts, func(x, y Part) int { return strings.Compare(x.Name, y.Name) })
+	root := slices.IndexFunc(parts, func(p Part) bool { return p.Name == RootOf(s.parameter) })
+	if root < 0 {
+		return parts, nil // Build says the root is missing
+	}
+	if err := s.decrypt(ctx, &parts[root]); err != nil {
+		return nil, &Error{Parameter: parts[root].Name, Version: parts[root].Version, Err: fmt.Errorf("read: %w", err)}
+	}
+	delegated := map[string]bool{}
+	if p, err := policy.ParseRoot(parts[root].Text); err == nil {
+		for _, d := range p.Delegations {
+			delegated[s.parameter+d.Part] = true
+		}
+	}
+	for i := range parts {
+		if delegated[parts[i].Name] {
+			if err := s.decrypt(ctx, &parts[i]); err != nil {
+				parts[i].Unreadable = fmt.Sprintf("could not be read: %v", err)
+			}
+		}
+	}
 	return parts, nil
+}
+
+// decrypt reads a SecureString part again, decrypted, at the version
+// listed.
+func (s *Store) decrypt(ctx context.Context, p *Part) error {
+	if !p.secure {
+		return nil
+	}
+	out, err := s.ssm.GetParameter(ctx, &ssm.GetParameterInput{
+		Name:           aws.String(fmt.Sprintf("%s:%d", p.Name, p.Version)),
+		WithDecryption: aws.Bool(true),
+	})
+	if err != nil {
+		return err
+	}
+	if out.Parameter == nil || out.Parameter.Value == nil {
+		return errors.New("SSM returned no value")
+	}
+	p.Text, p.secure = []byte(*out.Parameter.Value), false
+	return nil
 }
 
 // Build parses the parts read from parameter into one policy: the
@@ -200,7 +254,7 @@ func Build(parameter string, parts []Part) (*policy.Loaded, error) {
 			root = &parts[i]
 			continue
 		}
-		sources = append(sources, policy.Source{Name: strings.TrimPrefix(part.Name, parameter), Text: part.Text})
+		sources = append(sources, policy.Source{Name: strings.TrimPrefix(part.Name, parameter), Text: part.Text, Unreadable: part.Unreadable})
 	}
 	if root == nil {
 		return nil, &Error{Parameter: rootName, Err: fmt.Errorf("%w: a policy under a path needs its root part, which sets defaultAction, revoke, the limits and which part decides what (delegate); nothing is decided without it", ErrNotFound)}

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/aws/smithy-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -135,23 +137,45 @@ func TestLoadErrors(t *testing.T) {
 
 // byPath serves parameters under /p/ in pages of two, out of name order.
 func byPath(t *testing.T, params map[string]string) ssmFunc {
+	return byPathSecure(t, params, nil)
+}
+
+// byPathSecure is byPath where the names in secure are SecureStrings,
+// listed encrypted; decrypting one answers its error, or its value when
+// the error is "" (and fails the test when it is "-": never to be read).
+func byPathSecure(t *testing.T, params map[string]string, secure map[string]string) ssmFunc {
 	var names []string
 	for n := range params {
 		names = append(names, n)
 	}
 	slices.Sort(names)
 	slices.Reverse(names)
-	return ssmFunc{byPath: func(_ context.Context, in *ssm.GetParametersByPathInput, _ ...func(*ssm.Options)) (*ssm.GetParametersByPathOutput, error) {
+	return ssmFunc{get: func(_ context.Context, in *ssm.GetParameterInput, _ ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
+		name, version, _ := strings.Cut(aws.ToString(in.Name), ":")
+		assert.Equal(t, "3", version, "the version listed")
+		assert.True(t, aws.ToBool(in.WithDecryption))
+		why, ok := secure[name]
+		require.True(t, ok, "only SecureStrings are read again: %s", name)
+		assert.NotEqual(t, "-", why, "%s must not be decrypted", name)
+		if why != "" {
+			return nil, &smithy.GenericAPIError{Code: "AccessDeniedException", Message: why}
+		}
+		return &ssm.GetParameterOutput{Parameter: &ssmtypes.Parameter{Name: aws.String(name), Value: aws.String(params[name]), Version: 3}}, nil
+	}, byPath: func(_ context.Context, in *ssm.GetParametersByPathInput, _ ...func(*ssm.Options)) (*ssm.GetParametersByPathOutput, error) {
 		assert.Equal(t, "/p", aws.ToString(in.Path))
 		assert.True(t, aws.ToBool(in.Recursive))
-		assert.True(t, aws.ToBool(in.WithDecryption))
+		assert.False(t, aws.ToBool(in.WithDecryption), "listed without decryption: one part's key must not stop the path")
 		start := 0
 		if in.NextToken != nil {
 			start, _ = strconv.Atoi(*in.NextToken)
 		}
 		out := &ssm.GetParametersByPathOutput{}
 		for _, n := range names[start:min(start+2, len(names))] {
-			out.Parameters = append(out.Parameters, ssmtypes.Parameter{Name: aws.String(n), Value: aws.String(params[n]), Version: 3})
+			prm := ssmtypes.Parameter{Name: aws.String(n), Value: aws.String(params[n]), Version: 3, Type: ssmtypes.ParameterTypeString}
+			if _, ok := secure[n]; ok {
+				prm.Type, prm.Value = ssmtypes.ParameterTypeSecureString, aws.String("AQICAHencrypted")
+			}
+			out.Parameters = append(out.Parameters, prm)
 		}
 		if start+2 < len(names) {
 			out.NextToken = aws.String(strconv.Itoa(start + 2))
@@ -279,4 +303,46 @@ func TestBuildKnowsWhenThePolicyLastChanged(t *testing.T) {
 			assert.Equal(t, tt.want, loaded.Modified)
 		})
 	}
+}
+
+// TestOnePartsKeyCannotStopThePath: a team makes its part a SecureString
+// under a key the function may not use. Its services are held; every
+// other part still decides; a part the root ignores is never decrypted; an
+// unreadable root stops everything.
+func TestOnePartsKeyCannotStopThePath(t *testing.T) {
+	params := map[string]string{
+		"/p/root":     rootDelegating,
+		"/p/a":        "111111111111",
+		"/p/b":        `{"version": 1, "rules": [{"name": "blocked", "action": "reject", "accounts": ["222222222222"]}]}`,
+		"/p/deeper/c": "333333333333",
+		"/p/ignored":  "444444444444",
+	}
+	loaded, err := New(byPathSecure(t, params, map[string]string{
+		"/p/root": "", "/p/b": "", // readable
+		"/p/deeper/c": "the key policy does not allow the function",
+		"/p/ignored":  "-", // the root ignores it: never decrypted
+	}), "/p/", 0).Load(context.Background(), false)
+	require.NoError(t, err)
+	var refused []policy.PartIssue
+	for _, issue := range loaded.Policy.Issues {
+		if issue.Status == policy.PartRefused {
+			refused = append(refused, issue)
+		}
+	}
+	require.Len(t, refused, 1)
+	assert.Equal(t, "deeper/c", refused[0].Part)
+	assert.Contains(t, refused[0].String(), "could not be read")
+	assert.Contains(t, refused[0].String(), "AccessDeniedException")
+	_, held := loaded.Policy.Held(svcB)
+	assert.True(t, held, "its service is held")
+	_, held = loaded.Policy.Held(svcA)
+	assert.False(t, held, "the others decide")
+	d := loaded.Policy.Decide(policy.Request{Account: "222222222222", ServiceID: svcA}, time.Now())
+	assert.Equal(t, "b/blocked", d.Rule, "a decrypted part decides")
+
+	_, err = New(byPathSecure(t, params, map[string]string{"/p/root": "disabled key"}), "/p/", 0).Load(context.Background(), false)
+	var perr *Error
+	require.ErrorAs(t, err, &perr)
+	assert.Equal(t, "/p/root", perr.Parameter, "an unreadable root decides nothing")
+	assert.ErrorIs(t, err, policy.ErrNoPolicy)
 }

@@ -15,6 +15,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -188,6 +189,15 @@ func burstCalls(ctx context.Context, report *bytes.Buffer, moto *localaws.Moto, 
 		return err
 	}
 	var allowed, bodies []string
+	for i := range allowedAccounts {
+		allowed = append(allowed, fmt.Sprintf("%012d", 310000000000+i))
+	}
+	// The policy before the requests, as in a rollout: an event rejects
+	// only requests made since the policy last changed.
+	const parameter = "/bench/burst-policy"
+	if err := moto.PutPolicy(ctx, localaws.Region, parameter, allowlist(accounts*perAccount, allowed), ""); err != nil {
+		return err
+	}
 	accepted, rejected := 0, 0
 	for i := range accounts {
 		account := fmt.Sprintf("%012d", 310000000000+i)
@@ -196,7 +206,6 @@ func burstCalls(ctx context.Context, report *bytes.Buffer, moto *localaws.Moto, 
 			return err
 		}
 		if i < allowedAccounts {
-			allowed = append(allowed, account)
 			accepted += len(ids)
 		} else {
 			rejected += len(ids)
@@ -208,10 +217,6 @@ func burstCalls(ctx context.Context, report *bytes.Buffer, moto *localaws.Moto, 
 			}
 			bodies = append(bodies, envelope)
 		}
-	}
-	const parameter = "/bench/burst-policy"
-	if err := moto.PutPolicy(ctx, localaws.Region, parameter, strings.Join(allowed, ","), ""); err != nil {
-		return err
 	}
 	f, err := localaws.StartFunction(rie, bootstrap, append(moto.FunctionEnv(localaws.Region),
 		"POLICY_PARAMETER="+parameter, "SERVICE_IDS="+svc.ID), nil)
@@ -344,7 +349,7 @@ func fleetSweeps(ctx context.Context, report *bytes.Buffer, moto *localaws.Moto,
 			allowed = append(allowed, fmt.Sprintf("%012d", 330000000000+i))
 		}
 		parameter := fmt.Sprintf("/bench/fleet-%d", fleet.services)
-		if err := moto.PutPolicy(ctx, fleet.region, parameter, strings.Join(allowed, ","), ""); err != nil {
+		if err := moto.PutPolicy(ctx, fleet.region, parameter, allowlist(connections, allowed), ""); err != nil {
 			return err
 		}
 		f, err := localaws.StartFunction(rie, bootstrap, append(moto.FunctionEnv(fleet.region),
@@ -474,4 +479,11 @@ func policyBench(report *bytes.Buffer) error {
 	}
 	fmt.Fprintln(report, "\nReproduce everything with `make bench`.")
 	return nil
+}
+
+// allowlist is the plain list of accounts as a JSON document whose
+// maxRejections lets a benchmark reject all it means to at once.
+func allowlist(maxRejections int, accounts []string) string {
+	quoted, _ := json.Marshal(accounts)
+	return fmt.Sprintf(`{"version": 1, "maxRejections": %d, "rules": [{"name": "allowlist", "action": "accept", "accounts": %s}]}`, maxRejections, quoted)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -150,7 +151,8 @@ func TestPolicyMergedFromAPath(t *testing.T) {
 	  {"part": "partners", "services": [%q], "actions": ["accept"]},
 	  {"part": "eu/partner", "services": [%q], "actions": ["accept"]}],
 	  "rules": [{"name": "blocked", "action": "reject", "accounts": [%q]}]}`, s.svc().ID, s.svc().ID, allowed2))
-	put("partners", allowed+"\n"+allowed2)
+	// SecureStrings are listed encrypted, then decrypted one part at a time.
+	require.NoError(t, moto.PutPolicy(ctx(t), s.region, path+"partners", allowed+"\n"+allowed2, ssmtypes.ParameterTypeSecureString))
 	put("eu/partner", `{"version": 1, "rules": [{"name": "eu", "action": "accept", "accounts": ["4444"]}]}`) // invalid
 	a := s.endpoint(s.svc(), allowed)
 	b := s.endpoint(s.svc(), allowed2)

@@ -984,7 +984,7 @@ def check_least_privilege(ev: "Evaluator", present: dict, docs: list[tuple[str, 
         "ec2:AcceptVpcEndpointConnections": services, "ec2:RejectVpcEndpointConnections": services,
         "ec2:CreateVpcEndpointConnectionNotification": services,
         "ec2:CreateTags": connections, "ec2:DeleteTags": connections,
-        "ssm:GetParameter": {param}, "ssm:GetParametersByPath": {param},
+        "ssm:GetParameter": {param + "/*" if path else param}, "ssm:GetParametersByPath": {param},
         "kms:Decrypt": {f"arn:{partition}:kms:{region}:{account}:key/*"},
         "sns:Publish": {ev.ref("DecisionTopic")},
         "sts:AssumeRole": {ev.params.get("OrganizationRoleArn", "")},
@@ -1002,7 +1002,8 @@ def check_least_privilege(ev: "Evaluator", present: dict, docs: list[tuple[str, 
     required = {"logs:CreateLogStream", "logs:PutLogEvents", "sqs:ReceiveMessage", "sqs:DeleteMessage",
                 "sqs:GetQueueAttributes", "ec2:DescribeVpcEndpointConnections", "ec2:DescribeVpcEndpointServiceConfigurations",
                 "ec2:AcceptVpcEndpointConnections", "ec2:RejectVpcEndpointConnections", "ec2:CreateTags", "ec2:DeleteTags",
-                "ssm:GetParametersByPath" if path else "ssm:GetParameter", "kms:Decrypt", "sns:Publish"}
+                "ssm:GetParameter", "kms:Decrypt", "sns:Publish"}
+    required |= {"ssm:GetParametersByPath"} if path else set()
     required |= {"sts:AssumeRole"} if ev.params.get("OrganizationRoleArn") else {"organizations:ListParents", "organizations:DescribeOrganization"}
     granted = set()
     checked = 0
