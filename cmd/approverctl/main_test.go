@@ -487,3 +487,13 @@ func TestAcceptAndReject(t *testing.T) {
 	assert.Equal(t, "revoked", w.ec2.Stamp("vpce-0000000000000000c")["privatelink-approver:decision"])
 	assert.Equal(t, callerID, r.Decisions[0].By)
 }
+
+func TestValidateARootWithoutDelegate(t *testing.T) {
+	w := newWorld()
+	f := file(t, `{"version": 1, "rules": [{"name": "a/b", "action": "accept", "accounts": ["*"]}]}`)
+	_, _, code := w.run(t, "policy", "validate", f)
+	assert.Equal(t, 0, code, "valid as a policy in one parameter")
+	out, _, code := w.run(t, "policy", "validate", "--root", f)
+	assert.Equal(t, 1, code, "a root's rule names hold no /")
+	assert.Contains(t, out, "must not contain /")
+}

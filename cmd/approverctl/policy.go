@@ -22,16 +22,18 @@ import (
 )
 
 func (a *app) validateCmd() *cobra.Command {
-	return &cobra.Command{
+	var root bool
+	cmd := &cobra.Command{
 		Use:   "validate FILE",
 		Short: "Check a policy file; exit 1 listing every problem by field path",
 		Long: `Check a policy file (a JSON document or a plain list of account IDs) as the
 function would. Exit 0 when it is valid; otherwise exit 1 and list every
 problem, located by its field path, e.g.
   rules[2].accounts[0]: "12345" is not a 12-digit account ID or "*"
-A root part (a document that sets delegate) is checked as the root of a
-path policy: its delegations too (each part named once, services as service
-IDs, actions accept or reject). FILE may be - for standard input.`,
+A root part (a document that sets delegate, or any file with --root) is
+checked as the root of a path policy: its delegations too (each part named
+once, services as service IDs, actions accept or reject), and its rule
+names (no /). FILE may be - for standard input.`,
 		Example: "  approverctl policy validate policy.json\n  approverctl policy validate root.json --output json",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
@@ -40,7 +42,7 @@ IDs, actions accept or reject). FILE may be - for standard input.`,
 				return err
 			}
 			parse, what := policy.Parse, ""
-			if policy.IsRoot(text) {
+			if root || policy.IsRoot(text) {
 				parse, what = policy.ParseRoot, "root part, "
 			}
 			p, err := parse(text)
@@ -67,6 +69,8 @@ IDs, actions accept or reject). FILE may be - for standard input.`,
 				"delegate": p.Delegations}, Notes: notes})
 		},
 	}
+	cmd.Flags().BoolVar(&root, "root", false, "check FILE as the root part of a path policy (the parameter root under the path)")
+	return cmd
 }
 
 func (a *app) explainCmd() *cobra.Command {

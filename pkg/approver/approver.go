@@ -308,9 +308,11 @@ func needsAccepted(loaded *policy.Loaded, sweep bool) bool {
 
 // guard holds every revocation of the invocation when revoking could cut off
 // consumers by mistake: when more than maxRevocations are due across every
-// service, or when the count cannot be trusted: a managed service could not
-// be read, or accounts that rules by organization or OU could revoke could
-// not be looked up. It returns why, or "".
+// service, counting as due the revocations that accounts not looked up
+// could make (the worst case), or when the count cannot be trusted at all:
+// a managed service could not be read. The undecided revocations are never
+// made; a part with a rule by organization cannot hold every other
+// revocation by failing lookups. It returns why, or "".
 func (a *Approver) guard(ctx context.Context, plans []*plan, loaded *policy.Loaded, req Request) string {
 	revocations, undecided := 0, 0
 	var unread []string
@@ -330,9 +332,9 @@ func (a *Approver) guard(ctx context.Context, plans []*plan, loaded *policy.Load
 	case len(unread) > 0:
 		why = fmt.Sprintf("%d revocations held: the connections of %s could not be read, and nothing is revoked while any managed service is unread (the next sweep tries again)",
 			revocations, someOf(unread, 3))
-	case undecided > 0:
-		why = fmt.Sprintf("%d revocations held: %d accepted connections could be revoked by rules by organization or OU, but their accounts could not be looked up in AWS Organizations, and nothing is revoked while the count is unknown (the next sweep tries again)",
-			revocations, undecided)
+	case revocations+undecided > limit && undecided > 0:
+		why = fmt.Sprintf("%d revocations held: with %d more that rules by organization or OU could make (their accounts could not be looked up in AWS Organizations), they could exceed maxRevocations %d (the next sweep tries again)",
+			revocations, undecided, limit)
 	case revocations > limit:
 		why = fmt.Sprintf("%d revocations exceed maxRevocations %d: nothing revoked; check the policy, then raise maxRevocations if they are meant", revocations, limit)
 	default:

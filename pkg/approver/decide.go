@@ -176,7 +176,7 @@ func (a *Approver) decide(loaded *policy.Loaded, r serviceRead, req Request, now
 			d.OrgPath = orgPath(org)
 		}
 		d.situation = situation{Accepted: existing, PartHeld: partHeld, Verdict: policyVerdict(pd), Person: d.acceptedByPerson(),
-			Predates: !req.Sweep && predates(d.Created, loaded.Modified)}
+			Predates: !req.Sweep && predates(d.Created, a.settledBefore(loaded, now))}
 		ch := choose(d.situation)
 		if ch == chooseKeep {
 			return
@@ -237,6 +237,29 @@ func (pl *plan) record(d *Outcome, ch choice, pd policy.Decision, lookupErr erro
 	if dryRun {
 		d.Result = ResultDryRun
 	}
+}
+
+// settledBefore is the time before which a request should have been decided
+// by a sweep: the policy's last change, or one sweep period ago when that is
+// later (a backlog that a sweep held or left undecided, an account moved in
+// the organization, a rule expired: changes that move no parameter). A
+// request created before it is rejected only by a sweep. Zero when the
+// policy's change time is unknown.
+func (a *Approver) settledBefore(loaded *policy.Loaded, now time.Time) time.Time {
+	if loaded.Modified.IsZero() {
+		return time.Time{}
+	}
+	if a.cfg.SweepPeriod > 0 {
+		return latest(loaded.Modified, now.Add(-a.cfg.SweepPeriod))
+	}
+	return loaded.Modified
+}
+
+func latest(x, y time.Time) time.Time {
+	if x.After(y) {
+		return x
+	}
+	return y
 }
 
 // predates reports whether a request created at created was already

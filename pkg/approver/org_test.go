@@ -3,6 +3,7 @@ package approver_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -177,37 +178,58 @@ func TestRevocationFollowsTheOrganization(t *testing.T) {
 	assert.Equal(t, orgID+"/r-ab12", byEndpoint(report)["vpce-0000000000000000c"].OrgPath)
 }
 
-// A revocation that depends on a failed lookup is never made, and the
-// count of revocations is then unknown: the guard holds them all.
+// A revocation that depends on a failed lookup is never made. The others
+// are made while, counting the undecided ones as made (the worst case),
+// they stay within maxRevocations; past it, the guard holds them all.
 func TestAFailedLookupNeverRevokes(t *testing.T) {
-	f := approvertest.NewEC2(svcA, svcB)
-	f.Add(svcA, "vpce-0000000000000000a", "444444444444", "available", "") // outside: would be revoked
-	f.Add(svcB, "vpce-0000000000000000b", "555555555555", "available", "") // lookup fails
-	f.Add(svcB, "vpce-0000000000000000c", "666666666666", "available", "") // blocked by account: no lookup needed, held
-	f.Add(svcA, "vpce-0000000000000000d", "222222222222", "pendingAcceptance", "")
-	orgs := newMemberships()
-	orgs.failing["555555555555"] = "AccessDeniedException"
-	a := approver.New(vpcendpoints.New(f), staticPolicy(t, orgPolicy), approver.Config{Membership: orgs})
-
-	report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
-	require.NoError(t, err)
-	for _, id := range []string{"vpce-0000000000000000a", "vpce-0000000000000000b", "vpce-0000000000000000c"} {
-		assert.Equal(t, "available", f.State(id), id)
+	tests := []struct {
+		name        string
+		policy      string
+		wantRevoked bool
+	}{
+		{"two known and one undecided within maxRevocations 10: the known made", orgPolicy, true},
+		{"two known and one undecided past maxRevocations 2: all held",
+			strings.Replace(orgPolicy, `"revoke": true,`, `"revoke": true, "maxRevocations": 2,`, 1), false},
 	}
-	assert.Equal(t, "rejected", f.State("vpce-0000000000000000d"), "pending requests are still decided")
-	byID := byEndpoint(report)
-	assert.Equal(t, approver.ResultHeld, byID["vpce-0000000000000000a"].Result)
-	assert.Equal(t, approver.ResultHeld, byID["vpce-0000000000000000c"].Result)
-	assert.Equal(t, approver.ResultFailed, byID["vpce-0000000000000000b"].Result)
-	assert.True(t, byID["vpce-0000000000000000b"].MembershipFailed)
-	assert.Equal(t, "AccessDeniedException", byID["vpce-0000000000000000b"].ErrorCode)
-	assert.False(t, byID["vpce-0000000000000000b"].StillPending(), "an accepted connection, not a request")
-	assert.Contains(t, report.Guard, "could not be looked up")
-	assert.Equal(t, 2, report.Held)
-	assert.Equal(t, 0, report.Revoked)
-	assert.Equal(t, 1, report.MembershipErrors)
-	require.Error(t, report.Err())
-	assert.True(t, report.ServiceFailed(svcB))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := approvertest.NewEC2(svcA, svcB)
+			f.Add(svcA, "vpce-0000000000000000a", "444444444444", "available", "") // outside: revoked
+			f.Add(svcB, "vpce-0000000000000000b", "555555555555", "available", "") // lookup fails
+			f.Add(svcB, "vpce-0000000000000000c", "666666666666", "available", "") // blocked by account: no lookup needed
+			f.Add(svcA, "vpce-0000000000000000d", "222222222222", "pendingAcceptance", "")
+			orgs := newMemberships()
+			orgs.failing["555555555555"] = "AccessDeniedException"
+			a := approver.New(vpcendpoints.New(f), staticPolicy(t, tt.policy), approver.Config{Membership: orgs})
+
+			report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
+			require.NoError(t, err)
+			assert.Equal(t, "available", f.State("vpce-0000000000000000b"), "never revoked on a failed lookup")
+			assert.Equal(t, "rejected", f.State("vpce-0000000000000000d"), "pending requests are still decided")
+			byID := byEndpoint(report)
+			assert.Equal(t, approver.ResultFailed, byID["vpce-0000000000000000b"].Result)
+			assert.True(t, byID["vpce-0000000000000000b"].MembershipFailed)
+			assert.Equal(t, "AccessDeniedException", byID["vpce-0000000000000000b"].ErrorCode)
+			assert.False(t, byID["vpce-0000000000000000b"].StillPending(), "an accepted connection, not a request")
+			assert.Equal(t, 1, report.MembershipErrors)
+			require.Error(t, report.Err())
+			assert.True(t, report.ServiceFailed(svcB))
+			if tt.wantRevoked {
+				assert.Equal(t, "rejected", f.State("vpce-0000000000000000a"))
+				assert.Equal(t, "rejected", f.State("vpce-0000000000000000c"))
+				assert.Equal(t, 2, report.Revoked)
+				assert.Empty(t, report.Guard)
+				return
+			}
+			assert.Equal(t, "available", f.State("vpce-0000000000000000a"))
+			assert.Equal(t, "available", f.State("vpce-0000000000000000c"))
+			assert.Equal(t, approver.ResultHeld, byID["vpce-0000000000000000a"].Result)
+			assert.Equal(t, approver.ResultHeld, byID["vpce-0000000000000000c"].Result)
+			assert.Contains(t, report.Guard, "could not be looked up")
+			assert.Contains(t, report.Guard, "maxRevocations 2")
+			assert.Equal(t, 2, report.RevocationsHeld)
+		})
+	}
 }
 
 // A person's accept is revoked only by a reject rule: a failed lookup
@@ -228,8 +250,8 @@ func TestAFailedLookupAndAPersonsAccept(t *testing.T) {
 }
 
 // A person's accept that only a reject rule by OU could revoke: with the
-// lookup failed, it is undecided, and the guard holds the other
-// revocations (their count is unknown).
+// lookup failed, it is undecided, and the other revocations are made while
+// the worst case stays within maxRevocations.
 func TestAFailedLookupAndAPersonsAcceptARejectRuleByOUCouldRevoke(t *testing.T) {
 	const suspendOU = `{"version": 1, "revoke": true, "rules": [
 		{"name": "named", "action": "accept", "accounts": ["111111111111"]},
@@ -244,14 +266,14 @@ func TestAFailedLookupAndAPersonsAcceptARejectRuleByOUCouldRevoke(t *testing.T) 
 	a := approver.New(vpcendpoints.New(f), staticPolicy(t, suspendOU), approver.Config{Membership: orgs})
 	report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
 	require.NoError(t, err)
-	assert.Equal(t, map[string]string{"vpce-0000000000000000a": "available", "vpce-0000000000000000b": "available"}, f.States())
+	assert.Equal(t, map[string]string{"vpce-0000000000000000a": "available", "vpce-0000000000000000b": "rejected"}, f.States())
 	byID := byEndpoint(report)
 	person := byID["vpce-0000000000000000a"]
 	assert.Equal(t, approver.ResultFailed, person.Result)
 	assert.True(t, person.MembershipFailed)
 	assert.Equal(t, "suspended", person.Rule)
 	assert.Contains(t, person.Reason, "could not be looked up")
-	assert.Equal(t, approver.ResultHeld, byID["vpce-0000000000000000b"].Result)
+	assert.Equal(t, approver.ResultRevoked, byID["vpce-0000000000000000b"].Result)
 	assert.Equal(t, 1, report.MembershipErrors)
 	require.Error(t, report.Err())
 	assert.Contains(t, report.Err().Error(), "1 of 1 services failed", "one error for the service, not one per cause")

@@ -182,3 +182,29 @@ func TestAnEventCannotRejectWhatTheSweepHeld(t *testing.T) {
 	assert.Equal(t, 0, report.Rejected)
 	assert.Equal(t, "pendingAcceptance", f.State("vpce-00000000000000200"))
 }
+
+// TestAnEventLeavesABacklogToTheSweep: a request older than a sweep period
+// should have been decided by a sweep; if it is still pending (a backlog
+// the sweep held, or an account that moved), only a sweep rejects it, even
+// when the policy has not changed since.
+func TestAnEventLeavesABacklogToTheSweep(t *testing.T) {
+	f := approvertest.NewEC2(svcA)
+	f.Add(svcA, "vpce-0000000000000000a", "333333333333", "pendingAcceptance", "") // Created(0)
+	for i := 1; i < 10; i++ {
+		f.Add(svcA, fmt.Sprintf("vpce-00000000000000%03x", i+0x100), "111111111111", "available", "")
+	}
+	f.Add(svcA, "vpce-0000000000000000b", "333333333333", "pendingAcceptance", "") // Created(10)
+	now := approvertest.Created(10).Add(time.Minute)
+	a := approver.New(vpcendpoints.New(f), staticPolicy(t, `{"version": 1, "rules": []}`),
+		approver.Config{SweepPeriod: 5 * time.Minute, Now: func() time.Time { return now }})
+	report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "notification", Services: []string{svcA}})
+	require.NoError(t, err)
+	assert.Equal(t, "pendingAcceptance", f.State("vpce-0000000000000000a"), "ten minutes old: left for the sweep")
+	assert.Equal(t, "rejected", f.State("vpce-0000000000000000b"), "a minute old: rejected")
+	assert.Equal(t, 1, report.Deferred)
+
+	report, err = a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
+	require.NoError(t, err)
+	assert.Equal(t, "rejected", f.State("vpce-0000000000000000a"), "the sweep rejects it")
+	assert.Equal(t, 0, report.Deferred)
+}

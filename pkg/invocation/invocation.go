@@ -130,7 +130,8 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (any, err
 	h.writeMetrics(func(w io.Writer) error { return metrics.WriteReport(w, report, h.opts.Now()) })
 	h.log.InfoContext(ctx, "summary", "trigger", report.Trigger, "services", report.Services,
 		"accepted", report.Accepted, "rejected", report.Rejected, "revoked", report.Revoked, "manual", report.Manual,
-		"held", report.Held, "partHeld", report.PartHeld, "policyPartsRefused", report.PolicyPartsRefused, "dryRunDecisions", report.DryRunDecisions, "alreadyDecided", report.AlreadyDecided, "gone", report.Gone,
+		"held", report.Held, "rejectionsHeld", report.RejectionsHeld, "revocationsHeld", report.RevocationsHeld, "partHeld", report.PartHeld,
+		"deferred", report.Deferred, "policyPartsRefused", report.PolicyPartsRefused, "dryRunDecisions", report.DryRunDecisions, "alreadyDecided", report.AlreadyDecided, "gone", report.Gone,
 		"failed", report.Failed, "stampFailures", report.StampFailures, "dryRun", report.DryRun)
 
 	if t.Source == trigger.FromSQS {

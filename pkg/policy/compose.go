@@ -87,8 +87,10 @@ func (v *validator) delegations(raw json.RawMessage) []Delegation {
 			switch {
 			case !partNamePattern().MatchString(name):
 				v.add(path+".part", "%q is not a parameter name relative to the path (letters, digits, _ . - and / between them, such as payments or teams/payments)", name)
-			case strings.EqualFold(name, RootPartName), strings.EqualFold(name, DefaultRuleName), strings.EqualFold(name, PersonRuleName):
+			case strings.EqualFold(name, DefaultRuleName), strings.EqualFold(name, PersonRuleName):
 				v.add(path+".part", "%q is reserved", name)
+			case strings.EqualFold(name[strings.LastIndexByte(name, '/')+1:], RootPartName):
+				v.add(path+".part", "%q: a parameter named root is the root part of the path above it, never a delegated part", name)
 			default:
 				if first, dup := seen[name]; dup {
 					v.add(path+".part", "%q is already delegated by delegate[%d]: delegate each part once, listing all its services", name, first)
