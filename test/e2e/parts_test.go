@@ -133,6 +133,27 @@ func TestAPartWriterCannotTakeOver(t *testing.T) {
 	}
 }
 
+// TestAValidPartReachesOnlyItsServices: a part that is valid but writes
+// as if it owned everything (accept anyone, no services) decides its own
+// service only.
+func TestAValidPartReachesOnlyItsServices(t *testing.T) {
+	p := newPathScenario(t, 2)
+	payments, search := p.services[0], p.services[1]
+	p.put("root", fmt.Sprintf(`{"version": 1, "delegate": [
+	  {"part": "payments", "services": [%q]}, {"part": "search", "services": [%q], "actions": ["accept"]}], "rules": []}`, payments.ID, search.ID))
+	p.put("payments", allowed)
+	p.put("search", `{"version": 1, "rules": [{"name": "everyone", "action": "accept", "accounts": ["*"]}]}`)
+	onPayments := p.endpoint(payments, stranger)
+	onSearch := p.endpoint(search, stranger)
+	f := p.function()
+	var sum summary
+	invoke(t, f, p.sample("eventbridge-scheduled-event.json"), &sum)
+	assert.Equal(t, "rejected", p.states(payments)[onPayments], "the other team's service: the root's default")
+	assert.Equal(t, "available", p.states(search)[onSearch], "its own service: its rule")
+	assert.Equal(t, "search/everyone", sum.rules()[onSearch])
+	assert.Empty(t, f.Logs("policy part refused"))
+}
+
 // TestADeletedPartHoldsItsRequests: requests wait for a person; the part
 // of their service is deleted (by hand, or by an SSM expiration policy).
 // Nothing is rejected; other services go on; putting the part back
