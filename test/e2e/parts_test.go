@@ -43,16 +43,6 @@ func (p *pathScenario) function(env ...string) *localaws.Function {
 	return p.scenario.function(append([]string{"POLICY_PARAMETER=" + p.path}, env...)...)
 }
 
-// decisionLines are the function's decision lines by endpoint, the last
-// of each.
-func decisionLines(f *localaws.Function) map[string]map[string]any {
-	out := map[string]map[string]any{}
-	for _, l := range f.Logs("decision") {
-		out[l["endpointId"].(string)] = l
-	}
-	return out
-}
-
 // TestAPartWriterCannotTakeOver writes, as the team that owns one part
 // (search), everything that could reach beyond it: the part is refused, its
 // own service is held, and the other team's service and partners are
@@ -118,7 +108,7 @@ func TestAPartWriterCannotTakeOver(t *testing.T) {
 				"the other team's service is decided by its own part and the root: its partner kept, the stranger rejected by default")
 			assert.Equal(t, map[string]string{searchPartner: "available", strangerOnSearch: "pendingAcceptance"}, p.states(search),
 				"its own service is held: nothing accepted, rejected or revoked")
-			lines := decisionLines(f)
+			lines := lines(f)
 			assert.Equal(t, approver.ResultLeftPending, lines[strangerOnSearch]["result"])
 			assert.Contains(t, lines[strangerOnSearch]["detail"], p.path+"search")
 			assert.Equal(t, "default", lines[strangerOnPayments]["rule"])
@@ -272,7 +262,7 @@ func TestRejectionsHaveAGuard(t *testing.T) {
 	}
 	assert.Equal(t, []float64{0, 150}, metric(f, "RejectionsHeld"))
 	held := 0
-	for _, l := range decisionLines(f) {
+	for _, l := range lines(f) {
 		if l["result"] == approver.ResultHeld {
 			held++
 			assert.Contains(t, l["detail"], "maxRejections")
@@ -292,8 +282,8 @@ func TestRejectionsHaveAGuard(t *testing.T) {
 	for _, id := range strangers {
 		require.Equal(t, "pendingAcceptance", st[id], "not rejected by an event")
 	}
-	assert.Equal(t, "left-pending", decisionLines(f)[strangers[0]]["result"])
-	assert.Contains(t, decisionLines(f)[strangers[0]]["detail"], "left for the next sweep")
+	assert.Equal(t, "left-pending", lines(f)[strangers[0]]["result"])
+	assert.Contains(t, lines(f)[strangers[0]]["detail"], "left for the next sweep")
 
 	s.policy(fmt.Sprintf(`{"version": 1, "maxRejections": 200, "rules": [{"name": "partner", "action": "accept", "accounts": [%q]}]}`, allowed))
 	invoke(t, f, s.sample("ssm-parameter-store-change.json"), &sum)
