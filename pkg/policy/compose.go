@@ -175,26 +175,25 @@ func Compose(path string, root []byte, parts []Source) (*Policy, error) {
 	for _, del := range inOrder {
 		delegated[del.Part] = true
 		src, ok := byName[del.Part]
-		if !ok {
-			issues = append(issues, PartIssue{Part: del.Part, Status: PartMissing, Services: del.Services,
-				Problems: []string{fmt.Sprintf("the root delegates it, but there is no parameter %s%s", path, del.Part)}})
-			for _, svc := range del.Services {
-				held[svc] = append(held[svc], del.Part)
-			}
+		var rules []Rule
+		issue := PartIssue{Part: del.Part, Status: PartRefused, Services: del.Services}
+		switch {
+		case !ok:
+			issue.Status = PartMissing
+			issue.Problems = []string{fmt.Sprintf("the root delegates it, but there is no parameter %s%s", path, del.Part)}
+		case src.Unreadable != "":
+			issue.Problems = []string{src.Unreadable}
+		default:
+			rules, issue.Problems = delegatedRules(del, src.Text)
+		}
+		if len(issue.Problems) == 0 {
+			d.rules = append(d.rules, rules...)
 			continue
 		}
-		rules, problems := delegatedRules(del, src.Text)
-		if src.Unreadable != "" {
-			rules, problems = nil, []string{src.Unreadable}
+		issues = append(issues, issue)
+		for _, svc := range del.Services {
+			held[svc] = append(held[svc], del.Part)
 		}
-		if len(problems) > 0 {
-			issues = append(issues, PartIssue{Part: del.Part, Status: PartRefused, Services: del.Services, Problems: problems})
-			for _, svc := range del.Services {
-				held[svc] = append(held[svc], del.Part)
-			}
-			continue
-		}
-		d.rules = append(d.rules, rules...)
 	}
 	for _, src := range parts {
 		if src.Name != RootPartName && !delegated[src.Name] {
