@@ -62,7 +62,7 @@ names (no /). FILE may be - for standard input.`,
 			line += fmt.Sprintf(", at most %d rejections per invocation", p.MaxRejections)
 			notes := []string{line}
 			for _, d := range p.Delegations {
-				notes = append(notes, fmt.Sprintf("  delegates %s: %s on %s", d.Part, joinActions(d.Actions), strings.Join(d.Services, ", ")))
+				notes = append(notes, fmt.Sprintf("  delegates %s: %s on %s", d.Part, d.ActionsText(), strings.Join(d.Services, ", ")))
 			}
 			return a.show(view{JSON: map[string]any{"file": args[0], "valid": true, "rules": len(p.Rules),
 				"defaultAction": p.DefaultAction, "revoke": p.Revoke, "maxRevocations": p.MaxRevocations, "maxRejections": p.MaxRejections,
@@ -499,14 +499,6 @@ func guardText(p *approver.PolicyPlan) string {
 			p.Rejections, p.MaxRejections))
 	}
 	return strings.Join(lines, "\n")
-}
-
-func joinActions(actions []policy.Action) string {
-	out := make([]string, len(actions))
-	for i, a := range actions {
-		out[i] = string(a)
-	}
-	return strings.Join(out, " and ")
 }
 
 // partLines say what the policy does with parts that decide nothing.

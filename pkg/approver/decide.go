@@ -42,7 +42,8 @@ const CodeNoMembership = "NoOrganizationsClient"
 // resolve looks up, once per invocation, the accounts whose decisions under
 // loaded could depend on their place in the organization (known holds those
 // looked up already). None when the policy has no rule by organization or
-// OU; none for an account a reject rule naming it decides anyway.
+// OU; none for an account a reject rule naming it decides anyway; none on a
+// service a refused or missing part holds (nothing there is decided).
 func (a *Approver) resolve(ctx context.Context, loaded *policy.Loaded, reads []serviceRead, req Request, now time.Time, known lookups) {
 	p := loaded.Policy
 	if !p.HasOrganizationRules() {
@@ -62,6 +63,9 @@ func (a *Approver) resolve(ctx context.Context, loaded *policy.Loaded, reads []s
 		}
 	}
 	for _, r := range reads {
+		if _, held := p.Held(r.svc); held {
+			continue
+		}
 		for _, c := range r.pending {
 			consider(r.svc, c, false)
 		}
@@ -168,11 +172,11 @@ func (a *Approver) decide(loaded *policy.Loaded, r serviceRead, req Request, now
 		if !partHeld {
 			var org *policy.Membership
 			org, lookupErr = orgs.memberOf(d.Owner)
-			req := policy.Request{Account: d.Owner, ServiceID: r.svc, EndpointID: d.EndpointID, Region: d.Region, Existing: existing, Org: org}
+			asked := policy.Request{Account: d.Owner, ServiceID: r.svc, EndpointID: d.EndpointID, Region: d.Region, Existing: existing, Org: org}
 			if !existing {
-				req.Accepted = acceptedBy[d.Owner]
+				asked.Accepted = acceptedBy[d.Owner]
 			}
-			pd = p.Decide(req, now)
+			pd = p.Decide(asked, now)
 			d.OrgPath = orgPath(org)
 		}
 		d.situation = situation{Accepted: existing, PartHeld: partHeld, Verdict: policyVerdict(pd), Person: d.acceptedByPerson(),

@@ -208,3 +208,21 @@ func TestAnEventLeavesABacklogToTheSweep(t *testing.T) {
 	assert.Equal(t, "rejected", f.State("vpce-0000000000000000a"), "the sweep rejects it")
 	assert.Equal(t, 0, report.Deferred)
 }
+
+// TestAHeldServiceCostsNoLookup: a part with rules by OU that is refused
+// holds its service; nothing there is decided, so no account of it is
+// looked up in AWS Organizations (a failing lookup would fail more).
+func TestAHeldServiceCostsNoLookup(t *testing.T) {
+	root := fmt.Sprintf(`{"version": 1, "delegate": [{"part": "a-team", "services": [%q]}],
+	  "rules": [{"name": "partners", "action": "accept", "organizationalUnits": ["ou-ab12-11111111"]}]}`, svcA)
+	f := approvertest.NewEC2(svcA, svcB)
+	f.Add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "") // on the held service
+	f.Add(svcB, "vpce-0000000000000000b", "222222222222", "pendingAcceptance", "") // looked up: in the partners OU
+	orgs := newMemberships()
+	a := approver.New(vpcendpoints.New(f), composed(t, root, map[string]string{"a-team": "not a policy"}), approver.Config{Membership: orgs})
+	_, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
+	require.NoError(t, err)
+	assert.Equal(t, [][]string{{"222222222222"}}, orgs.asked, "the held service's account is not looked up")
+	assert.Equal(t, "pendingAcceptance", f.State("vpce-0000000000000000a"))
+	assert.Equal(t, "available", f.State("vpce-0000000000000000b"))
+}

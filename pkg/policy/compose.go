@@ -245,7 +245,7 @@ func delegatedRules(del Delegation, text []byte) ([]Rule, []string) {
 			path = "accounts"
 		}
 		if !slices.Contains(del.Actions, r.Action) {
-			problems = append(problems, fmt.Sprintf("%s.action: %q is not delegated to this part (delegated: %s)", path, r.Action, joinActions(del.Actions)))
+			problems = append(problems, fmt.Sprintf("%s.action: %q is not delegated to this part (delegated: %s)", path, r.Action, del.ActionsText()))
 		}
 		if len(r.Services) == 0 {
 			r.Services = slices.Clone(del.Services)
@@ -266,9 +266,10 @@ func delegatedRules(del Delegation, text []byte) ([]Rule, []string) {
 	return rules, nil
 }
 
-func joinActions(actions []Action) string {
-	s := make([]string, len(actions))
-	for i, a := range actions {
+// ActionsText lists the delegated actions, such as "accept, reject".
+func (d Delegation) ActionsText() string {
+	s := make([]string, len(d.Actions))
+	for i, a := range d.Actions {
 		s[i] = string(a)
 	}
 	return strings.Join(s, ", ")
