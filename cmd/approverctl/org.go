@@ -63,11 +63,15 @@ func (a *app) lookup(cmd *cobra.Command, roleFlag, account string) (policy.Membe
 	}
 	res := r.Lookup(cmd.Context(), []string{account})[account]
 	if res.Err != nil {
-		hint := ""
-		if awserr.IsAccessDenied(res.Err) {
-			hint = " (Organizations answers only in the management account or a delegated administrator: give --role or set ORGANIZATION_ROLE_ARN)"
-		}
-		return policy.Membership{}, fmt.Errorf("%w%s", res.Err, hint)
+		return policy.Membership{}, fmt.Errorf("%w%s", res.Err, orgHint(res.Err))
 	}
 	return res.Membership, nil
+}
+
+// orgHint says where Organizations answers, when it denied a call.
+func orgHint(err error) string {
+	if awserr.IsAccessDenied(err) {
+		return " (Organizations answers only in the management account or a delegated administrator: give --role or set ORGANIZATION_ROLE_ARN)"
+	}
+	return ""
 }

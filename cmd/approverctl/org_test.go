@@ -67,6 +67,59 @@ func (f *fakeOrgs) DescribeOrganization(context.Context, *organizations.Describe
 	return &organizations.DescribeOrganizationOutput{Organization: &orgtypes.Organization{Id: aws.String("o-abc1234567")}}, nil
 }
 
+func (f *fakeOrgs) DescribeOrganizationalUnit(_ context.Context, in *organizations.DescribeOrganizationalUnitInput, _ ...func(*organizations.Options)) (*organizations.DescribeOrganizationalUnitOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.deny {
+		return nil, &orgtypes.AccessDeniedException{Message: aws.String("not the management account")}
+	}
+	if _, ok := f.parents[aws.ToString(in.OrganizationalUnitId)]; !ok {
+		return nil, &orgtypes.OrganizationalUnitNotFoundException{Message: aws.String("no such OU")}
+	}
+	return &organizations.DescribeOrganizationalUnitOutput{OrganizationalUnit: &orgtypes.OrganizationalUnit{Id: in.OrganizationalUnitId}}, nil
+}
+
+// validate --role and explain check the organizations and OUs a policy
+// names, as the function does.
+func TestPolicyReferencesChecked(t *testing.T) {
+	const foreign = `{"version": 1, "rules": [
+	  {"name": "block-competitor", "action": "reject", "organizations": ["o-competitor1"]},
+	  {"name": "partners", "action": "accept", "organizationalUnits": ["ou-ab12-11111111", "ou-zz99-99999999"]}]}`
+	const valid = `{"version": 1, "rules": [{"name": "partners", "action": "accept", "organizationalUnits": ["ou-ab12-11111111"]}]}`
+	w := newWorld()
+	bad, good := file(t, foreign), file(t, valid)
+
+	out, _, code := w.run(t, "policy", "validate", bad)
+	assert.Equal(t, 0, code, "without --role: offline, the IDs are well formed")
+	assert.Contains(t, out, "valid")
+
+	out, _, code = w.run(t, "-o", "json", "policy", "validate", bad, "--role", orgRole)
+	assert.Equal(t, 1, code)
+	var got struct {
+		Valid    bool
+		Problems []string
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &got))
+	assert.False(t, got.Valid)
+	require.Len(t, got.Problems, 2)
+	assert.Contains(t, got.Problems[0], "rule block-competitor names o-competitor1, not the organization o-abc1234567")
+	assert.Contains(t, got.Problems[1], "rule partners names ou-zz99-99999999, not an OU of the organization")
+
+	_, _, code = w.run(t, "policy", "validate", good, "--role", orgRole)
+	assert.Equal(t, 0, code)
+
+	_, stderr, code := w.run(t, "policy", "explain", bad, "--account", inOU, "--service", svc)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "would decide nothing")
+	assert.Contains(t, stderr, "o-competitor1")
+
+	w.orgs.deny = true
+	_, stderr, code = w.run(t, "policy", "validate", good, "--role", orgRole)
+	assert.Equal(t, 1, code, "could not check: an error")
+	assert.Contains(t, stderr, "give --role or set ORGANIZATION_ROLE_ARN")
+}
+
 func TestOrg(t *testing.T) {
 	w := newWorld()
 	out, _, code := w.run(t, "org", inOU)

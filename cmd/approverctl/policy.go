@@ -16,6 +16,7 @@ import (
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
 	"github.com/privatelink-approver/privatelink-approver/pkg/awserr"
 	"github.com/privatelink-approver/privatelink-approver/pkg/awsid"
+	"github.com/privatelink-approver/privatelink-approver/pkg/membership"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policystore"
 	"github.com/privatelink-approver/privatelink-approver/pkg/settings"
@@ -23,6 +24,7 @@ import (
 
 func (a *app) validateCmd() *cobra.Command {
 	var root bool
+	var role string
 	cmd := &cobra.Command{
 		Use:   "validate FILE",
 		Short: "Check a policy file; exit 1 listing every problem by field path",
@@ -33,10 +35,16 @@ problem, located by its field path, e.g.
 A root part (a document that sets delegate, or any file with --root) is
 checked as the root of a path policy: its delegations too (each part named
 once, services as service IDs, actions accept or reject), and its rule
-names (no /). FILE may be - for standard input.`,
-		Example: "  approverctl policy validate policy.json\n  approverctl policy validate root.json --output json",
-		Args:    cobra.ExactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
+names (no /). FILE may be - for standard input.
+
+With --role, the organizations and OUs the rules name are also checked
+against AWS Organizations as the function checks them (acting as that
+role): an organization other than the role's own, or an OU not in it, is a
+problem, since the function would decide nothing with such a policy.`,
+		Example: "  approverctl policy validate policy.json\n  approverctl policy validate root.json --output json\n" +
+			"  approverctl policy validate policy.json --role arn:aws:iam::999988887777:role/privatelink-approver-org-reader",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
 			text, err := readPolicyFile(args[0])
 			if err != nil {
 				return err
@@ -46,6 +54,13 @@ names (no /). FILE may be - for standard input.`,
 				parse, what = policy.ParseRoot, "root part, "
 			}
 			p, err := parse(text)
+			if err == nil && cmd.Flags().Changed("role") {
+				err = a.checkReferences(cmd, role, p)
+				var rerr *membership.ReferenceError
+				if err != nil && !errors.As(err, &rerr) {
+					return err // could not check: an error, not a verdict on the file
+				}
+			}
 			if err != nil {
 				list := problems(err)
 				notes := []string{fmt.Sprintf("%s: invalid, %d problem(s):", args[0], len(list))}
@@ -70,7 +85,36 @@ names (no /). FILE may be - for standard input.`,
 		},
 	}
 	cmd.Flags().BoolVar(&root, "root", false, "check FILE as the root part of a path policy (the parameter root under the path)")
+	cmd.Flags().StringVar(&role, "role", "", "also check the organizations and OUs the rules name in AWS Organizations, acting as this role (the function's ORGANIZATION_ROLE_ARN)")
 	return cmd
+}
+
+// checkReferences checks the organizations and OUs p names in AWS
+// Organizations, as the function does before its first lookup: every one
+// that is not of the organization is a problem (joined errors).
+func (a *app) checkReferences(cmd *cobra.Command, roleFlag string, p *policy.Policy) error {
+	refs := p.References()
+	if len(refs) == 0 {
+		return nil
+	}
+	role, err := a.orgRole(roleFlag)
+	if err != nil {
+		return err
+	}
+	c, err := a.aws(cmd.Context())
+	if err != nil {
+		return err
+	}
+	r := c.memberships(role)
+	if r == nil {
+		return errors.New("no AWS Organizations client")
+	}
+	err = r.Check(cmd.Context(), refs)
+	var lerr *membership.LookupError
+	if errors.As(err, &lerr) {
+		return fmt.Errorf("%w%s", err, orgHint(err))
+	}
+	return err
 }
 
 func (a *app) explainCmd() *cobra.Command {
@@ -149,6 +193,13 @@ account outside the organization.`,
 			endpoint = awsid.NormalizeEndpointID(endpoint)
 			req := policy.Request{Account: account, ServiceID: service, EndpointID: endpoint, Region: region, Accepted: accepted, Org: org}
 			if org == nil && p.NeedsMembership(req, when) {
+				if err := a.checkReferences(cmd, role, p); err != nil {
+					var rerr *membership.ReferenceError
+					if errors.As(err, &rerr) {
+						return fmt.Errorf("%s would decide nothing: %w", args[0], err)
+					}
+					return fmt.Errorf("rules by organization or OU could decide this request, and %w (or explain offline with --org-path)", err)
+				}
 				m, err := a.lookup(cmd, role, account)
 				if err != nil {
 					return fmt.Errorf("rules by organization or OU could decide this request, and %w (or explain offline with --org-path)", err)

@@ -188,6 +188,13 @@ func problems(err error) []string {
 		}
 		return out
 	}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []string
+		for _, e := range joined.Unwrap() {
+			out = append(out, problems(e)...)
+		}
+		return out
+	}
 	return []string{strings.TrimPrefix(err.Error(), "invalid policy: ")}
 }
 

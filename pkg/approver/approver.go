@@ -42,6 +42,10 @@ type PolicyLoader interface {
 // rules that name organizations or OUs; *membership.Resolver is one.
 type MembershipResolver interface {
 	Lookup(ctx context.Context, accounts []string) map[string]membership.Result
+	// Check returns *membership.ReferenceError (joined) for organizations
+	// and OUs the policy names that are not of the organization, or a
+	// *membership.LookupError when it could not tell.
+	Check(ctx context.Context, refs []policy.Reference) error
 	Forget()
 }
 
@@ -212,7 +216,9 @@ func (a *Approver) Reconcile(ctx context.Context, req Request) (*Report, error) 
 	// Every account is looked up at most once per invocation, whatever
 	// policy decides.
 	orgs := lookups{}
-	a.resolve(ctx, loaded, reads, req, now, orgs)
+	if err := a.resolve(ctx, loaded, reads, req, now, orgs); err != nil {
+		return nil, err
+	}
 	plans := a.decideAll(loaded, reads, req, now, orgs)
 	if loaded.Cached && acts(plans) {
 		// Another execution environment may have heard of a change this one
@@ -234,7 +240,9 @@ func (a *Approver) Reconcile(ctx context.Context, req Request) (*Report, error) 
 				a.cfg.Membership.Forget()
 				orgs = lookups{}
 			}
-			a.resolve(ctx, loaded, reads, req, now, orgs)
+			if err := a.resolve(ctx, loaded, reads, req, now, orgs); err != nil {
+				return nil, err
+			}
 			plans = a.decideAll(loaded, reads, req, now, orgs)
 		}
 	}

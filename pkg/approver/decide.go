@@ -44,10 +44,17 @@ const CodeNoMembership = "NoOrganizationsClient"
 // looked up already). None when the policy has no rule by organization or
 // OU; none for an account a reject rule naming it decides anyway; none on a
 // service a refused or missing part holds (nothing there is decided).
-func (a *Approver) resolve(ctx context.Context, loaded *policy.Loaded, reads []serviceRead, req Request, now time.Time, known lookups) {
+//
+// Before the first lookup, the organizations and OUs the policy names are
+// checked against the organization (the resolver keeps what it found valid
+// for its cache period): a policy naming another organization, or an OU
+// not in it, is not usable, and nothing is decided (an error matching
+// policy.ErrNoPolicy). When the check itself fails, every account needed
+// fails with it: their requests stay undecided.
+func (a *Approver) resolve(ctx context.Context, loaded *policy.Loaded, reads []serviceRead, req Request, now time.Time, known lookups) error {
 	p := loaded.Policy
 	if !p.HasOrganizationRules() {
-		return
+		return nil
 	}
 	revoking := req.Sweep && p.Revoke
 	var need []string
@@ -76,14 +83,25 @@ func (a *Approver) resolve(ctx context.Context, loaded *policy.Loaded, reads []s
 		}
 	}
 	if len(need) == 0 {
-		return
+		return nil
 	}
 	if a.cfg.Membership == nil {
 		for _, account := range need {
 			known[account] = membership.Result{Err: &membership.LookupError{Account: account, Code: CodeNoMembership,
 				Err: errors.New("the approver has no AWS Organizations client")}}
 		}
-		return
+		return nil
+	}
+	if err := a.cfg.Membership.Check(ctx, p.References()); err != nil {
+		var lerr *membership.LookupError
+		if !errors.As(err, &lerr) {
+			return fmt.Errorf("%w: policy %s version %s: %w", policy.ErrNoPolicy, loaded.Parameter, loaded.Version, err)
+		}
+		a.log.WarnContext(ctx, "policy's organizations and OUs not checked", "trigger", req.Trigger, "error", err.Error())
+		for _, account := range need {
+			known[account] = membership.Result{Err: &membership.LookupError{Account: account, Code: lerr.Code, Err: err}}
+		}
+		return nil
 	}
 	failed := 0
 	for account, res := range a.cfg.Membership.Lookup(ctx, need) {
@@ -94,6 +112,7 @@ func (a *Approver) resolve(ctx context.Context, loaded *policy.Loaded, reads []s
 		}
 	}
 	a.log.DebugContext(ctx, "memberships looked up", "trigger", req.Trigger, "accounts", len(need), "failed", failed)
+	return nil
 }
 
 // decideAll decides every service's read with the policy and the

@@ -31,6 +31,9 @@ type fakeMemberships struct {
 	failing map[string]string // account -> error code
 	asked   [][]string
 	forgot  int
+	// checkErr is what Check answers; checked what it was asked.
+	checkErr error
+	checked  [][]policy.Reference
 }
 
 var _ approver.MembershipResolver = (*fakeMemberships)(nil)
@@ -48,6 +51,13 @@ func (f *fakeMemberships) Lookup(_ context.Context, accounts []string) map[strin
 		out[a] = membership.Result{Membership: f.members[a]}
 	}
 	return out
+}
+
+func (f *fakeMemberships) Check(_ context.Context, refs []policy.Reference) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.checked = append(f.checked, refs)
+	return f.checkErr
 }
 
 func (f *fakeMemberships) Forget() {
@@ -315,4 +325,53 @@ func TestPlanPolicyFailsOnAFailedLookup(t *testing.T) {
 	plan, err := a.PlanPolicy(context.Background(), loaded(t, "1", testPolicy), loaded(t, "2", orgPolicy))
 	require.NoError(t, err)
 	assert.False(t, plan.Changed(), "outside the organization: rejected by both")
+}
+
+// A policy naming another organization or an OU not in ours decides
+// nothing; when the check cannot be made, the requests that need a lookup
+// stay undecided and the others are decided.
+func TestPolicyReferencesAreChecked(t *testing.T) {
+	const policyText = `{"version": 1, "rules": [
+		{"name": "named", "action": "accept", "accounts": ["222222222222"]},
+		{"name": "block-competitor", "action": "reject", "organizations": ["o-competitor1"]},
+		{"name": "everyone", "action": "accept", "accounts": ["*"]}]}`
+	tests := []struct {
+		name       string
+		checkErr   error
+		wantErr    string
+		wantStates map[string]string
+	}{
+		{name: "another organization", checkErr: &membership.ReferenceError{Rule: "block-competitor", ID: "o-competitor1", Why: "not the organization"},
+			wantErr: "rule block-competitor names o-competitor1",
+			wantStates: map[string]string{"vpce-0000000000000000a": "pendingAcceptance", "vpce-0000000000000000b": "pendingAcceptance"}},
+		{name: "the check fails", checkErr: &membership.LookupError{Code: "TooManyRequestsException", Err: assert.AnError},
+			wantStates: map[string]string{"vpce-0000000000000000a": "pendingAcceptance", "vpce-0000000000000000b": "pendingAcceptance"}},
+		{name: "valid", wantStates: map[string]string{"vpce-0000000000000000a": "available", "vpce-0000000000000000b": "available"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := approvertest.NewEC2(svcA)
+			f.Add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
+			f.Add(svcA, "vpce-0000000000000000b", "222222222222", "pendingAcceptance", "")
+			orgs := newMemberships()
+			orgs.checkErr = tt.checkErr
+			a := approver.New(vpcendpoints.New(f), staticPolicy(t, policyText), approver.Config{Membership: orgs})
+			report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
+			if tt.wantErr != "" {
+				require.ErrorIs(t, err, policy.ErrNoPolicy)
+				assert.ErrorContains(t, err, tt.wantErr)
+				assert.Nil(t, report)
+			} else {
+				require.NoError(t, err)
+			}
+			assert.Equal(t, tt.wantStates, f.States())
+			require.Len(t, orgs.checked, 1)
+			assert.Equal(t, []policy.Reference{{Rule: "block-competitor", ID: "o-competitor1"}}, orgs.checked[0])
+			if tt.checkErr != nil && tt.wantErr == "" {
+				assert.Empty(t, orgs.asked, "no lookup after a failed check")
+				assert.Equal(t, "TooManyRequestsException", byEndpoint(report)["vpce-0000000000000000a"].ErrorCode)
+				assert.Equal(t, approver.ResultFailed, byEndpoint(report)["vpce-0000000000000000a"].Result)
+			}
+		})
+	}
 }

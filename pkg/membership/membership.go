@@ -8,7 +8,13 @@
 // one OU share the walk above it) and the organization ID. A failed lookup
 // is never kept, and never read as "not a member": only AWS saying that the
 // account is not in the organization (AccountNotFoundException,
-// ChildNotFoundException) makes an account a non-member.
+// ChildNotFoundException) makes an account a non-member, and that answer is
+// never kept either: an account may join at any time.
+//
+// Check makes sure the organizations and OUs a policy names are of the
+// organization the lookups answer for (DescribeOrganization,
+// DescribeOrganizationalUnit): a rule naming another organization would
+// otherwise never match anyone.
 //
 // See https://docs.aws.amazon.com/organizations/latest/APIReference/API_ListParents.html
 // and https://docs.aws.amazon.com/organizations/latest/APIReference/API_DescribeOrganization.html
@@ -34,6 +40,7 @@ import (
 type OrganizationsAPI interface {
 	ListParents(ctx context.Context, params *organizations.ListParentsInput, optFns ...func(*organizations.Options)) (*organizations.ListParentsOutput, error)
 	DescribeOrganization(ctx context.Context, params *organizations.DescribeOrganizationInput, optFns ...func(*organizations.Options)) (*organizations.DescribeOrganizationOutput, error)
+	DescribeOrganizationalUnit(ctx context.Context, params *organizations.DescribeOrganizationalUnitInput, optFns ...func(*organizations.Options)) (*organizations.DescribeOrganizationalUnitOutput, error)
 }
 
 // DefaultTTL is how long lookups are kept when MEMBERSHIP_CACHE_SECONDS is
@@ -70,6 +77,9 @@ type Resolver struct {
 	parents map[string]kept[parent]
 	// organization is the organization ID, as DescribeOrganization said.
 	organization kept[string]
+	// ous are the OUs DescribeOrganizationalUnit found in the
+	// organization.
+	ous map[string]kept[bool]
 }
 
 type parent struct {
@@ -92,7 +102,7 @@ func New(client OrganizationsAPI, cfg Config) *Resolver {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Resolver{client: client, ttl: cfg.TTL, now: cfg.Now, parents: map[string]kept[parent]{}}
+	return &Resolver{client: client, ttl: cfg.TTL, now: cfg.Now, parents: map[string]kept[parent]{}, ous: map[string]kept[bool]{}}
 }
 
 // Result is one account's lookup: its membership, or why it could not be
@@ -113,6 +123,9 @@ type LookupError struct {
 }
 
 func (e *LookupError) Error() string {
+	if e.Account == "" {
+		return fmt.Sprintf("check the policy's organizations and OUs in AWS Organizations: %v", e.Err)
+	}
 	return fmt.Sprintf("look up account %s in AWS Organizations: %v", e.Account, e.Err)
 }
 
@@ -131,6 +144,7 @@ func (r *Resolver) Forget() {
 	r.generation++
 	r.parents = map[string]kept[parent]{}
 	r.organization = kept[string]{}
+	r.ous = map[string]kept[bool]{}
 }
 
 // Lookup returns the membership of each account, asking Organizations for
@@ -231,7 +245,11 @@ func (l *lookup) parent(ctx context.Context, child string, isAccount bool) (pare
 	var p parent
 	switch {
 	case err != nil && isAccount && notInOrganization(err):
-		p = parent{} // not a member: an answer, kept like one
+		// Not a member: an answer for this call only, never kept. An
+		// account may join at any time, and its first requests must not
+		// be refused on what was true minutes before.
+		l.parents[child] = parent{}
+		return parent{}, nil
 	case err != nil:
 		err = fmt.Errorf("ListParents %s: %w", child, err)
 		l.failed[child] = err
@@ -322,4 +340,77 @@ func errorCode(err error) string {
 		return code
 	}
 	return CodeLookupFailed
+}
+
+// ReferenceError says that a policy names an organization or OU that is not
+// of the function's organization: such a rule could never match, so the
+// policy is not usable.
+type ReferenceError struct {
+	Rule, ID string
+	// Organization is the function's organization.
+	Organization string
+	Why          string
+}
+
+func (e *ReferenceError) Error() string {
+	return fmt.Sprintf("rule %s names %s, %s", e.Rule, e.ID, e.Why)
+}
+
+// Check verifies that every organization the references name is the
+// organization the lookups answer for, and that every OU is one of its OUs
+// (DescribeOrganizationalUnit). It returns every *ReferenceError found,
+// joined, or a *LookupError (Account empty) when Organizations could not
+// tell. What it found valid is kept for the TTL; nothing invalid is kept.
+func (r *Resolver) Check(ctx context.Context, refs []policy.Reference) error {
+	if len(refs) == 0 {
+		return nil
+	}
+	r.mu.Lock()
+	generation := r.generation
+	r.mu.Unlock()
+	call := &lookup{r: r, now: r.now(), generation: generation, parents: map[string]parent{}, failed: map[string]error{}}
+	org, err := call.organization(ctx)
+	if err != nil {
+		return &LookupError{Code: errorCode(err), Err: err}
+	}
+	var invalid []error
+	for _, ref := range refs {
+		if !ref.IsOU() {
+			if ref.ID != org {
+				invalid = append(invalid, &ReferenceError{Rule: ref.Rule, ID: ref.ID, Organization: org,
+					Why: "not the organization " + org + " the approver looks accounts up in: AWS Organizations answers only for its own organization, so the rule could never match"})
+			}
+			continue
+		}
+		found, err := call.ou(ctx, ref.ID)
+		if err != nil {
+			return &LookupError{Code: errorCode(err), Err: err}
+		}
+		if !found {
+			invalid = append(invalid, &ReferenceError{Rule: ref.Rule, ID: ref.ID, Organization: org,
+				Why: "not an OU of the organization " + org + " (DescribeOrganizationalUnit found none): the rule could never match"})
+		}
+	}
+	return errors.Join(invalid...)
+}
+
+// ou reports whether the organization has the OU, kept or asked for.
+func (l *lookup) ou(ctx context.Context, id string) (bool, error) {
+	r := l.r
+	r.mu.Lock()
+	k := r.ous[id]
+	r.mu.Unlock()
+	if k.fresh(l.now) {
+		return true, nil
+	}
+	_, err := r.client.DescribeOrganizationalUnit(ctx, &organizations.DescribeOrganizationalUnitInput{OrganizationalUnitId: aws.String(id)})
+	var notFound *types.OrganizationalUnitNotFoundException
+	switch {
+	case errors.As(err, &notFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("DescribeOrganizationalUnit %s: %w", id, err)
+	}
+	r.keep(l.generation, func() { r.ous[id] = kept[bool]{value: true, until: l.now.Add(r.ttl), ok: true} })
+	return true, nil
 }

@@ -271,14 +271,98 @@ func TestAForgetDuringALookupKeepsNothingItLearnt(t *testing.T) {
 	assert.Equal(t, 2, f.count(member), "the second was kept")
 }
 
-func TestNotAMemberIsKept(t *testing.T) {
+func TestNotAMemberIsNeverKept(t *testing.T) {
 	f := newFakeOrg()
-	r := membership.New(f, membership.Config{TTL: time.Minute})
+	r := membership.New(f, membership.Config{TTL: time.Hour})
 	for range 3 {
-		res := r.Lookup(context.Background(), []string{other})
+		res := r.Lookup(context.Background(), []string{other, other})
 		require.NoError(t, res[other].Err)
 		assert.False(t, res[other].Membership.Member())
 	}
-	assert.Equal(t, 1, f.count(other))
+	assert.Equal(t, 3, f.count(other), "asked once per lookup, never kept across them")
 	assert.Zero(t, f.count("DescribeOrganization"), "no organization ID for an account outside it")
+
+	// The account joins: the next lookup sees it, whatever the TTL.
+	f.parents[other] = root
+	res := r.Lookup(context.Background(), []string{other})
+	require.NoError(t, res[other].Err)
+	assert.Equal(t, policy.Membership{Organization: org, Root: root}, res[other].Membership)
+}
+
+func (f *fakeOrg) DescribeOrganizationalUnit(_ context.Context, in *organizations.DescribeOrganizationalUnitInput, _ ...func(*organizations.Options)) (*organizations.DescribeOrganizationalUnitOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := aws.ToString(in.OrganizationalUnitId)
+	f.calls["DescribeOrganizationalUnit"]++
+	if err := f.errs["describe "+id]; err != nil {
+		return nil, err
+	}
+	if _, ok := f.parents[id]; !ok {
+		return nil, &types.OrganizationalUnitNotFoundException{Message: aws.String("no such OU")}
+	}
+	return &organizations.DescribeOrganizationalUnitOutput{OrganizationalUnit: &types.OrganizationalUnit{Id: aws.String(id)}}, nil
+}
+
+func TestCheck(t *testing.T) {
+	tests := []struct {
+		name        string
+		refs        []policy.Reference
+		errs        map[string]error
+		wantInvalid []string // IDs named by *ReferenceError
+		wantCode    string   // the *LookupError's code, when it could not tell
+	}{
+		{name: "nothing named"},
+		{name: "the organization and its OUs", refs: []policy.Reference{{Rule: "a", ID: org}, {Rule: "b", ID: ouTop}, {Rule: "b", ID: ouLow}}},
+		{name: "another organization", refs: []policy.Reference{{Rule: "competitor", ID: "o-competitor1"}, {Rule: "b", ID: ouTop}},
+			wantInvalid: []string{"o-competitor1"}},
+		{name: "an unknown OU and another organization, both named", refs: []policy.Reference{{Rule: "a", ID: "o-competitor1"}, {Rule: "b", ID: "ou-zz99-99999999"}},
+			wantInvalid: []string{"o-competitor1", "ou-zz99-99999999"}},
+		{name: "the organization cannot be described", refs: []policy.Reference{{Rule: "a", ID: org}},
+			errs: map[string]error{"": &types.TooManyRequestsException{Message: aws.String("slow down")}}, wantCode: "TooManyRequestsException"},
+		{name: "an OU cannot be described", refs: []policy.Reference{{Rule: "a", ID: ouTop}},
+			errs: map[string]error{"describe " + ouTop: &types.AccessDeniedException{Message: aws.String("no")}}, wantCode: "AccessDeniedException"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeOrg()
+			for k, v := range tt.errs {
+				f.errs[k] = v
+			}
+			err := membership.New(f, membership.Config{TTL: time.Minute}).Check(context.Background(), tt.refs)
+			if tt.wantCode != "" {
+				var lerr *membership.LookupError
+				require.ErrorAs(t, err, &lerr)
+				assert.Equal(t, tt.wantCode, lerr.Code)
+				assert.Contains(t, err.Error(), "check the policy's organizations and OUs")
+				return
+			}
+			var got []string
+			if err != nil {
+				for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+					var rerr *membership.ReferenceError
+					require.ErrorAs(t, e, &rerr)
+					got = append(got, rerr.ID)
+					assert.Contains(t, e.Error(), "rule "+rerr.Rule+" names "+rerr.ID)
+				}
+			}
+			assert.Equal(t, tt.wantInvalid, got)
+		})
+	}
+}
+
+func TestCheckKeepsWhatIsValidOnly(t *testing.T) {
+	f := newFakeOrg()
+	c := &clock{t: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}
+	r := membership.New(f, membership.Config{TTL: 5 * time.Minute, Now: c.now})
+	refs := []policy.Reference{{Rule: "a", ID: org}, {Rule: "b", ID: ouTop}, {Rule: "c", ID: "ou-zz99-99999999"}}
+	for range 3 {
+		require.Error(t, r.Check(context.Background(), refs))
+	}
+	assert.Equal(t, 1, f.count("DescribeOrganization"))
+	assert.Equal(t, 1+3, f.count("DescribeOrganizationalUnit"), "the OU found is kept; the one not found is asked each time")
+
+	f.reset()
+	c.t = c.t.Add(6 * time.Minute)
+	require.NoError(t, r.Check(context.Background(), refs[:2]))
+	assert.Equal(t, 1, f.count("DescribeOrganizationalUnit"), "asked again once the cache period is over")
 }

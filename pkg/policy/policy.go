@@ -496,3 +496,33 @@ type Loaded struct {
 // ErrNoPolicy is matched (errors.Is) by every error that means no usable
 // policy could be had (missing, unreadable, invalid): nothing is decided.
 var ErrNoPolicy = errors.New("no usable policy")
+
+// Reference is an organization or OU a rule names: rules by organization
+// match only through lookups in the function's own organization, so each
+// must be of it (package membership checks).
+type Reference struct {
+	// Rule is the first rule naming ID.
+	Rule string
+	// ID is an organization ID (o-...) or an OU ID (ou-...).
+	ID string
+}
+
+// IsOU reports whether the reference is to an organizational unit.
+func (r Reference) IsOU() bool { return strings.HasPrefix(r.ID, "ou-") }
+
+// References lists every organization and OU the rules name, once each, in
+// rule order, with the first rule naming it.
+func (p *Policy) References() []Reference {
+	var out []Reference
+	seen := map[string]bool{}
+	for _, i := range p.orgRules {
+		r := &p.Rules[i]
+		for _, id := range slices.Concat(r.Organizations, r.OrganizationalUnits) {
+			if !seen[id] {
+				seen[id] = true
+				out = append(out, Reference{Rule: r.Name, ID: id})
+			}
+		}
+	}
+	return out
+}

@@ -43,8 +43,15 @@ const (
 )
 
 // OrganizationEvents are the AWS Organizations calls that change where
-// accounts sit: each clears the memberships kept and sweeps.
-var OrganizationEvents = []string{"MoveAccount", "RemoveAccountFromOrganization", "LeaveOrganization"}
+// accounts sit: each clears the memberships kept and sweeps. AcceptHandshake
+// is an account accepting an invitation to join (as the management account
+// records it).
+var OrganizationEvents = []string{"MoveAccount", "RemoveAccountFromOrganization", "LeaveOrganization", "AcceptHandshake"}
+
+// OrganizationServiceEvents are AWS Organizations' service events (detail
+// type "AWS Service Event via CloudTrail") that change where accounts sit:
+// CreateAccountResult, an account created in the organization.
+var OrganizationServiceEvents = []string{"CreateAccountResult"}
 
 // Source is the delivery channel, which decides the shape of the answer.
 type Source string
@@ -237,10 +244,38 @@ func decodeEventBridge(payload []byte, policyParameter string) (Trigger, error) 
 		}
 		// Whoever moved, every managed service is swept: the approver
 		// looks the accounts up again.
-		return Trigger{Kind: OrganizationChange, Source: FromEventBridge, ForgetMemberships: true, Sweep: true,
-			Targets: []Target{{All: true}}}, nil
+		return organizationChange(), nil
+
+	case ev.DetailType == "AWS Service Event via CloudTrail" && ev.Source == "aws.organizations":
+		var d struct {
+			EventName           string `json:"eventName"`
+			ServiceEventDetails struct {
+				CreateAccountStatus struct {
+					State string `json:"state"`
+				} `json:"createAccountStatus"`
+			} `json:"serviceEventDetails"`
+		}
+		if err := json.Unmarshal(ev.Detail, &d); err != nil {
+			return Trigger{}, fmt.Errorf("%w: malformed CloudTrail service event detail: %v", ErrUnsupported, err)
+		}
+		if !slices.Contains(OrganizationServiceEvents, d.EventName) {
+			return Trigger{}, fmt.Errorf("%w: AWS Organizations service event %q (only %s are handled)", ErrUnsupported, d.EventName, strings.Join(OrganizationServiceEvents, ", "))
+		}
+		if state := d.ServiceEventDetails.CreateAccountStatus.State; state != "SUCCEEDED" {
+			t := Trigger{Kind: OrganizationChange, Source: FromEventBridge}
+			t.Ignored = fmt.Sprintf("CreateAccountResult in state %q: no account joined", state)
+			return t, nil
+		}
+		return organizationChange(), nil
 	}
 	return Trigger{}, fmt.Errorf("%w: EventBridge event with detail-type %q from source %q", ErrUnsupported, ev.DetailType, ev.Source)
+}
+
+// organizationChange forgets the memberships kept and sweeps every managed
+// service.
+func organizationChange() Trigger {
+	return Trigger{Kind: OrganizationChange, Source: FromEventBridge, ForgetMemberships: true, Sweep: true,
+		Targets: []Target{{All: true}}}
 }
 
 // IsPolicyParameter reports whether a change of parameter name changes the

@@ -42,6 +42,10 @@ func TestDecodeSamples(t *testing.T) {
 			ReloadPolicy: true, ForgetMemberships: true, Sweep: true, Targets: []trigger.Target{{All: true}}}},
 		{"cloudtrail-organizations-move-account.json", trigger.Trigger{Kind: trigger.OrganizationChange, Source: trigger.FromEventBridge,
 			ForgetMemberships: true, Sweep: true, Targets: []trigger.Target{{All: true}}}},
+		{"cloudtrail-organizations-create-account-result.json", trigger.Trigger{Kind: trigger.OrganizationChange, Source: trigger.FromEventBridge,
+			ForgetMemberships: true, Sweep: true, Targets: []trigger.Target{{All: true}}}},
+		{"cloudtrail-organizations-accept-handshake.json", trigger.Trigger{Kind: trigger.OrganizationChange, Source: trigger.FromEventBridge,
+			ForgetMemberships: true, Sweep: true, Targets: []trigger.Target{{All: true}}}},
 		{"ssm-parameter-store-change-other.json", trigger.Trigger{Kind: trigger.PolicyChange, Source: trigger.FromEventBridge,
 			Ignored: `parameter "/some-other-app/setting" changed; the policy is "/privatelink-approver/policy"`}},
 		{"sqs-sns-connection-notification.json", trigger.Trigger{Kind: trigger.Notification, Source: trigger.FromSQS,
@@ -73,6 +77,8 @@ func TestSamplesMatchTheirTypes(t *testing.T) {
 		{"ssm-parameter-store-change.json", &events.EventBridgeEvent{}},
 		{"ssm-parameter-store-change-other.json", &events.EventBridgeEvent{}},
 		{"cloudtrail-organizations-move-account.json", &events.EventBridgeEvent{}},
+		{"cloudtrail-organizations-create-account-result.json", &events.EventBridgeEvent{}},
+		{"cloudtrail-organizations-accept-handshake.json", &events.EventBridgeEvent{}},
 		{"sqs-sns-connection-notification.json", &events.SQSEvent{}},
 		{"sqs-raw-connection-notification.json", &events.SQSEvent{}},
 		{"sns-connection-notification.json", &events.SNSEvent{}},
@@ -150,7 +156,11 @@ func TestDecodeRejectsWhatItDoesNotHandle(t *testing.T) {
 		{"other CloudTrail call", `{"detail-type": "AWS API Call via CloudTrail", "source": "aws.ec2", "detail": {"eventName": "DeleteVpcEndpoints"}}`,
 			`"DeleteVpcEndpoints"`},
 		{"other Organizations call", `{"detail-type": "AWS API Call via CloudTrail", "source": "aws.organizations", "detail": {"eventName": "CreateAccount"}}`,
-			`AWS Organizations CloudTrail event "CreateAccount" (only MoveAccount, RemoveAccountFromOrganization, LeaveOrganization are handled)`},
+			`AWS Organizations CloudTrail event "CreateAccount" (only MoveAccount, RemoveAccountFromOrganization, LeaveOrganization, AcceptHandshake are handled)`},
+		{"other Organizations service event", `{"detail-type": "AWS Service Event via CloudTrail", "source": "aws.organizations", "detail": {"eventName": "CreateGovCloudAccountResult"}}`,
+			`AWS Organizations service event "CreateGovCloudAccountResult" (only CreateAccountResult are handled)`},
+		{"malformed Organizations service event", `{"detail-type": "AWS Service Event via CloudTrail", "source": "aws.organizations", "detail": []}`,
+			"malformed CloudTrail service event detail"},
 		{"malformed Organizations detail", `{"detail-type": "AWS API Call via CloudTrail", "source": "aws.organizations", "detail": "MoveAccount"}`,
 			"malformed CloudTrail detail"},
 		{"schedule from another source", `{"detail-type": "Scheduled Event", "source": "custom.app", "detail": {}}`, `"custom.app"`},
@@ -163,4 +173,12 @@ func TestDecodeRejectsWhatItDoesNotHandle(t *testing.T) {
 			assert.Contains(t, err.Error(), tt.wantText)
 		})
 	}
+}
+
+func TestAFailedAccountCreationIsIgnored(t *testing.T) {
+	got, err := trigger.Decode([]byte(`{"detail-type": "AWS Service Event via CloudTrail", "source": "aws.organizations",
+		"detail": {"eventName": "CreateAccountResult", "serviceEventDetails": {"createAccountStatus": {"state": "FAILED"}}}}`), policyParameter)
+	require.NoError(t, err)
+	assert.Equal(t, trigger.Trigger{Kind: trigger.OrganizationChange, Source: trigger.FromEventBridge,
+		Ignored: `CreateAccountResult in state "FAILED": no account joined`}, got)
 }
