@@ -168,7 +168,9 @@ type Request struct {
 	// Trigger names what woke the function, for the logs.
 	Trigger string
 	// All asks for every managed service; otherwise Services are reconciled
-	// when managed, and the others are left alone.
+	// when managed, and the others are left alone. Services not known as
+	// managed or not are looked up in the order given, at most
+	// MaxServiceLookups of them.
 	All      bool
 	Services []string
 	// ReloadPolicy bypasses any cached policy.
@@ -193,6 +195,7 @@ type Request struct {
 // managed services cannot be had; failures of single services or
 // connections are in the Report (see Report.Err).
 func (a *Approver) Reconcile(ctx context.Context, req Request) (*Report, error) {
+	start := a.now()
 	cov, err := a.servicesFor(ctx, req)
 	if err != nil {
 		return nil, err
@@ -201,7 +204,9 @@ func (a *Approver) Reconcile(ctx context.Context, req Request) (*Report, error) 
 	if len(services) == 0 && !req.All {
 		// The event named only services of others: none of our business,
 		// whatever state the policy is in.
-		return newReport(req.Trigger, a.cfg.DryRun, nil, []string{}), nil
+		r := newReport(req.Trigger, a.cfg.DryRun, nil, []string{})
+		r.UnknownServiceIDs = cov.unknownDropped
+		return r, nil
 	}
 	loaded, err := a.policies.Load(ctx, req.ReloadPolicy)
 	if err != nil {
@@ -213,6 +218,7 @@ func (a *Approver) Reconcile(ctx context.Context, req Request) (*Report, error) 
 	}
 
 	reads := a.readAll(ctx, cov, needsAccepted(loaded, req.Sweep))
+	a.learnRegions(ctx, loaded, reads, req.Sweep, start)
 	// Every account is looked up at most once per invocation, whatever
 	// policy decides.
 	orgs := lookups{}
@@ -234,6 +240,7 @@ func (a *Approver) Reconcile(ctx context.Context, req Request) (*Report, error) 
 				reads = a.readAll(ctx, cov, true)
 			}
 			loaded = fresh
+			a.learnRegions(ctx, loaded, reads, req.Sweep, start)
 			if a.cfg.Membership != nil && loaded.Policy.HasOrganizationRules() {
 				// The environment that heard the change forgot its
 				// memberships: so does this one, and looks up again.
@@ -248,6 +255,14 @@ func (a *Approver) Reconcile(ctx context.Context, req Request) (*Report, error) 
 	}
 
 	report := newReport(req.Trigger, a.cfg.DryRun, loaded, services)
+	report.UnknownServiceIDs = cov.unknownDropped
+	if cov.openCounted {
+		report.ServicesNotRequiringAcceptance = cov.open
+		if len(cov.open) > 0 {
+			a.log.WarnContext(ctx, "managed services do not require acceptance: EC2 accepts every allowed principal without the approver",
+				"trigger", req.Trigger, "services", cov.open, "count", len(cov.open))
+		}
+	}
 	report.Guard = a.guard(ctx, plans, loaded, req)
 	report.RejectionGuard = a.rejectionGuard(ctx, plans, loaded, req)
 	report.PolicyPartsRefused = len(loaded.Policy.Issues)

@@ -59,14 +59,21 @@ func (a *Approver) resolve(ctx context.Context, loaded *policy.Loaded, reads []s
 	revoking := req.Sweep && p.Revoke
 	var need []string
 	asked := map[string]bool{}
-	consider := func(svc string, c types.VpcEndpointConnection, existing bool) {
-		d := a.newDecision(svc, "", c)
+	consider := func(r serviceRead, c types.VpcEndpointConnection, existing bool) {
+		d := a.newDecision(r.svc, "", c)
 		if _, ok := known[d.Owner]; ok || asked[d.Owner] {
 			return
 		}
-		if p.NeedsMembership(policy.Request{Account: d.Owner, ServiceID: svc, EndpointID: d.EndpointID, Region: d.Region, Existing: existing}, now) {
-			asked[d.Owner] = true
-			need = append(need, d.Owner)
+		regions := []string{d.Region}
+		if noRegion(c) {
+			regions = append(regions, a.candidateRegions(r, p)...)
+		}
+		for _, region := range regions {
+			if p.NeedsMembership(policy.Request{Account: d.Owner, ServiceID: r.svc, EndpointID: d.EndpointID, Region: region, Existing: existing}, now) {
+				asked[d.Owner] = true
+				need = append(need, d.Owner)
+				return
+			}
 		}
 	}
 	for _, r := range reads {
@@ -74,11 +81,11 @@ func (a *Approver) resolve(ctx context.Context, loaded *policy.Loaded, reads []s
 			continue
 		}
 		for _, c := range r.pending {
-			consider(r.svc, c, false)
+			consider(r, c, false)
 		}
 		if revoking {
 			for _, c := range r.accepted {
-				consider(r.svc, c, true)
+				consider(r, c, true)
 			}
 		}
 	}
@@ -188,6 +195,8 @@ func (a *Approver) decide(loaded *policy.Loaded, r serviceRead, req Request, now
 		d.PolicyParameter, d.PolicyVersion = loaded.Parameter, loaded.Version
 		var pd policy.Decision
 		var lookupErr error
+		var candidates []string
+		regionUnknown := false
 		if !partHeld {
 			var org *policy.Membership
 			org, lookupErr = orgs.memberOf(d.Owner)
@@ -197,12 +206,34 @@ func (a *Approver) decide(loaded *policy.Loaded, r serviceRead, req Request, now
 			}
 			pd = p.Decide(asked, now)
 			d.OrgPath = orgPath(org)
+			if noRegion(c) {
+				candidates = a.candidateRegions(r, p)
+			}
+			if len(candidates) > 0 {
+				// From the provider's Region or another: decided only
+				// when every Region it could be from is decided alike.
+				d.Region = ""
+				for _, region := range candidates {
+					asked.Region = region
+					if p.Decide(asked, now) != pd {
+						regionUnknown = true
+						break
+					}
+				}
+			}
 		}
-		d.situation = situation{Accepted: existing, PartHeld: partHeld, Verdict: policyVerdict(pd), Person: d.acceptedByPerson(),
+		v := policyVerdict(pd)
+		if regionUnknown {
+			v = verdictRegionUnknown
+		}
+		d.situation = situation{Accepted: existing, PartHeld: partHeld, Verdict: v, Person: d.acceptedByPerson(),
 			Predates: !req.Sweep && predates(d.Created, a.settledBefore(loaded, now))}
 		ch := choose(d.situation)
 		if ch == chooseKeep {
 			return
+		}
+		if ch == chooseRegionUnknown {
+			d.Detail = regionUnknownDetail(candidates)
 		}
 		pl.record(&d, ch, pd, lookupErr, a.cfg.DryRun)
 		if ch == chooseAccept {
@@ -229,6 +260,9 @@ func (pl *plan) record(d *Outcome, ch choice, pd policy.Decision, lookupErr erro
 	switch ch {
 	case chooseHeldByPart:
 		d.Result, d.Detail = ResultLeftPending, pl.held
+		return
+	case chooseRegionUnknown:
+		d.Result, d.RegionUnknown = ResultLeftPending, true
 		return
 	case chooseUndecided:
 		if d.situation.Accepted {

@@ -342,7 +342,7 @@ func TestPolicyReferencesAreChecked(t *testing.T) {
 		wantStates map[string]string
 	}{
 		{name: "another organization", checkErr: &membership.ReferenceError{Rule: "block-competitor", ID: "o-competitor1", Why: "not the organization"},
-			wantErr: "rule block-competitor names o-competitor1",
+			wantErr:    "rule block-competitor names o-competitor1",
 			wantStates: map[string]string{"vpce-0000000000000000a": "pendingAcceptance", "vpce-0000000000000000b": "pendingAcceptance"}},
 		{name: "the check fails", checkErr: &membership.LookupError{Code: "TooManyRequestsException", Err: assert.AnError},
 			wantStates: map[string]string{"vpce-0000000000000000a": "pendingAcceptance", "vpce-0000000000000000b": "pendingAcceptance"}},

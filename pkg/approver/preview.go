@@ -88,6 +88,7 @@ type Verdict struct {
 // or any account a rule by organization or OU could decide cannot be looked
 // up: a plan that misses connections would say "no change" wrongly.
 func (a *Approver) PlanPolicy(ctx context.Context, current, proposed *policy.Loaded) (*PolicyPlan, error) {
+	start := a.now()
 	cov, err := a.servicesFor(ctx, Request{All: true})
 	if err != nil {
 		return nil, err
@@ -119,7 +120,11 @@ func (a *Approver) PlanPolicy(ctx context.Context, current, proposed *policy.Loa
 	orgs := lookups{}
 	var lookupErrs []error
 	decideAll := func(loaded *policy.Loaded) []*plan {
-		a.resolve(ctx, loaded, reads, sweep, now, orgs)
+		a.learnRegions(ctx, loaded, reads, true, start)
+		if err := a.resolve(ctx, loaded, reads, sweep, now, orgs); err != nil {
+			lookupErrs = append(lookupErrs, err)
+			return nil
+		}
 		plans := a.decideAll(loaded, reads, sweep, now, orgs)
 		for _, pl := range plans {
 			if pl.lookupErr != nil {

@@ -20,6 +20,11 @@ type serviceRead struct {
 	pending  []types.VpcEndpointConnection
 	accepted []types.VpcEndpointConnection
 	err      error
+	// regions are the Regions its service supports, when the policy names
+	// Regions and a connection has no VpcEndpointRegion (learnRegions);
+	// regionsUnknown when they could not be read.
+	regions        *[]string
+	regionsUnknown bool
 }
 
 // coverage is the managed services one reconcile covers, sorted, and how
@@ -31,6 +36,13 @@ type coverage struct {
 	// every connection of the account is read, and those of services not
 	// managed are dropped.
 	byID bool
+	// unknownDropped counts the service IDs an event named that were
+	// neither known nor looked up (beyond MaxServiceLookups).
+	unknownDropped int
+	// open are the managed services that do not require acceptance, when
+	// this reconcile read their configurations (openCounted).
+	open        []string
+	openCounted bool
 }
 
 // readAll reads the connections of every covered service in as few calls

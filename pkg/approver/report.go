@@ -76,6 +76,10 @@ type Outcome struct {
 	// MembershipFailed marks a decision left undecided because the owner
 	// could not be looked up in AWS Organizations (Result failed).
 	MembershipFailed bool `json:"membershipFailed,omitempty"`
+	// RegionUnknown marks a request left pending because its Region is
+	// unknown and the policy decides differently among the Regions it
+	// could be from (Result left-pending).
+	RegionUnknown bool `json:"regionUnknown,omitempty"`
 
 	// tags are the connection's privatelink-approver:* tags when it was read.
 	tags map[string]string
@@ -94,7 +98,7 @@ func (d Outcome) Applied() bool {
 // because a part delegated its service is refused or missing (no action:
 // not a person's to decide, not the policy's to announce).
 func (d Outcome) HeldByPart() bool {
-	return d.Result == ResultLeftPending && d.Action == ""
+	return d.Result == ResultLeftPending && d.Action == "" && !d.RegionUnknown
 }
 
 // applied is the result of the decision once EC2 applied it.
@@ -154,6 +158,9 @@ func (d Outcome) attrs() []slog.Attr {
 	if d.MembershipFailed {
 		attrs = append(attrs, slog.Bool("membershipFailed", true))
 	}
+	if d.RegionUnknown {
+		attrs = append(attrs, slog.Bool("regionUnknown", true))
+	}
 	return attrs
 }
 
@@ -180,6 +187,10 @@ type Counts struct {
 	// invocation other than a sweep left for the next sweep: they waited
 	// through the policy's last change.
 	Deferred int `json:"deferred"`
+	// RegionUnknown counts pending requests left pending because their
+	// Region is unknown and the policy decides differently among the
+	// Regions they could be from.
+	RegionUnknown int `json:"regionUnknown"`
 	// AlreadyDecided counts decisions someone else applied first.
 	AlreadyDecided int `json:"alreadyDecided"`
 	Gone           int `json:"gone"`
@@ -205,6 +216,8 @@ func Count(decisions []Outcome) Counts {
 			c.Revoked++
 		case ResultLeftPending:
 			switch {
+			case d.RegionUnknown:
+				c.RegionUnknown++
 			case d.HeldByPart():
 				c.PartHeld++
 			case d.Action == policy.Reject:
@@ -269,6 +282,15 @@ type Report struct {
 	// PolicyPartsRefused counts the parts under the policy's path that
 	// decide nothing: refused, missing or ignored.
 	PolicyPartsRefused int `json:"policyPartsRefused,omitempty"`
+	// ServicesNotRequiringAcceptance are the managed services whose
+	// AcceptanceRequired is false: EC2 accepts every allowed principal's
+	// request to them at once, whatever the policy says. Set by sweeps
+	// (nil otherwise, or when their configurations could not be read).
+	ServicesNotRequiringAcceptance []string `json:"servicesNotRequiringAcceptance,omitempty"`
+	// UnknownServiceIDs counts the service IDs the event named that were
+	// neither known (managed or not) nor looked up: past
+	// MaxServiceLookups, they were dropped.
+	UnknownServiceIDs int `json:"unknownServiceIds,omitempty"`
 	// NotReached are the services whose decisions were not applied: the
 	// deadline came first. They have no decision lines; the next reconcile
 	// starts with them. They do not fail the invocation.

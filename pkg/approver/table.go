@@ -35,11 +35,15 @@ const (
 	// verdictUnknownNoReject: the account could not be looked up; it would
 	// not be rejected whatever its place.
 	verdictUnknownNoReject verdict = "unknown-never-reject"
+	// verdictRegionUnknown: the connection has no VpcEndpointRegion, its
+	// service accepts other Regions than the provider's, and the policy
+	// decides differently among them.
+	verdictRegionUnknown verdict = "region-unknown"
 )
 
 // verdicts lists every verdict, for the table's test.
 var verdicts = []verdict{verdictAccept, verdictManual, verdictRejectByRule, verdictRejectByDefault, verdictRejectByDefaultOrUnknown,
-	verdictUnknownRuleReject, verdictUnknownDefaultReject, verdictUnknownNoReject}
+	verdictUnknownRuleReject, verdictUnknownDefaultReject, verdictUnknownNoReject, verdictRegionUnknown}
 
 // policyVerdict reduces a policy decision.
 func policyVerdict(pd policy.Decision) verdict {
@@ -109,6 +113,8 @@ const (
 	// chooseDeferred: left pending for the next sweep to reject, which
 	// counts it against maxRejections with every other.
 	chooseDeferred choice = "deferred"
+	// chooseRegionUnknown: left pending until EC2 reports its Region.
+	chooseRegionUnknown choice = "region-unknown"
 )
 
 // match is one column of a row: any value, or only some.
@@ -156,6 +162,7 @@ var (
 var decisionTable = []row{
 	// A pending request.
 	{no, yes, anyVerdict, whatever, whatever, whatever, chooseHeldByPart, "a refused or missing part could have decided it otherwise: nothing on its service is decided"},
+	{no, no, only(verdictRegionUnknown), whatever, whatever, whatever, chooseRegionUnknown, "the policy decides differently in the Regions it could be from: never decided on a guess"},
 	{no, no, only(verdictUnknownRuleReject, verdictUnknownDefaultReject, verdictUnknownNoReject), whatever, whatever, whatever, chooseUndecided, "its action depends on an account that could not be looked up"},
 	{no, no, only(verdictManual), whatever, whatever, whatever, chooseLeftPending, "the policy leaves it to a person"},
 	{no, no, only(verdictAccept), whatever, whatever, whatever, chooseAccept, "a rule accepts it; no guard bounds accepts"},
@@ -166,6 +173,7 @@ var decisionTable = []row{
 	// An accepted connection, in a sweep of a policy that revokes.
 	{yes, yes, anyVerdict, whatever, whatever, whatever, chooseKeep, "a refused or missing part could have kept it: nothing on its service is revoked"},
 	{yes, no, only(verdictAccept, verdictManual, verdictUnknownNoReject), whatever, whatever, whatever, chooseKeep, "nothing would revoke it; manual never revokes"},
+	{yes, no, only(verdictRegionUnknown), whatever, whatever, whatever, chooseKeep, "the policy decides differently in the Regions it could be from: never revoked on a guess"},
 	{yes, no, only(verdictUnknownRuleReject), whatever, whatever, whatever, chooseUndecided, "a reject rule by organization or OU could revoke it, and the account could not be looked up: never revoked on a guess"},
 	{yes, no, only(verdictUnknownDefaultReject), yes, whatever, whatever, chooseKeep, "only defaultAction could revoke it, and a person's accept stands against defaultAction"},
 	{yes, no, only(verdictUnknownDefaultReject), no, whatever, whatever, chooseUndecided, "defaultAction could revoke it, and the account could not be looked up: never revoked on a guess"},

@@ -51,6 +51,8 @@ func reference(s situation) choice {
 		switch {
 		case s.PartHeld:
 			return chooseHeldByPart
+		case s.Verdict == verdictRegionUnknown:
+			return chooseRegionUnknown
 		case unknown:
 			return chooseUndecided
 		case s.Verdict == verdictManual:
@@ -64,7 +66,7 @@ func reference(s situation) choice {
 		}
 		return chooseReject
 	}
-	if s.PartHeld {
+	if s.PartHeld || s.Verdict == verdictRegionUnknown {
 		return chooseKeep
 	}
 	// policy.Decision's RuleCould(Reject) and Could(Reject), by verdict.

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -104,13 +103,10 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (any, err
 	req := approver.Request{Trigger: string(t.Kind), ReloadPolicy: t.ReloadPolicy, ForgetMemberships: t.ForgetMemberships, Sweep: t.Sweep}
 	for _, target := range t.Targets {
 		req.All = req.All || target.All
-		req.Services = append(req.Services, target.Services...)
 	}
-	if req.All {
-		req.Services = nil
+	if !req.All {
+		req.Services = inTurn(t.Targets)
 	}
-	slices.Sort(req.Services)
-	req.Services = slices.Compact(req.Services)
 
 	report, err := h.reconciler.Reconcile(ctx, req)
 	if err != nil {
@@ -131,7 +127,7 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (any, err
 	h.log.InfoContext(ctx, "summary", "trigger", report.Trigger, "services", report.Services,
 		"accepted", report.Accepted, "rejected", report.Rejected, "revoked", report.Revoked, "manual", report.Manual,
 		"held", report.Held, "rejectionsHeld", report.RejectionsHeld, "revocationsHeld", report.RevocationsHeld, "partHeld", report.PartHeld,
-		"deferred", report.Deferred, "policyPartsRefused", report.PolicyPartsRefused, "dryRunDecisions", report.DryRunDecisions, "alreadyDecided", report.AlreadyDecided, "gone", report.Gone,
+		"deferred", report.Deferred, "regionUnknown", report.RegionUnknown, "unknownServiceIds", report.UnknownServiceIDs, "policyPartsRefused", report.PolicyPartsRefused, "dryRunDecisions", report.DryRunDecisions, "alreadyDecided", report.AlreadyDecided, "gone", report.Gone,
 		"failed", report.Failed, "stampFailures", report.StampFailures, "dryRun", report.DryRun)
 
 	if t.Source == trigger.FromSQS {
@@ -142,6 +138,33 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (any, err
 		return nil, fmt.Errorf("%s: %w", t.Kind, err)
 	}
 	return report.Summary(MaxAnswerDecisions), nil
+}
+
+// inTurn lists the services the targets name, each once, taking them in
+// turn: the first of each target, then the second of each, and so on. The
+// approver looks up at most approver.MaxServiceLookups IDs it does not
+// know, in this order: a message naming thousands of IDs (anyone who may
+// publish to the topic can send one) cannot crowd out the one service a
+// genuine notification names.
+func inTurn(targets []trigger.Target) []string {
+	var out []string
+	seen := map[string]bool{}
+	for i := 0; ; i++ {
+		more := false
+		for _, target := range targets {
+			if i >= len(target.Services) {
+				continue
+			}
+			more = true
+			if svc := target.Services[i]; !seen[svc] {
+				seen[svc] = true
+				out = append(out, svc)
+			}
+		}
+		if !more {
+			return out
+		}
+	}
 }
 
 // writeMetrics writes EMF lines when a writer is set; a failure to write

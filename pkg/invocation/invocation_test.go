@@ -78,8 +78,12 @@ func TestHandleBuildsOneRequestPerInvocation(t *testing.T) {
 		{"an account moved in the organization", sample(t, "cloudtrail-organizations-move-account.json"),
 			approver.Request{Trigger: "organization-change", All: true, ForgetMemberships: true, Sweep: true}},
 		{"cloudtrail", sample(t, "cloudtrail-create-vpc-endpoint.json"), approver.Request{Trigger: "cloudtrail", Services: []string{"vpce-svc-0123456789abcdef0"}}},
-		{"SQS records naming the same services reconcile each once", sqsPayload(t, svcB, svcA, svcA+" "+svcB, svcA),
-			approver.Request{Trigger: "notification", Services: []string{svcA, svcB}}},
+		{"SQS records naming the same services reconcile each once, in the order named", sqsPayload(t, svcB, svcA, svcA+" "+svcB, svcA),
+			approver.Request{Trigger: "notification", Services: []string{svcB, svcA}}},
+		{"the messages' IDs are taken in turn: the first of each, then the second of each",
+			sqsPayload(t, "vpce-svc-0000000000000000a vpce-svc-0000000000000000b vpce-svc-0000000000000000c", svcA, "vpce-svc-0000000000000000d vpce-svc-0000000000000000e"),
+			approver.Request{Trigger: "notification", Services: []string{"vpce-svc-0000000000000000a", svcA, "vpce-svc-0000000000000000d",
+				"vpce-svc-0000000000000000b", "vpce-svc-0000000000000000e", "vpce-svc-0000000000000000c"}}},
 		{"one record naming none sweeps all", sqsPayload(t, svcA, "Connect"), approver.Request{Trigger: "notification", All: true}},
 	}
 	for _, tt := range tests {

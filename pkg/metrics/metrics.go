@@ -45,6 +45,16 @@ const (
 	// policy's path that decide nothing (refused, missing or ignored).
 	RejectionsHeld     = "RejectionsHeld"
 	PolicyPartsRefused = "PolicyPartsRefused"
+	// RegionUnknown counts the requests left pending because their Region
+	// is unknown and the policy decides differently among the Regions they
+	// could be from; UnknownServiceIds the service IDs events named that
+	// were dropped unlooked-up (past approver.MaxServiceLookups).
+	RegionUnknown     = "RegionUnknown"
+	UnknownServiceIds = "UnknownServiceIds"
+	// ServicesNotRequiringAcceptance counts, on sweeps, the managed
+	// services that do not require acceptance (the approver decides
+	// nothing there).
+	ServicesNotRequiringAcceptance = "ServicesNotRequiringAcceptance"
 	// DimensionServiceID is the dimension of the per-service metrics.
 	DimensionServiceID = "ServiceId"
 )
@@ -99,8 +109,9 @@ func (c serviceCounts) zero() bool {
 // Manual what is left to a person), Failed (a service that could not be
 // read counts one), the age of the oldest request still pending
 // (OldestPendingSeconds, 0 when none), RevocationsHeld, RejectionsHeld,
-// StampFailures, NotReached, MembershipErrors, PolicyPartsRefused and, on
-// sweeps that register them, NotificationFailures. Then
+// StampFailures, NotReached, MembershipErrors, PolicyPartsRefused,
+// RegionUnknown, UnknownServiceIds, on sweeps ServicesNotRequiringAcceptance
+// and, on sweeps that register them, NotificationFailures. Then
 // one line with dimension ServiceId for each service with a count that is
 // not zero, so that the number of metrics follows the activity, not the
 // fleet.
@@ -145,8 +156,14 @@ func WriteReport(w io.Writer, report *approver.Report, now time.Time) error {
 	totals := values(total)
 	totals[RevocationsHeld], totals[StampFailures], totals[NotReached] = total.RevocationsHeld, total.StampFailures, len(report.NotReached)
 	totals[MembershipErrors], totals[RejectionsHeld], totals[PolicyPartsRefused] = total.MembershipErrors, total.RejectionsHeld, report.PolicyPartsRefused
+	totals[RegionUnknown], totals[UnknownServiceIds] = total.RegionUnknown, report.UnknownServiceIDs
 	totalDefs := append(slices.Clip(defs), metricDef{RevocationsHeld, "Count"}, metricDef{StampFailures, "Count"}, metricDef{NotReached, "Count"},
-		metricDef{MembershipErrors, "Count"}, metricDef{RejectionsHeld, "Count"}, metricDef{PolicyPartsRefused, "Count"})
+		metricDef{MembershipErrors, "Count"}, metricDef{RejectionsHeld, "Count"}, metricDef{PolicyPartsRefused, "Count"},
+		metricDef{RegionUnknown, "Count"}, metricDef{UnknownServiceIds, "Count"})
+	if report.ServicesNotRequiringAcceptance != nil {
+		totals[ServicesNotRequiringAcceptance] = len(report.ServicesNotRequiringAcceptance)
+		totalDefs = append(totalDefs, metricDef{ServicesNotRequiringAcceptance, "Count"})
+	}
 	if n := report.Notifications; n != nil {
 		totals[NotificationFailures] = n.Failed
 		totalDefs = append(totalDefs, metricDef{NotificationFailures, "Count"})

@@ -81,6 +81,8 @@ type Policy struct {
 	orgRules  []int32
 	byOrgID   map[string][]int32
 	hasLimits bool
+	// regions are the Regions the rules name, sorted, once each.
+	regions []string
 }
 
 // Held says why no request on svc may be decided: a part delegated svc is
@@ -93,6 +95,10 @@ func (p *Policy) Held(svc string) (why string, ok bool) {
 // HasOrganizationRules reports whether any rule names organizations or
 // organizational units: deciding may then need accounts' memberships.
 func (p *Policy) HasOrganizationRules() bool { return len(p.orgRules) > 0 }
+
+// Regions lists the Regions the rules name, sorted: a request's Region
+// matters to the policy only when it is one of them or not.
+func (p *Policy) Regions() []string { return p.regions }
 
 // HasLimits reports whether any rule sets maxEndpoints: deciding then needs
 // each account's count of accepted connections.
@@ -443,9 +449,10 @@ func listAdmits(list []string, v string) bool {
 func (p *Policy) index() {
 	p.byAccount = make(map[string][]int32)
 	p.byOrgID = make(map[string][]int32)
-	p.anyAccount, p.orgRules = nil, nil
+	p.anyAccount, p.orgRules, p.regions = nil, nil, nil
 	for i, r := range p.Rules {
 		p.hasLimits = p.hasLimits || r.MaxEndpoints > 0
+		p.regions = append(p.regions, r.Regions...)
 		if len(r.Organizations) > 0 || len(r.OrganizationalUnits) > 0 {
 			p.orgRules = append(p.orgRules, int32(i))
 		}
@@ -469,6 +476,8 @@ func (p *Policy) index() {
 			p.byAccount[a] = append(p.byAccount[a], int32(i))
 		}
 	}
+	slices.Sort(p.regions)
+	p.regions = slices.Compact(p.regions)
 }
 
 // Loaded is a valid policy and where it came from: what a policy store
