@@ -34,6 +34,13 @@ launcher patches moto in-process before starting the real server:
         Accept/Reject first delete the endpoint as moto's DeleteVpcEndpoints
         does (it stays, in state "deleted"), as if its consumer had deleted it
         just before our call; the decision then reports InvalidState.
+    privatelink-test:hide-region = true
+        DescribeVpcEndpointConnections leaves out the connection's
+        VpcEndpointRegion, even for a cross-region endpoint (the EC2 API
+        reference does not promise it); remove the tag to show it again.
+* Organizations CreateAccount with the tag ``privatelink-test:account-id``
+  gives the new member account that ID: an account that made requests
+  from outside the organization can join it.
 * PRIVATELINK_CONTROL_FILE: JSON file re-read on every request of every
   service, so a test can change behaviour of a running server, e.g.
       {"maxPageSize": 2,
@@ -84,6 +91,8 @@ from moto.ec2.models import ec2_backends
 from moto.ec2.models.vpc_service_configuration import VPCServiceConfiguration
 from moto.ec2.models.vpcs import VPCBackend, VPCEndPoint
 from moto.ec2.responses import EC2Response
+from moto.organizations import utils as organizations_utils
+from moto.organizations.models import OrganizationsBackend
 
 ALLOWED_HOST = "127.0.0.1"
 
@@ -95,6 +104,8 @@ TAG_UNSUCCESSFUL = "privatelink-test:unsuccessful"
 TAG_DECIDED_BY_PERSON = "privatelink-test:decided-by-person"
 STATE_CHOSEN_BY_PERSON = {"accept": AVAILABLE, "reject": REJECTED}
 TAG_DELETED_BY_CONSUMER = "privatelink-test:deleted-by-consumer"
+TAG_HIDE_REGION = "privatelink-test:hide-region"
+TAG_ACCOUNT_ID = "privatelink-test:account-id"
 
 # The VpcEndpointConnectionId of a connection. AWS does not document the
 # format; the approver treats the ID as opaque.
@@ -549,7 +560,8 @@ def _connection_to_dict(connection: Connection) -> dict[str, Any]:
     if connection.tags:
         item["Tags"] = [{"Key": k, "Value": v} for k, v in sorted(connection.tags.items())]
     # AWS only names the endpoint's region for cross-region connections.
-    if connection.region != connection.service.ec2_backend.region_name:
+    hidden = _endpoint_tags(endpoint).get(TAG_HIDE_REGION) == "true"
+    if connection.region != connection.service.ec2_backend.region_name and not hidden:
         item["VpcEndpointRegion"] = connection.region
     return item
 
@@ -975,8 +987,32 @@ def _record_call(action: str, faulted: bool) -> None:
 # --------------------------------------------------------------------------
 
 
+# --------------------------------------------------------------------------
+# Organizations accounts that join with a given ID
+# --------------------------------------------------------------------------
+
+_original_create_account = OrganizationsBackend.create_account
+_account_id_lock = threading.Lock()
+
+
+def _create_account(self: OrganizationsBackend, **kwargs: Any) -> dict[str, Any]:
+    wanted = {t["Key"]: t["Value"] for t in kwargs.get("Tags", [])}.get(TAG_ACCOUNT_ID)
+    if wanted is None:
+        return _original_create_account(self, **kwargs)
+    # moto draws the ID at random while it builds the account: have it draw
+    # this one.
+    with _account_id_lock:
+        original = organizations_utils.make_random_account_id
+        organizations_utils.make_random_account_id = lambda: wanted
+        try:
+            return _original_create_account(self, **kwargs)
+        finally:
+            organizations_utils.make_random_account_id = original
+
+
 def install_patches() -> None:
     VPCBackend.create_vpc_endpoint = _create_vpc_endpoint
+    OrganizationsBackend.create_account = _create_account
     # moto finds an action by looking up its snake_case name on the response
     # class at request time, so new methods become new actions.
     EC2Response.describe_vpc_endpoint_connections = describe_vpc_endpoint_connections

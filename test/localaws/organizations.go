@@ -70,6 +70,18 @@ func (o *Organization) CreateAccount(ctx context.Context, name, parent string) (
 	return id, nil
 }
 
+// Join makes account (which may have made requests from outside the
+// organization) a member, under the root: the moto extension creates the
+// member account with that ID.
+func (o *Organization) Join(ctx context.Context, account string) error {
+	_, err := o.client().CreateAccount(ctx, &organizations.CreateAccountInput{AccountName: aws.String("joined-" + account),
+		Email: aws.String(account + "@example.com"), Tags: []orgtypes.Tag{{Key: aws.String("privatelink-test:account-id"), Value: aws.String(account)}}})
+	if err != nil {
+		return fmt.Errorf("account %s joins %s: %w", account, o.ID, err)
+	}
+	return nil
+}
+
 // MoveAccount moves account from one parent to another.
 func (o *Organization) MoveAccount(ctx context.Context, account, from, to string) error {
 	_, err := o.client().MoveAccount(ctx, &organizations.MoveAccountInput{AccountId: aws.String(account),

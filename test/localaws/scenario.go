@@ -34,6 +34,9 @@ const (
 	// TagDeletedByConsumer ("true") makes the consumer delete the endpoint
 	// just before the approver's call.
 	TagDeletedByConsumer = "privatelink-test:deleted-by-consumer"
+	// TagHideRegion ("true") leaves the connection's VpcEndpointRegion out
+	// of DescribeVpcEndpointConnections; ShowRegion removes it.
+	TagHideRegion = "privatelink-test:hide-region"
 )
 
 // Service is an endpoint service of the provider.
@@ -68,6 +71,9 @@ type ServiceOptions struct {
 	Open bool
 	// Tags are the service's tags.
 	Tags map[string]string
+	// SupportedRegions are the other Regions whose endpoints may connect
+	// (cross-Region PrivateLink).
+	SupportedRegions []string
 }
 
 // CreateServicesWith is CreateServices with opts.
@@ -91,6 +97,7 @@ func (m *Moto) CreateServicesWith(ctx context.Context, region string, n int, opt
 		in := &ec2.CreateVpcEndpointServiceConfigurationInput{
 			AcceptanceRequired:      aws.Bool(!opts.Open),
 			NetworkLoadBalancerArns: []string{aws.ToString(lb.LoadBalancers[0].LoadBalancerArn)},
+			SupportedRegions:        opts.SupportedRegions,
 		}
 		if len(opts.Tags) > 0 {
 			spec := ec2types.TagSpecification{ResourceType: ec2types.ResourceTypeVpcEndpointService}
@@ -176,6 +183,17 @@ func (m *Moto) CreateEndpoints(ctx context.Context, svc Service, e Endpoint, n i
 		ids = append(ids, aws.ToString(out.VpcEndpoint.VpcEndpointId))
 	}
 	return ids, nil
+}
+
+// ShowRegion removes, as the consumer, TagHideRegion from its endpoint: EC2
+// reports the connection's Region again.
+func (m *Moto) ShowRegion(ctx context.Context, account, region, id string) error {
+	_, err := ec2.NewFromConfig(m.Config(account, region)).DeleteTags(ctx, &ec2.DeleteTagsInput{
+		Resources: []string{id}, Tags: []ec2types.Tag{{Key: aws.String(TagHideRegion)}}})
+	if err != nil {
+		return fmt.Errorf("consumer %s: untag %s: %w", account, id, err)
+	}
+	return nil
 }
 
 // DeleteEndpoint deletes, as the consumer, one of its endpoints.
