@@ -1,9 +1,10 @@
 // Command approverctl is the operators' tool for privatelink-approver: check
 // a policy before it goes live, explain a decision, plan a policy change
 // against the live connections and push it, see what is pending and what
-// the policy would do with it, accept or reject a request as a person, and
-// run the function's reconcile by hand. It uses the same packages as the
-// Lambda function, so its decisions are the function's decisions.
+// the policy would do with it, accept or reject a request as a person, run
+// the function's reconcile by hand, and audit the account's endpoint
+// services. It uses the same packages as the Lambda function, so its
+// decisions are the function's decisions.
 //
 // Run `approverctl --help`, or `approverctl <command> --help`.
 package main
@@ -23,7 +24,7 @@ func main() {
 
 // run executes the command line and returns the exit code: 0 when all went
 // well, 1 when it did not (an invalid policy, a failed decision, an error),
-// 2 when policy plan has changes to show.
+// 2 when policy plan has changes to show or audit something to fix.
 func run(args []string) int {
 	return execute(newRoot(os.Stdout, os.Stderr, os.Getenv), os.Stderr, args)
 }

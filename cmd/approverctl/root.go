@@ -109,7 +109,7 @@ ORGANIZATION_ROLE_ARN names the role assumed for AWS Organizations.`,
 
 	policyCmd := &cobra.Command{Use: "policy", Short: "Validate, explain, plan and push a policy file"}
 	policyCmd.AddCommand(a.validateCmd(), a.explainCmd(), a.planCmd(), a.pushCmd())
-	root.AddCommand(policyCmd, a.pendingCmd(), a.sweepCmd(), a.decideCmd(policy.Accept), a.decideCmd(policy.Reject), a.orgCmd())
+	root.AddCommand(policyCmd, a.pendingCmd(), a.sweepCmd(), a.decideCmd(policy.Accept), a.decideCmd(policy.Reject), a.orgCmd(), a.auditCmd())
 	return root
 }
 
