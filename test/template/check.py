@@ -12,7 +12,10 @@ Usage: python3 test/template/check.py [--keep DIR] [--org-reader org-reader-role
 2. cfn-lint  - cfn-lint on the template as written (cfn-lint applies
                AWS::LanguageExtensions and the SAM transform itself); with
                --org-reader, also the management account's template, and its
-               contract (the two read actions, one trusted principal).
+               contract (the three read actions and no other, one trusted
+               principal, the forwarding rules' events, which the forwarded
+               samples in events/ match, and the tag guard SCP for each of
+               its parameter sets).
 3. translate - for each parameter scenario (empty, two and sixty ServiceIds, a
                ServiceTag key=value and a key alone, a policy path, an
                organization role): expand Fn::ForEach with our own small
@@ -91,6 +94,7 @@ NO_RESOURCE_ACTIONS = {
     "ec2:DescribeVpcEndpointServiceConfigurations": "supports no resource-level permissions",
     "ec2:DescribeVpcEndpointConnectionNotifications": "supports no resource-level permissions",
     "organizations:DescribeOrganization": "has no resource type",
+    "organizations:DescribeOrganizationalUnit": "its one resource type is every OU of the organization, which it must read; read-only",
     "organizations:ListParents": "its resource types were not verified here (README, Known limits); read-only",
 }
 SCOPED_ACTIONS = {
@@ -335,7 +339,7 @@ def check_contract(text: str, tpl: dict) -> str:
                 row.get(sweep_map[1]) == want and str(row.get(seconds_map[1])) == str(60 * int(minutes)),
                 f"mapping {sweep_map[0]}[{minutes!r}] has {sweep_map[1]} {want!r} and {seconds_map[1]} {60 * int(minutes)}",
             )
-    expect(types == ["EventBridgeRule", "EventBridgeRule", "EventBridgeRule", "SQS", "Schedule"], "events: Schedule, 3 x EventBridgeRule, SQS")
+    expect(types == ["EventBridgeRule"] * 4 + ["SQS", "Schedule"], "events: Schedule, 4 x EventBridgeRule, SQS")
     patterns = [e["Properties"].get("Pattern", {}) for e in events.values() if e.get("Type") == "EventBridgeRule"]
     expect(
         any(p.get("detail", {}).get("eventName") == ["CreateVpcEndpoint"] for p in patterns),
@@ -355,18 +359,27 @@ def check_contract(text: str, tpl: dict) -> str:
             for p in patterns),
         "the CreateVpcEndpoint rule takes successful calls only (errorCode absent)",
     )
-    # The function handles exactly these (pkg/trigger OrganizationEvents).
+    # The function handles exactly these (pkg/trigger OrganizationEvents):
+    # the API calls that move accounts or accept an invitation, and the
+    # service event of a created account.
+    org_patterns = [p for p in patterns if p.get("source") == ["aws.organizations"]]
     expect(
-        any(p.get("source") == ["aws.organizations"]
-            and sorted(p.get("detail", {}).get("eventName", [])) == ["LeaveOrganization", "MoveAccount", "RemoveAccountFromOrganization"]
-            for p in patterns),
-        "an EventBridge rule matches MoveAccount, RemoveAccountFromOrganization and LeaveOrganization from aws.organizations",
+        any(p.get("detail-type") == ["AWS API Call via CloudTrail"]
+            and sorted(p.get("detail", {}).get("eventName", [])) == ["AcceptHandshake", "LeaveOrganization", "MoveAccount",
+                                                                     "RemoveAccountFromOrganization"]
+            for p in org_patterns),
+        "an EventBridge rule matches MoveAccount, RemoveAccountFromOrganization, LeaveOrganization and AcceptHandshake calls",
     )
     expect(
-        any(p.get("source") == ["aws.organizations"]
-            and p.get("account") == [{"Fn::If": ["HasOrganizationEvents", {"Ref": "OrganizationEventsAccountId"}, {"Ref": "AWS::AccountId"}]}]
-            for p in patterns),
-        "the aws.organizations rule takes the management account's events only (or this account's)",
+        any(p.get("detail-type") == ["AWS Service Event via CloudTrail"]
+            and p.get("detail", {}).get("eventName") == ["CreateAccountResult"] for p in org_patterns),
+        "an EventBridge rule matches the CreateAccountResult service event",
+    )
+    expect(
+        len(org_patterns) == 2 and all(
+            p.get("account") == [{"Fn::If": ["HasOrganizationEvents", {"Ref": "OrganizationEventsAccountId"}, {"Ref": "AWS::AccountId"}]}]
+            for p in org_patterns),
+        "the aws.organizations rules take the management account's events only (or this account's)",
     )
     expect(env.get("ORGANIZATION_ROLE_ARN") == {"Ref": "OrganizationRoleArn"}, "ORGANIZATION_ROLE_ARN is OrganizationRoleArn")
     expect(env.get("MEMBERSHIP_CACHE_SECONDS") == {"Ref": "MembershipCacheSeconds"}, "MEMBERSHIP_CACHE_SECONDS is MembershipCacheSeconds")
@@ -428,7 +441,7 @@ def check_contract(text: str, tpl: dict) -> str:
                     found.append(key)
         return found
 
-    for metric in ("PolicyErrors", "Failed", "OldestPendingSeconds", "RevocationsHeld", "RejectionsHeld", "PolicyPartsRefused",
+    for metric in ("PolicyErrors", "Failed", "OldestPendingSeconds", "RevocationsHeld", "RejectionsHeld", "PolicyPartsRefused", "ServicesNotRequiringAcceptance",
                    "StampFailures", "MembershipErrors"):
         expect(len(emf_alarms(metric)) == 1, f"one alarm watches {EMF_NAMESPACE} {metric}")
         for key in emf_alarms(metric):
@@ -863,7 +876,7 @@ def check_translated(cfn: dict, values: dict[str, str]) -> str:
     # read-only calls; never both, never anything else.
     role = ev.params.get("OrganizationRoleArn", "")
     assume = grants(docs, "sts:AssumeRole")
-    reads = [grants(docs, a) for a in ("organizations:ListParents", "organizations:DescribeOrganization")]
+    reads = [grants(docs, a) for a in sorted(ORG_READ_ACTIONS)]
     org_actions = sorted({a for _, d in docs for st in as_list(d.get("Statement", [])) for a in as_list(st.get("Action"))
                           if str(a).startswith("organizations:")})
     if role:
@@ -876,8 +889,8 @@ def check_translated(cfn: dict, values: dict[str, str]) -> str:
     else:
         if assume:
             raise CheckError(f"without OrganizationRoleArn, no sts:AssumeRole: {assume}")
-        if org_actions != ["organizations:DescribeOrganization", "organizations:ListParents"] or reads[0] != reads[1] or len(reads[0]) != 1:
-            raise CheckError(f"without OrganizationRoleArn, ListParents and DescribeOrganization in one statement, nothing else: {org_actions}")
+        if org_actions != sorted(ORG_READ_ACTIONS) or any(r != reads[0] for r in reads) or len(reads[0]) != 1:
+            raise CheckError(f"without OrganizationRoleArn, {sorted(ORG_READ_ACTIONS)} in one statement, nothing else: {org_actions}")
     bus = [r for r in present.values() if r.get("Type") == "AWS::Events::EventBusPolicy"]
     events_account = ev.params.get("OrganizationEventsAccountId", "")
     if events_account:
@@ -897,10 +910,144 @@ def check_translated(cfn: dict, values: dict[str, str]) -> str:
 
 # ------------------------------------------------------------ org reader role
 
+# The org reader role reads, and reads only these.
+ORG_READ_ACTIONS = {
+    "organizations:ListParents",
+    "organizations:DescribeOrganization",
+    "organizations:DescribeOrganizationalUnit",
+}
+# What the management account forwards to the approver's bus, by detail-type.
+ORG_FORWARDED = {
+    ("AWS API Call via CloudTrail", "MoveAccount"),
+    ("AWS API Call via CloudTrail", "RemoveAccountFromOrganization"),
+    ("AWS API Call via CloudTrail", "LeaveOrganization"),
+    ("AWS API Call via CloudTrail", "AcceptHandshake"),
+    ("AWS Service Event via CloudTrail", "CreateAccountResult"),
+}
+# The forwarded samples in events/ (each must match a forwarding rule).
+ORG_FORWARDED_SAMPLES = (
+    "cloudtrail-organizations-move-account.json",
+    "cloudtrail-organizations-accept-handshake.json",
+    "cloudtrail-organizations-create-account-result.json",
+)
+# Parameter sets for the tag guard (the SCP), and the ARNs they name.
+APPROVER_ROLE = "arn:aws-us-gov:iam::111122223333:role/privatelink-approver-production-ApproverFunctionRole-ABCDEFGHIJKL"
+TAG_WRITERS = [
+    "arn:aws-us-gov:iam::111122223333:role/NetworkAdmin",
+    "arn:aws-us-gov:iam::111122223333:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_NetworkAdmin_*",
+]
+TAG_GUARD_SCENARIOS = {
+    "no-guard": {"ApproverRoleArn": APPROVER_ROLE},
+    "guard": {"ApproverRoleArn": APPROVER_ROLE, "TagGuardTargetIds": "ou-ab12-11111111"},
+    "guard-service-tag-writers": {"ApproverRoleArn": APPROVER_ROLE, "TagGuardTargetIds": "ou-ab12-11111111,222233334444",
+                                  "ServiceTagKey": "team", "TagWriterRoleArns": ",".join(TAG_WRITERS)},
+    # The most the template's comment promises: 20 long IAM Identity Center role ARNs.
+    "guard-twenty-writers": {"ApproverRoleArn": APPROVER_ROLE, "TagGuardTargetIds": "r-ab12", "ServiceTagKey": "team",
+                             "TagWriterRoleArns": ",".join(
+                                 f"arn:aws-us-gov:iam::111122223333:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_Team{i:02d}Admin_*"
+                                 for i in range(20))},
+}
+# AWS Organizations' quota on a service control policy's size; every
+# character counts, white space too, so it is measured with a space after
+# each separator (CloudFormation's serialization of Content is not known).
+MAX_SCP = 5_120
 
-def check_org_reader(text: str, tpl: dict) -> str:
-    """The management account's role: trusts the approver's role only, and
-    may call ListParents and DescribeOrganization, nothing else."""
+
+def event_matches(pattern: Any, event: Any) -> bool:
+    """EventBridge matching for the patterns used here: nested objects, lists
+    of exact values, and {"exists": false}."""
+    if isinstance(pattern, dict):
+        if not isinstance(event, dict):
+            return False
+        for key, want in pattern.items():
+            if isinstance(want, list) and {"exists": False} in want:
+                if key in event:
+                    return False
+            elif key not in event or not event_matches(want, event[key]):
+                return False
+        return True
+    if isinstance(pattern, list):
+        return event in pattern
+    return pattern == event
+
+
+def check_tag_guard(tpl: dict, scenario: str, values: dict[str, str]) -> list[str]:
+    """The SCP, evaluated for one parameter set: only with
+    TagGuardTargetIds, attached to them; Deny statements only, on
+    ec2:CreateTags and ec2:DeleteTags only; the approver's keys (and the
+    service tag key) in a ForAnyValue:StringLike on aws:TagKeys; DeleteTags
+    with no key denied; each deny excepting exactly the approver's role and
+    the tag writers, by aws:PrincipalArn, and nothing else."""
+    problems = []
+    where = f"[{scenario}]"
+    ev = Evaluator(tpl, values)
+    policies = {k: r for k, r in tpl.get("Resources", {}).items() if r.get("Type") == "AWS::Organizations::Policy"}
+    present = {k: r for k, r in policies.items() if ev.present(r)}
+    targets = [t for t in values.get("TagGuardTargetIds", "").split(",") if t]
+    if any(r.get("Condition") != "GuardsTags" for r in policies.values()):
+        problems.append(f"every organization policy has the condition GuardsTags: {sorted(policies)}")
+    if not targets:
+        if present:
+            problems.append(f"{where} no TagGuardTargetIds, no policy: {sorted(present)}")
+        return problems
+    if list(present) != ["TagGuardPolicy"]:
+        return problems + [f"{where} the tag guard is TagGuardPolicy, and the only organization policy: {sorted(present)}"]
+    props = ev.ev(present["TagGuardPolicy"]["Properties"])
+    if props.get("Type") != "SERVICE_CONTROL_POLICY":
+        problems.append(f"{where} TagGuardPolicy is a SERVICE_CONTROL_POLICY: {props.get('Type')}")
+    if props.get("TargetIds") != targets:
+        problems.append(f"{where} TagGuardPolicy is attached to TagGuardTargetIds exactly: {props.get('TargetIds')}")
+    content = props.get("Content", {})
+    content = json.loads(content) if isinstance(content, str) else content
+    if len(json.dumps(content)) > MAX_SCP:
+        problems.append(f"{where} the SCP is {len(json.dumps(content))} characters, over {MAX_SCP}")
+    sts = as_list(content.get("Statement", []))
+    writers = [w for w in values.get("TagWriterRoleArns", "").split(",") if w]
+    exempt = sorted([values["ApproverRoleArn"]] + writers)
+    keys = ["privatelink-approver:*"] + ([values["ServiceTagKey"]] if values.get("ServiceTagKey") else [])
+    # Where the guarded tags live: every connection and endpoint service.
+    partition = PSEUDO["AWS::Partition"]
+    no_keys_resources = {f"arn:{partition}:ec2:*:*:vpc-endpoint-connection/*", f"arn:{partition}:ec2:*:*:vpc-endpoint-service/*"}
+    denied = set()
+    by_keys = no_keys = False
+    for st in sts:
+        sid = st.get("Sid", "(no Sid)")
+        if st.get("Effect") != "Deny" or set(st) & {"NotAction", "NotResource", "Principal", "NotPrincipal"}:
+            problems.append(f"{where} {sid}: a Deny with Action and Resource")
+            continue
+        actions = set(as_list(st.get("Action")))
+        denied |= actions
+        cond = st.get("Condition", {})
+        # The exception: negated ARN operators on aws:PrincipalArn (ANDed,
+        # each a NOR of its values), naming exactly the exempt roles.
+        named = sorted(v for op in ("ArnNotEquals", "ArnNotLike") for v in as_list(cond.get(op, {}).get("aws:PrincipalArn", [])))
+        if named != exempt:
+            problems.append(f"{where} {sid}: excepts by aws:PrincipalArn exactly {exempt}: {named}")
+        rest = {op: v for op, v in cond.items() if op not in ("ArnNotEquals", "ArnNotLike")}
+        if any(set(v) != {"aws:PrincipalArn"} for op, v in cond.items() if op in ("ArnNotEquals", "ArnNotLike")):
+            problems.append(f"{where} {sid}: the ARN operators test aws:PrincipalArn only: {cond}")
+        if rest == {"ForAnyValue:StringLike": {"aws:TagKeys": keys}} and actions == {"ec2:CreateTags", "ec2:DeleteTags"} \
+                and st.get("Resource") == "*":
+            by_keys = True
+        elif rest == {"Null": {"aws:TagKeys": "true"}} and actions == {"ec2:DeleteTags"} and \
+                (st.get("Resource") == "*" or set(as_list(st.get("Resource"))) >= no_keys_resources):
+            no_keys = True
+        else:
+            problems.append(f"{where} {sid}: an unexpected statement: {st}")
+    if denied != {"ec2:CreateTags", "ec2:DeleteTags"}:
+        problems.append(f"{where} the SCP denies ec2:CreateTags and ec2:DeleteTags only: {sorted(denied)}")
+    if not by_keys:
+        problems.append(f"{where} a Deny of ec2:CreateTags and ec2:DeleteTags on \"*\" when ForAnyValue:StringLike aws:TagKeys is {keys}")
+    if not no_keys:
+        problems.append(f"{where} a Deny of ec2:DeleteTags naming no key (Null aws:TagKeys true)")
+    return problems
+
+
+def check_org_reader(text: str, tpl: dict, events_dir: Path | None = None) -> str:
+    """The management account's template: a role that trusts the approver's
+    role only and may call ListParents, DescribeOrganization and
+    DescribeOrganizationalUnit, nothing else; the forwarding rules' patterns;
+    and the optional tag guard (SCP) for each parameter set."""
     problems = []
     expect_text = 'no hard-coded partition ("arn:aws:")'
     if "arn:aws:" in text:
@@ -911,21 +1058,69 @@ def check_org_reader(text: str, tpl: dict) -> str:
     trust = reader.get("AssumeRolePolicyDocument", {}).get("Statement", [])
     if trust != [{"Sid": "TrustTheApprover", "Effect": "Allow", "Principal": {"AWS": {"Ref": "ApproverRoleArn"}}, "Action": "sts:AssumeRole"}]:
         problems.append(f"OrgReaderRole trusts ApproverRoleArn, and only it: {trust}")
-    if reader.get("ManagedPolicyArns"):
+    if reader.get("ManagedPolicyArns") or reader.get("PermissionsBoundary"):
         problems.append("OrgReaderRole has no managed policy")
-    actions = sorted(a for p in reader.get("Policies", []) for st in as_list(p["PolicyDocument"].get("Statement", []))
-                     for a in as_list(st.get("Action")))
-    if actions != ["organizations:DescribeOrganization", "organizations:ListParents"]:
-        problems.append(f"OrgReaderRole may call ListParents and DescribeOrganization only: {actions}")
+    reads = [st for p in reader.get("Policies", []) for st in as_list(p["PolicyDocument"].get("Statement", []))]
+    actions = sorted(a for st in reads for a in as_list(st.get("Action")))
+    if sorted(actions) != sorted(ORG_READ_ACTIONS):
+        problems.append(f"OrgReaderRole may call {sorted(ORG_READ_ACTIONS)} only: {actions}")
+    for st in reads:
+        if st.get("Effect") != "Allow" or set(st) & {"NotAction", "NotResource"} or st.get("Condition"):
+            problems.append(f"OrgReaderRole: {st.get('Sid')} is a plain Allow with Action and Resource")
+        for a in as_list(st.get("Action")):
+            if not re.fullmatch(r"organizations:(Describe|List)[A-Za-z]+", a):
+                problems.append(f"OrgReaderRole: {a} is not a read of AWS Organizations")
+    membership = [st for st in reads if st.get("Sid") == "ReadMembership"]
+    if not membership or "organizations:DescribeOrganizationalUnit" not in as_list(membership[0].get("Action")):
+        problems.append("OrgReaderRole's ReadMembership statement has organizations:DescribeOrganizationalUnit")
     others = sorted(k for k, r in roles.items() if k != "OrgReaderRole" and r.get("Condition") != "Forwards")
     if others:
         problems.append(f"no other role but the optional forwarding one: {others}")
+
+    # Forwarding: only with ApproverEventBusArn, to that bus through the
+    # forwarding role, exactly the events that move accounts in or out.
+    rules = {k: r for k, r in resources.items() if r.get("Type") == "AWS::Events::Rule"}
+    forwarded = set()
+    patterns = []
+    for key, rule in rules.items():
+        props = rule.get("Properties", {})
+        if rule.get("Condition") != "Forwards":
+            problems.append(f"{key} exists only with ApproverEventBusArn (condition Forwards)")
+        if props.get("Targets") != [{"Id": "privatelink-approver", "Arn": {"Ref": "ApproverEventBusArn"},
+                                     "RoleArn": {"Fn::GetAtt": ["ForwardRole", "Arn"]}}]:
+            problems.append(f"{key} targets ApproverEventBusArn only, through ForwardRole: {props.get('Targets')}")
+        pat = props.get("EventPattern", {})
+        patterns.append(pat)
+        detail = pat.get("detail", {})
+        if pat.get("source") != ["aws.organizations"] or detail.get("eventSource") != ["organizations.amazonaws.com"]:
+            problems.append(f"{key} takes aws.organizations events only: {pat}")
+        forwarded |= {(t, n) for t in pat.get("detail-type", []) for n in detail.get("eventName", [])}
+        if "CreateAccountResult" in detail.get("eventName", []) and \
+                detail.get("serviceEventDetails") != {"createAccountStatus": {"state": ["SUCCEEDED"]}}:
+            problems.append(f"{key} forwards only the CreateAccountResult that SUCCEEDED: {detail}")
+    if forwarded != ORG_FORWARDED:
+        problems.append(f"the forwarded events are {sorted(forwarded)}, expected exactly {sorted(ORG_FORWARDED)}")
+    if events_dir is not None:
+        for name in ORG_FORWARDED_SAMPLES:
+            path = events_dir / name
+            if not path.is_file():
+                problems.append(f"{path}: no such sample")
+            elif not any(event_matches(p, json.loads(path.read_text(encoding="utf-8"))) for p in patterns):
+                problems.append(f"{path} matches no forwarding rule")
+
+    for scenario, values in TAG_GUARD_SCENARIOS.items():
+        try:
+            problems += check_tag_guard(tpl, scenario, values)
+        except (KeyError, TypeError, CheckError) as exc:
+            problems.append(f"[{scenario}] the tag guard cannot be evaluated: {exc!r}")
+
     outputs = tpl.get("Outputs", {})
     if outputs.get("OrganizationRoleArn", {}).get("Value") != {"Fn::GetAtt": ["OrgReaderRole", "Arn"]}:
         problems.append("output OrganizationRoleArn is the role's ARN")
     if problems:
         raise CheckError("org reader role:\n" + "\n".join(f"  - {p}" for p in problems))
-    return f"{len(actions)} actions, one trusted principal"
+    return (f"{len(actions)} read actions, one trusted principal, {len(forwarded)} forwarded events, "
+            f"the tag guard in {len(TAG_GUARD_SCENARIOS)} parameter sets")
 
 
 # ----------------------------------------------------------- least privilege
@@ -1004,7 +1199,7 @@ def check_least_privilege(ev: "Evaluator", present: dict, docs: list[tuple[str, 
                 "ec2:AcceptVpcEndpointConnections", "ec2:RejectVpcEndpointConnections", "ec2:CreateTags", "ec2:DeleteTags",
                 "ssm:GetParameter", "kms:Decrypt", "sns:Publish"}
     required |= {"ssm:GetParametersByPath"} if path else set()
-    required |= {"sts:AssumeRole"} if ev.params.get("OrganizationRoleArn") else {"organizations:ListParents", "organizations:DescribeOrganization"}
+    required |= {"sts:AssumeRole"} if ev.params.get("OrganizationRoleArn") else set(ORG_READ_ACTIONS)
     granted = set()
     checked = 0
     for doc_name, doc in docs:
@@ -1051,7 +1246,10 @@ def check_rule_patterns(ev: "Evaluator", present: dict) -> None:
          "detail": {"name": [{"prefix": name}] if name.endswith("/") else [name]}},
         {"source": ["aws.organizations"], "detail-type": ["AWS API Call via CloudTrail"],
          "detail": {"eventSource": ["organizations.amazonaws.com"],
-                    "eventName": ["MoveAccount", "RemoveAccountFromOrganization", "LeaveOrganization"]},
+                    "eventName": ["MoveAccount", "RemoveAccountFromOrganization", "LeaveOrganization", "AcceptHandshake"]},
+         "account": [ev.params.get("OrganizationEventsAccountId") or account]},
+        {"source": ["aws.organizations"], "detail-type": ["AWS Service Event via CloudTrail"],
+         "detail": {"eventSource": ["organizations.amazonaws.com"], "eventName": ["CreateAccountResult"]},
          "account": [ev.params.get("OrganizationEventsAccountId") or account]},
     ]
     key = lambda p: json.dumps(p, sort_keys=True)
@@ -1112,7 +1310,9 @@ def main() -> int:
             print(f"ERROR: {args.org_reader}: no such file", file=sys.stderr)
             return 2
         reader_text = args.org_reader.read_text(encoding="utf-8")
-        step(f"contract {args.org_reader}", lambda: check_org_reader(reader_text, deps["yaml_parse"](reader_text)))
+        events_dir = args.org_reader.resolve().parent / "events"
+        step(f"contract {args.org_reader}",
+             lambda: check_org_reader(reader_text, deps["yaml_parse"](reader_text), events_dir))
         step(f"cfn-lint {args.org_reader}", lambda: run_cfn_lint(deps, args.org_reader))
 
     with tempfile.TemporaryDirectory(prefix="template-check-") as tmp:
