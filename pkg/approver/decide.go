@@ -100,13 +100,18 @@ func (a *Approver) resolve(ctx context.Context, loaded *policy.Loaded, reads []s
 		return nil
 	}
 	if err := a.cfg.Membership.Check(ctx, p.References()); err != nil {
-		var lerr *membership.LookupError
-		if !errors.As(err, &lerr) {
+		var rerr *membership.ReferenceError
+		if errors.As(err, &rerr) {
 			return fmt.Errorf("%w: policy %s version %s: %w", policy.ErrNoPolicy, loaded.Parameter, loaded.Version, err)
+		}
+		code := membership.CodeLookupFailed
+		var lerr *membership.LookupError
+		if errors.As(err, &lerr) {
+			code = lerr.Code
 		}
 		a.log.WarnContext(ctx, "policy's organizations and OUs not checked", "trigger", req.Trigger, "error", err.Error())
 		for _, account := range need {
-			known[account] = membership.Result{Err: &membership.LookupError{Account: account, Code: lerr.Code, Err: err}}
+			known[account] = membership.Result{Err: &membership.LookupError{Account: account, Code: code, Err: err}}
 		}
 		return nil
 	}
@@ -215,7 +220,7 @@ func (a *Approver) decide(loaded *policy.Loaded, r serviceRead, req Request, now
 				d.Region = ""
 				for _, region := range candidates {
 					asked.Region = region
-					if p.Decide(asked, now) != pd {
+					if other := p.Decide(asked, now); policyVerdict(other) != policyVerdict(pd) || other.Rule != pd.Rule || other.UnresolvedRule != pd.UnresolvedRule {
 						regionUnknown = true
 						break
 					}

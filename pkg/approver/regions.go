@@ -59,8 +59,20 @@ func (a *Approver) learnRegions(ctx context.Context, loaded *policy.Loaded, read
 		return
 	}
 	var need []int
+	// newest is, by service, the creation of its newest connection with no
+	// Region: a configuration read before it may predate a Region added
+	// for it.
+	newest := map[string]time.Time{}
 	for i, r := range reads {
-		if r.err == nil && (slices.ContainsFunc(r.pending, noRegion) || slices.ContainsFunc(r.accepted, noRegion)) {
+		if r.err != nil {
+			continue
+		}
+		for _, c := range slices.Concat(r.pending, r.accepted) {
+			if noRegion(c) {
+				newest[r.svc] = latest(newest[r.svc], aws.ToTime(c.CreationTimestamp))
+			}
+		}
+		if _, ok := newest[r.svc]; ok {
 			need = append(need, i)
 		}
 	}
@@ -71,7 +83,7 @@ func (a *Approver) learnRegions(ctx context.Context, loaded *policy.Loaded, read
 	defer a.managed.mu.Unlock()
 	fresh := func(svc string) bool {
 		k, ok := a.managed.regions[svc]
-		return ok && (!k.at.Before(start) || !sweep && a.now().Sub(k.at) < a.cfg.SweepPeriod)
+		return ok && !k.at.Before(newest[svc]) && (!k.at.Before(start) || !sweep && a.now().Sub(k.at) < a.cfg.SweepPeriod)
 	}
 	var unknown []string
 	for _, i := range need {
@@ -91,7 +103,7 @@ func (a *Approver) learnRegions(ctx context.Context, loaded *policy.Loaded, read
 	for _, i := range need {
 		svc := reads[i].svc
 		if k, ok := a.managed.regions[svc]; ok && fresh(svc) {
-			reads[i].regions = &k.regions
+			reads[i].regions, reads[i].regionsUnknown = &k.regions, false
 		} else {
 			reads[i].regions = nil
 			reads[i].regionsUnknown = true

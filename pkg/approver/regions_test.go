@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -165,4 +166,26 @@ func TestSweepsNameServicesNotRequiringAcceptance(t *testing.T) {
 			assert.Equal(t, tt.want, report.ServicesNotRequiringAcceptance)
 		})
 	}
+}
+
+// A configuration read before a connection was created may predate a
+// Region added for it: it is read again.
+func TestSupportedRegionsReadBeforeTheConnectionAreReadAgain(t *testing.T) {
+	const euOnly = `{"version": 1, "rules": [{"name": "home", "action": "accept", "accounts": ["111111111111"], "regions": ["us-east-1"]}]}`
+	f := &regional{EC2: approvertest.NewEC2(svcA), supported: map[string][]string{}}
+	// The fake's first connection is created 2026-11-01T00:00:00Z; the
+	// sweep reads the configuration a minute before it.
+	clock := time.Date(2026, 10, 31, 23, 59, 0, 0, time.UTC)
+	a := approver.New(vpcendpoints.New(f), staticPolicy(t, euOnly), approver.Config{Region: "us-east-1", SweepPeriod: time.Hour,
+		Now: func() time.Time { return clock }})
+	_, err := a.Reconcile(context.Background(), approver.Request{Trigger: "schedule", All: true, Sweep: true})
+	require.NoError(t, err)
+
+	f.supported[svcA] = []string{"eu-west-1"} // a Region added after the sweep
+	f.Add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
+	clock = clock.Add(2 * time.Minute)
+	report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "notification", Services: []string{svcA}})
+	require.NoError(t, err)
+	assert.Equal(t, "pendingAcceptance", f.State("vpce-0000000000000000a"), "not accepted as us-east-1 on a configuration older than the request")
+	assert.True(t, byEndpoint(report)["vpce-0000000000000000a"].RegionUnknown)
 }

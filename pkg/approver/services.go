@@ -81,12 +81,21 @@ func (a *Approver) servicesFor(ctx context.Context, req Request) (coverage, erro
 // logging the others.
 func (a *Approver) named(ctx context.Context, req Request, managed func(string) bool) []string {
 	out := []string{} // never nil: "services": [] in the summary
+	var others []string
 	for _, svc := range req.Services {
 		if managed(svc) {
 			out = append(out, svc)
 		} else {
-			a.log.InfoContext(ctx, "service not managed: left alone", "serviceId", svc, "trigger", req.Trigger)
+			others = append(others, svc)
 		}
+	}
+	// One line, however many IDs an event names (a forged message may name
+	// thousands): not managed, not the account's, or not looked up.
+	switch {
+	case len(others) == 1:
+		a.log.InfoContext(ctx, "service not managed: left alone", "serviceId", others[0], "trigger", req.Trigger)
+	case len(others) > 1:
+		a.log.InfoContext(ctx, "services not managed: left alone", "serviceIds", others[:min(len(others), 10)], "count", len(others), "trigger", req.Trigger)
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
