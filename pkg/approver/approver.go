@@ -222,7 +222,23 @@ func (a *Approver) Reconcile(ctx context.Context, req Request) (*Report, error) 
 	// Every account is looked up at most once per invocation, whatever
 	// policy decides.
 	orgs := lookups{}
-	if err := a.resolve(ctx, loaded, reads, req, now, orgs); err != nil {
+	err = a.resolve(ctx, loaded, reads, req, now, orgs)
+	if err != nil && loaded.Cached {
+		// The cached copy names an organization or OU that is not of the
+		// organization: the stored policy may have been fixed since.
+		fresh, ferr := a.policies.Load(ctx, true)
+		if ferr != nil {
+			return nil, ferr
+		}
+		if fresh.Version == loaded.Version && fresh.Digest == loaded.Digest {
+			return nil, err
+		}
+		loaded = fresh
+		reads = a.readAll(ctx, cov, needsAccepted(loaded, req.Sweep))
+		a.learnRegions(ctx, loaded, reads, req.Sweep, start)
+		err = a.resolve(ctx, loaded, reads, req, now, orgs)
+	}
+	if err != nil {
 		return nil, err
 	}
 	plans := a.decideAll(loaded, reads, req, now, orgs)

@@ -304,8 +304,8 @@ func (a *Approver) auditConnections(ctx context.Context, au *Audit, loaded *poli
 	return nil
 }
 
-// What the sweep's reasons start with, which the audit, revoking nothing,
-// leaves out.
+// What a revocation's reason starts with (decide), and what the audit,
+// revoking nothing, leaves out.
 const (
 	revokedPrefix    = "revoked: "
 	notRevokedPrefix = "not revoked: "

@@ -276,7 +276,7 @@ func (pl *plan) record(d *Outcome, ch choice, pd policy.Decision, lookupErr erro
 			pd.Unresolved = true
 			d.Action, d.Revoked = policy.Reject, true
 			pl.undecided(d, pd, lookupErr)
-			d.Reason = "not revoked: " + d.Reason
+			d.Reason = notRevokedPrefix + d.Reason
 			return
 		}
 		pl.undecided(d, pd, lookupErr)
@@ -291,7 +291,7 @@ func (pl *plan) record(d *Outcome, ch choice, pd policy.Decision, lookupErr erro
 		d.Result, d.Detail = ResultLeftPending, "left for the next sweep: it was pending before the policy last changed, and only a sweep, which sees every service, counts all the rejections a change makes against maxRejections"
 		return
 	case chooseRevoke:
-		d.Revoked, d.Reason = true, "revoked: "+d.Reason
+		d.Revoked, d.Reason = true, revokedPrefix+d.Reason
 		if d.situation.Person {
 			d.Reason += " (over a person's accept: a reject rule wins)"
 		}

@@ -375,3 +375,63 @@ func TestPolicyReferencesAreChecked(t *testing.T) {
 		})
 	}
 }
+
+// badReference answers Check with a ReferenceError for one ID.
+type badReference struct {
+	*fakeMemberships
+	bad string
+}
+
+func (b badReference) Check(_ context.Context, refs []policy.Reference) error {
+	for _, r := range refs {
+		if r.ID == b.bad {
+			return &membership.ReferenceError{Rule: r.Rule, ID: r.ID, Why: "not the organization"}
+		}
+	}
+	return nil
+}
+
+// A cached copy naming another organization is read again before the
+// invocation fails: the stored policy may have been fixed since.
+func TestACachedPolicyWithABadReferenceIsReadAgain(t *testing.T) {
+	parse := func(text string) *policy.Policy {
+		p, err := policy.Parse([]byte(text))
+		require.NoError(t, err)
+		return p
+	}
+	old := parse(`{"version": 1, "rules": [{"name": "ours", "action": "accept", "organizations": ["o-competitor1"]}]}`)
+	fixed := parse(`{"version": 1, "rules": [{"name": "ours", "action": "accept", "organizations": ["` + orgID + `"]}]}`)
+	tests := []struct {
+		name    string
+		stored  *policy.Policy
+		wantErr bool
+	}{
+		{"fixed since", fixed, false},
+		{"still the same", old, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := approvertest.NewEC2(svcA)
+			f.Add(svcA, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
+			loader := loaderFunc(func(_ context.Context, fresh bool) (*policy.Loaded, error) {
+				if !fresh {
+					return &policy.Loaded{Policy: old, Parameter: "/test/policy", Version: "1", Cached: true}, nil
+				}
+				version := "2"
+				if tt.stored == old {
+					version = "1"
+				}
+				return &policy.Loaded{Policy: tt.stored, Parameter: "/test/policy", Version: version}, nil
+			})
+			a := approver.New(vpcendpoints.New(f), loader, approver.Config{Membership: badReference{newMemberships(), "o-competitor1"}})
+			_, err := a.Reconcile(context.Background(), approver.Request{Trigger: "notification", Services: []string{svcA}})
+			if tt.wantErr {
+				require.ErrorIs(t, err, policy.ErrNoPolicy)
+				assert.Equal(t, "pendingAcceptance", f.State("vpce-0000000000000000a"))
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, "available", f.State("vpce-0000000000000000a"), "decided with the fixed policy")
+		})
+	}
+}
