@@ -70,9 +70,10 @@ func run(log *slog.Logger) error {
 		Region:      cfg.Region,
 	}, log)
 	lambda.Start(invocation.New(a, s.PolicyParameter, invocation.Options{
-		Logger:    log,
-		Metrics:   os.Stdout,
-		Announcer: announcer,
+		Logger:        log,
+		Metrics:       os.Stdout,
+		Announcer:     announcer,
+		Notifications: a,
 	}).Handle)
 	return nil
 }

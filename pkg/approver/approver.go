@@ -29,6 +29,7 @@ type Endpoints interface {
 	ServiceConfigurations(ctx context.Context, ids []string) ([]types.ServiceConfiguration, error)
 	Notifications(ctx context.Context, topic string) ([]types.ConnectionNotification, error)
 	Notify(ctx context.Context, svc, topic string, events []string) error
+	DeleteNotifications(ctx context.Context, ids []string) error
 }
 
 // PolicyLoader supplies the policy; fresh bypasses any cached copy. An error
@@ -76,11 +77,11 @@ type Config struct {
 	SweepPeriod time.Duration
 	// ServiceTime is the least time left before the deadline to start
 	// applying a service's decisions; a service reached later waits for the
-	// next reconcile. Zero means DefaultServiceTime.
+	// next reconcile. Zero scales it to the invocation (see serviceTime).
 	ServiceTime time.Duration
 	// ConnectionTopicARN is the SNS topic of the stack's connection
-	// notifications. When ServiceIDs is empty, each sweep makes sure every
-	// managed service has a Connect notification on it.
+	// notifications. Each sweep makes sure every managed service has a
+	// Connect notification on it; Unregister deletes them.
 	ConnectionTopicARN string
 	// Membership looks up the accounts that rules by organization or OU
 	// could decide. Nil when there is none: such rules then decide nothing
@@ -143,16 +144,32 @@ func (a *Approver) inTurn(plans []*plan, now time.Time) []*plan {
 	return append(slices.Clone(plans[i%len(plans):]), plans[:i%len(plans)]...)
 }
 
-// DefaultServiceTime is the time kept to apply one service's decisions: an
-// Accept and a Reject call with their retries (up to 4 attempts with up to
-// 2 s of backoff between them each, pkg/awsconfig) and their settling.
+// DefaultServiceTime is the most time kept to apply one service's
+// decisions: an Accept and a Reject call with their retries (up to 4
+// attempts with up to 2 s of backoff between them each, pkg/awsconfig) and
+// their settling.
 const DefaultServiceTime = 15 * time.Second
+
+// MinServiceTime is the least time left for the first service with
+// decisions to apply in an invocation to be started at all.
+const MinServiceTime = time.Second
+
+// serviceTime is the time kept to apply one service's decisions when
+// Config.ServiceTime is zero: a third of the invocation's time (from its
+// start to the deadline the handler set), at most DefaultServiceTime. A
+// function with a 60 s timeout keeps 15 s; one with 10 s (7 s once the
+// handler keeps its answer margin) keeps about 2.3 s, so that several
+// services fit in one invocation when EC2 answers quickly. Under
+// throttling a service may then need the whole rest of the invocation: the
+// first service with decisions is always started (with MinServiceTime
+// left), services not reached are first in the next sweep, so every
+// service is decided within a few sweeps whatever the timeout.
+func serviceTime(total time.Duration) time.Duration {
+	return min(DefaultServiceTime, max(total/3, MinServiceTime))
+}
 
 // New returns an Approver using the given EC2 access and policy.
 func New(client Endpoints, policies PolicyLoader, cfg Config) *Approver {
-	if cfg.ServiceTime == 0 {
-		cfg.ServiceTime = DefaultServiceTime
-	}
 	a := &Approver{ec2: client, policies: policies, cfg: cfg, log: cfg.Logger, now: cfg.Now}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -283,10 +300,10 @@ func (a *Approver) Reconcile(ctx context.Context, req Request) (*Report, error) 
 	report.RejectionGuard = a.rejectionGuard(ctx, plans, loaded, req)
 	report.PolicyPartsRefused = len(loaded.Policy.Issues)
 	a.logParts(ctx, loaded, req)
-	a.applyAll(ctx, report, plans, req.Sweep, now)
+	a.applyAll(ctx, report, plans, req.Sweep, start, now)
 	// Notifications after the decisions, and only in a sweep that had time
 	// for every service.
-	if req.Sweep && len(a.cfg.ServiceIDs) == 0 && a.cfg.ConnectionTopicARN != "" && !a.cfg.DryRun && len(report.NotReached) == 0 {
+	if req.Sweep && a.cfg.ConnectionTopicARN != "" && !a.cfg.DryRun && len(report.NotReached) == 0 {
 		report.Notifications = a.registerNotifications(ctx, services)
 	}
 	return report, nil
@@ -299,18 +316,28 @@ func (a *Approver) Reconcile(ctx context.Context, req Request) (*Report, error) 
 // services not reached are listed in the report, and the next sweep starts
 // with them. A service with nothing to apply costs no call: its decisions
 // (manual, dry run) are kept whatever the time.
-func (a *Approver) applyAll(ctx context.Context, report *Report, plans []*plan, sweep bool, now time.Time) {
+func (a *Approver) applyAll(ctx context.Context, report *Report, plans []*plan, sweep bool, start, now time.Time) {
 	if sweep {
 		plans = a.inTurn(plans, now)
 	}
 	deadline, bounded := ctx.Deadline()
+	keep := a.cfg.ServiceTime
+	if keep == 0 {
+		keep = serviceTime(deadline.Sub(start))
+	}
+	started := 0
 	for _, pl := range plans {
 		// The deadline comes from the same clock as now: the real one, or a
-		// test's.
-		late := bounded && deadline.Sub(a.now()) < a.cfg.ServiceTime
-		if acts([]*plan{pl}) && (late || len(report.NotReached) > 0) {
-			report.NotReached = append(report.NotReached, pl.svc)
-			continue
+		// test's. The first service that acts is started with less than
+		// keep left, so that every invocation makes progress.
+		left := deadline.Sub(a.now())
+		late := bounded && ((started > 0 && left < keep) || left < MinServiceTime)
+		if acts([]*plan{pl}) {
+			if late || len(report.NotReached) > 0 {
+				report.NotReached = append(report.NotReached, pl.svc)
+				continue
+			}
+			started++
 		}
 		if err := a.apply(ctx, pl); err != nil {
 			report.fail(pl.svc, err)

@@ -2,6 +2,7 @@ package approver
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -55,3 +56,41 @@ func (a *Approver) registerNotifications(ctx context.Context, services []string)
 	}
 	return counts
 }
+
+// Unregister deletes every connection notification on the stack's topic
+// (Config.ConnectionTopicARN): the ones the sweeps registered, when
+// CloudFormation deletes the stack. topic is the topic the request names;
+// it must be the function's own, so that a request can never delete
+// notifications of another topic. It returns how many were deleted.
+func (a *Approver) Unregister(ctx context.Context, topic string) (int, error) {
+	own := a.cfg.ConnectionTopicARN
+	if own == "" {
+		return 0, nil
+	}
+	if topic != own {
+		return 0, fmt.Errorf("the request names topic %q, the function's is %q: no notification deleted", topic, own)
+	}
+	existing, err := a.ec2.Notifications(ctx, own)
+	if err != nil {
+		return 0, fmt.Errorf("list the connection notifications on %s: %w", own, err)
+	}
+	var ids []string
+	for _, n := range existing {
+		// The listing is filtered by topic; check it all the same.
+		if aws.ToString(n.ConnectionNotificationArn) == own && n.ConnectionNotificationId != nil {
+			ids = append(ids, aws.ToString(n.ConnectionNotificationId))
+		}
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	if err := a.ec2.DeleteNotifications(ctx, ids); err != nil {
+		return 0, fmt.Errorf("delete the %d connection notifications on %s: %w", len(ids), own, err)
+	}
+	a.log.InfoContext(ctx, "connection notifications deleted", "topicArn", own, "count", len(ids), "ids", ids)
+	return len(ids), nil
+}
+
+// ConnectionTopic is the stack's connection notification topic
+// (Config.ConnectionTopicARN), "" when there is none.
+func (a *Approver) ConnectionTopic() string { return a.cfg.ConnectionTopicARN }

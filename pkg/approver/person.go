@@ -92,7 +92,7 @@ func (a *Approver) DecideByPerson(ctx context.Context, pd PersonDecision) (*Repo
 	}
 
 	report := newReport(TriggerPerson, false, nil, []string{pd.ServiceID})
-	a.applyAll(ctx, report, []*plan{pl}, false, now)
+	a.applyAll(ctx, report, []*plan{pl}, false, now, now)
 	return report, nil
 }
 

@@ -135,8 +135,8 @@ func TestSweepsRegisterConnectionNotifications(t *testing.T) {
 		{"a sweep creates the missing ones", approver.Config{ConnectionTopicARN: topic},
 			approver.Request{Trigger: "schedule", All: true, Sweep: true}, "", []string{svcB}, &approver.NotificationCounts{Created: 1}},
 		{"not without a topic", approver.Config{}, approver.Request{Trigger: "schedule", All: true, Sweep: true}, "", nil, nil},
-		{"not with SERVICE_IDS: the template makes them", approver.Config{ConnectionTopicARN: topic, ServiceIDs: []string{svcA, svcB}},
-			approver.Request{Trigger: "schedule", All: true, Sweep: true}, "", nil, nil},
+		{"listed services too", approver.Config{ConnectionTopicARN: topic, ServiceIDs: []string{svcA, svcB}},
+			approver.Request{Trigger: "schedule", All: true, Sweep: true}, "", []string{svcB}, &approver.NotificationCounts{Created: 1}},
 		{"not on a notification", approver.Config{ConnectionTopicARN: topic}, approver.Request{Trigger: "notification", All: true}, "", nil, nil},
 		{"a failed create is counted, the decisions stand", approver.Config{ConnectionTopicARN: topic},
 			approver.Request{Trigger: "schedule", All: true, Sweep: true}, "CreateNotification", nil, &approver.NotificationCounts{Failed: 1}},
@@ -231,5 +231,107 @@ func TestTheDeadlineNeverStarvesAService(t *testing.T) {
 	defer f.Mu.Unlock()
 	for id, c := range f.Conns {
 		assert.Equal(t, "available", string(c.VpcEndpointState), "%s: every service decided within a few sweeps", id)
+	}
+}
+
+func TestUnregisterDeletesTheNotificationsOnTheStacksTopicOnly(t *testing.T) {
+	const topic = "arn:aws:sns:us-east-1:123456789012:connections"
+	const other = "arn:aws:sns:us-east-1:123456789012:someone-elses"
+	tests := []struct {
+		name      string
+		own       string
+		asked     string
+		fail      string
+		want      int
+		wantErr   string
+		wantLeft  map[string][]string
+		wantCalls []string
+	}{
+		{name: "every notification on the topic", own: topic, asked: topic, want: 2,
+			wantLeft:  map[string][]string{svcA: {other}, svcB: nil},
+			wantCalls: []string{"DescribeNotifications", "DeleteNotifications"}},
+		{name: "a request naming another topic deletes nothing", own: topic, asked: other,
+			wantErr: "no notification deleted", wantLeft: map[string][]string{svcA: {topic, other}, svcB: {topic}}},
+		{name: "no topic configured: nothing registered, nothing to delete", asked: topic,
+			wantLeft: map[string][]string{svcA: {topic, other}, svcB: {topic}}},
+		{name: "a failed delete says so", own: topic, asked: topic, fail: "DeleteNotifications",
+			wantErr: "delete the 2 connection notifications", wantLeft: map[string][]string{svcA: {topic, other}, svcB: {topic}},
+			wantCalls: []string{"DescribeNotifications", "DeleteNotifications"}},
+		{name: "a failed listing deletes nothing", own: topic, asked: topic, fail: "DescribeNotifications",
+			wantErr: "list the connection notifications", wantLeft: map[string][]string{svcA: {topic, other}, svcB: {topic}},
+			wantCalls: []string{"DescribeNotifications"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := fleet()
+			f.Notifications[svcA] = []string{topic, other}
+			f.Notifications[svcB] = []string{topic}
+			if tt.fail != "" {
+				f.FailCall[tt.fail] = &smithy.GenericAPIError{Code: "UnauthorizedOperation"}
+			}
+			f.Calls = nil
+			a := approver.New(vpcendpoints.New(f), staticPolicy(t, "111111111111"), approver.Config{ConnectionTopicARN: tt.own})
+			n, err := a.Unregister(context.Background(), tt.asked)
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+			} else {
+				require.NoError(t, err)
+			}
+			assert.Equal(t, tt.want, n)
+			for svc, left := range tt.wantLeft {
+				assert.Equal(t, left, f.Notifications[svc], svc)
+			}
+			assert.Equal(t, tt.wantCalls, f.Calls)
+		})
+	}
+}
+
+func TestTheTimeKeptPerServiceScalesWithTheTimeout(t *testing.T) {
+	// Four services with a request each; every Accept takes `call` of the
+	// fake clock (EC2 slow or throttled). The handler leaves `total` between
+	// the start of the invocation and its deadline: a 10 s function keeps
+	// 7 s, a 60 s one 57 s, a 900 s one 897 s.
+	tests := []struct {
+		name      string
+		total     time.Duration
+		call      time.Duration
+		maxSweeps int
+	}{
+		{"10 s function, quick EC2", 7 * time.Second, 500 * time.Millisecond, 1},
+		{"10 s function, throttled", 7 * time.Second, 6 * time.Second, 4},
+		{"20 s function, throttled", 17 * time.Second, 6 * time.Second, 2},
+		{"60 s function, throttled", 57 * time.Second, 6 * time.Second, 1},
+		{"900 s function, throttled", 897 * time.Second, 6 * time.Second, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			services := []string{svcA, svcB, svcOpen, svcTagged}
+			f := approvertest.NewEC2(services...)
+			for i, svc := range services {
+				f.Add(svc, fmt.Sprintf("vpce-%017x", 0x2000+i), "111111111111", "pendingAcceptance", "")
+			}
+			clock := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+			var deadline time.Time
+			f.BeforeApply = func(*approvertest.EC2) {
+				assert.False(t, clock.After(deadline.Add(-approver.MinServiceTime)), "a service started with less than MinServiceTime left")
+				clock = clock.Add(tt.call)
+			}
+			a := approver.New(vpcendpoints.New(f), staticPolicy(t, "111111111111"), approver.Config{ServiceIDs: services,
+				Now: func() time.Time { return clock }})
+			sweeps := 0
+			for pending := len(services); pending > 0; {
+				require.Less(t, sweeps, tt.maxSweeps, "every service decided within %d sweeps", tt.maxSweeps)
+				deadline = clock.Add(tt.total)
+				ctx, cancel := context.WithDeadline(context.Background(), deadline)
+				report, err := a.Reconcile(ctx, approver.Request{Trigger: "schedule", All: true, Sweep: true})
+				cancel()
+				require.NoError(t, err)
+				sweeps++
+				require.Positive(t, report.Accepted, "every sweep decides at least one service")
+				pending -= report.Accepted
+				// The next sweep comes later.
+				clock = clock.Add(5 * time.Minute)
+			}
+		})
 	}
 }

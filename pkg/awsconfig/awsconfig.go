@@ -55,6 +55,11 @@ const (
 	EnvSecretAccessKey = "AWS_SECRET_ACCESS_KEY"
 	EnvSessionToken    = "AWS_SESSION_TOKEN"
 	EnvEndpointURL     = "AWS_ENDPOINT_URL"
+	// EnvUseFIPSEndpoint and EnvUseDualStackEndpoint choose FIPS and
+	// dual-stack endpoints, as the SDK's shared configuration does: "true"
+	// or "false", case-insensitive.
+	EnvUseFIPSEndpoint      = "AWS_USE_FIPS_ENDPOINT"
+	EnvUseDualStackEndpoint = "AWS_USE_DUALSTACK_ENDPOINT"
 )
 
 // FromEnv builds the function's configuration from what Lambda provides:
@@ -82,7 +87,65 @@ func FromEnv(getenv func(string) string) (aws.Config, error) {
 	if endpoint := strings.TrimSpace(getenv(EnvEndpointURL)); endpoint != "" {
 		cfg.BaseEndpoint = aws.String(endpoint)
 	}
+	modes, err := endpointModesFromEnv(getenv)
+	if err != nil {
+		return aws.Config{}, err
+	}
+	if modes != (endpointModes{}) {
+		cfg.ConfigSources = append(cfg.ConfigSources, modes)
+	}
 	return cfg, nil
+}
+
+// endpointModes carries AWS_USE_FIPS_ENDPOINT and AWS_USE_DUALSTACK_ENDPOINT
+// to every client built from the configuration: each client asks its
+// ConfigSources for them, as it asks config.LoadDefaultConfig's environment
+// source.
+type endpointModes struct {
+	fips      aws.FIPSEndpointState
+	dualStack aws.DualStackEndpointState
+}
+
+// GetUseFIPSEndpoint is what the SDK's clients ask for the FIPS mode.
+func (m endpointModes) GetUseFIPSEndpoint(context.Context) (aws.FIPSEndpointState, bool, error) {
+	return m.fips, m.fips != aws.FIPSEndpointStateUnset, nil
+}
+
+// GetUseDualStackEndpoint is what the SDK's clients ask for the dual-stack
+// mode.
+func (m endpointModes) GetUseDualStackEndpoint(context.Context) (aws.DualStackEndpointState, bool, error) {
+	return m.dualStack, m.dualStack != aws.DualStackEndpointStateUnset, nil
+}
+
+func endpointModesFromEnv(getenv func(string) string) (endpointModes, error) {
+	var m endpointModes
+	var errs []error
+	flag := func(name string) (set, on bool) {
+		switch v := strings.TrimSpace(getenv(name)); {
+		case v == "":
+			return false, false
+		case strings.EqualFold(v, "true"):
+			return true, true
+		case strings.EqualFold(v, "false"):
+			return true, false
+		default:
+			errs = append(errs, fmt.Errorf("%s is %q: want true or false", name, v))
+			return false, false
+		}
+	}
+	if set, on := flag(EnvUseFIPSEndpoint); set {
+		m.fips = aws.FIPSEndpointStateDisabled
+		if on {
+			m.fips = aws.FIPSEndpointStateEnabled
+		}
+	}
+	if set, on := flag(EnvUseDualStackEndpoint); set {
+		m.dualStack = aws.DualStackEndpointStateDisabled
+		if on {
+			m.dualStack = aws.DualStackEndpointStateEnabled
+		}
+	}
+	return m, errors.Join(errs...)
 }
 
 var errNoEnvironment = errors.New("not a Lambda environment")

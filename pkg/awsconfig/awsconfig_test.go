@@ -3,6 +3,7 @@ package awsconfig_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -121,4 +123,48 @@ func TestAssumeRoleFailureNamesTheRoleAndCode(t *testing.T) {
 	var api smithy.APIError
 	require.ErrorAs(t, err, &api)
 	assert.Equal(t, "AccessDenied", api.ErrorCode())
+}
+
+// hostRecorder is an HTTP client that records the host it is sent to and
+// answers nothing.
+type hostRecorder struct{ host string }
+
+func (h *hostRecorder) Do(r *http.Request) (*http.Response, error) {
+	h.host = r.URL.Host
+	return nil, fmt.Errorf("not sent")
+}
+
+func TestFromEnvHonoursFIPSAndDualStack(t *testing.T) {
+	tests := []struct {
+		name     string
+		env      map[string]string
+		wantHost string
+		wantErr  string
+	}{
+		{"neither", nil, "sts.us-east-1.amazonaws.com", ""},
+		{"FIPS", map[string]string{"AWS_USE_FIPS_ENDPOINT": "true"}, "sts-fips.us-east-1.amazonaws.com", ""},
+		{"dual-stack", map[string]string{"AWS_USE_DUALSTACK_ENDPOINT": "TRUE"}, "sts.us-east-1.api.aws", ""},
+		{"both", map[string]string{"AWS_USE_FIPS_ENDPOINT": "true", "AWS_USE_DUALSTACK_ENDPOINT": "true"}, "sts-fips.us-east-1.api.aws", ""},
+		{"off", map[string]string{"AWS_USE_FIPS_ENDPOINT": "false", "AWS_USE_DUALSTACK_ENDPOINT": "false"}, "sts.us-east-1.amazonaws.com", ""},
+		{"not a boolean", map[string]string{"AWS_USE_FIPS_ENDPOINT": "yes", "AWS_USE_DUALSTACK_ENDPOINT": "1"}, "",
+			`AWS_USE_FIPS_ENDPOINT is "yes": want true or false` + "\n" + `AWS_USE_DUALSTACK_ENDPOINT is "1": want true or false`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "secret"}
+			maps.Copy(env, tt.env)
+			cfg, err := awsconfig.FromEnv(func(k string) string { return env[k] })
+			if tt.wantErr != "" {
+				require.EqualError(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			rec := &hostRecorder{}
+			cfg.HTTPClient = rec
+			cfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} }
+			_, err = sts.NewFromConfig(cfg).GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
+			require.Error(t, err)
+			assert.Equal(t, tt.wantHost, rec.host)
+		})
+	}
 }

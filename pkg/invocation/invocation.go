@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/aws/aws-lambda-go/cfn"
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/privatelink-approver/privatelink-approver/pkg/announce"
@@ -31,8 +32,18 @@ type Reconciler interface {
 	Reconcile(ctx context.Context, req approver.Request) (*approver.Report, error)
 }
 
+// Unregisterer deletes the connection notifications the sweeps registered
+// on the stack's topic; *approver.Approver is one.
+type Unregisterer interface {
+	ConnectionTopic() string
+	Unregister(ctx context.Context, topic string) (int, error)
+}
+
 // Options are the handler's optional collaborators.
 type Options struct {
+	// Notifications serves the stack's ConnectionNotificationCleanup
+	// custom resource; nil answers its requests FAILED.
+	Notifications Unregisterer
 	// Logger receives the invocation's log lines; nil discards.
 	Logger *slog.Logger
 	// Metrics receives the invocation's EMF lines; nil writes none.
@@ -94,6 +105,9 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (any, err
 	if err != nil {
 		h.log.ErrorContext(ctx, "invocation failed", "error", err.Error())
 		return nil, err
+	}
+	if t.Kind == trigger.CustomResource {
+		return h.customResource(ctx, t.Resource)
 	}
 	if t.Ignored != "" {
 		h.log.InfoContext(ctx, "nothing to do", "trigger", string(t.Kind), "ignored", t.Ignored)
@@ -197,4 +211,56 @@ func batchResponse(t trigger.Trigger, report *approver.Report) events.SQSEventRe
 		}
 	}
 	return resp
+}
+
+// CleanupResourceType is the type of the custom resource that removes, when
+// the stack is deleted, the connection notifications the sweeps registered.
+const CleanupResourceType = "Custom::ConnectionNotifications"
+
+// cleanupResourceID is the cleanup resource's physical ID: one per stack,
+// never replaced.
+const cleanupResourceID = "connection-notifications"
+
+// customResource answers a CloudFormation custom resource request with
+// aws-lambda-go's cfn package, which always answers, even after a panic.
+// Create and Update check that the resource names the function's own topic;
+// Delete removes the notifications on it. A Delete never fails on a topic
+// that differs (it deletes nothing and says so): a Create that failed on it
+// is rolled back with a Delete, which must not fail again.
+func (h *Handler) customResource(ctx context.Context, ev *cfn.Event) (any, error) {
+	serve := func(ctx context.Context, ev cfn.Event) (string, map[string]any, error) {
+		log := h.log.With("trigger", string(trigger.CustomResource), "requestType", string(ev.RequestType),
+			"logicalResourceId", ev.LogicalResourceID, "stackId", ev.StackID)
+		if ev.ResourceType != CleanupResourceType {
+			return ev.PhysicalResourceID, nil, fmt.Errorf("resource type %q is not served by this function (want %s)", ev.ResourceType, CleanupResourceType)
+		}
+		if h.opts.Notifications == nil {
+			return cleanupResourceID, nil, errors.New("this function does not serve " + CleanupResourceType)
+		}
+		topic, _ := ev.ResourceProperties["TopicArn"].(string)
+		own := h.opts.Notifications.ConnectionTopic()
+		switch {
+		case ev.RequestType != cfn.RequestDelete && topic != own:
+			return cleanupResourceID, nil, fmt.Errorf("the resource's TopicArn %q is not the function's CONNECTION_TOPIC_ARN %q", topic, own)
+		case ev.RequestType != cfn.RequestDelete:
+			log.InfoContext(ctx, "custom resource ready", "topicArn", own)
+			return cleanupResourceID, nil, nil
+		case topic != own:
+			log.WarnContext(ctx, "custom resource deleted; no notification deleted: its TopicArn is not the function's", "topicArn", topic, "own", own)
+			return cleanupResourceID, map[string]any{"Deleted": 0}, nil
+		}
+		n, err := h.opts.Notifications.Unregister(ctx, topic)
+		if err != nil {
+			log.ErrorContext(ctx, "connection notifications not deleted", "error", err.Error())
+			return cleanupResourceID, nil, err
+		}
+		log.InfoContext(ctx, "connection notifications deleted", "count", n)
+		return cleanupResourceID, map[string]any{"Deleted": n}, nil
+	}
+	reason, err := cfn.LambdaWrap(serve)(ctx, *ev)
+	if err != nil {
+		h.log.ErrorContext(ctx, "custom resource answer not sent", "error", err.Error(), "reason", reason)
+		return nil, fmt.Errorf("%s: answer CloudFormation: %w", trigger.CustomResource, err)
+	}
+	return Ignored{Trigger: string(trigger.CustomResource), Ignored: "answered CloudFormation " + string(ev.RequestType)}, nil
 }

@@ -6,7 +6,9 @@
 // function and which vpce-svc-... IDs it names. It knows the payload formats
 // of EventBridge (schedules, CloudTrail API calls, Parameter Store changes),
 // SQS and SNS, and nothing of EC2 or the policy. AWS Organizations'
-// CloudTrail events (an account moved or removed) sweep too.
+// CloudTrail events (an account moved or removed) sweep too. A CloudFormation
+// custom resource request (the stack's ConnectionNotificationCleanup) is
+// passed on whole: it asks for no reconcile.
 //
 // See https://docs.aws.amazon.com/vpc/latest/privatelink/configure-endpoint-service.html
 // for connection notifications and
@@ -19,9 +21,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/url"
 	"slices"
 	"strings"
 
+	"github.com/aws/aws-lambda-go/cfn"
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/privatelink-approver/privatelink-approver/pkg/awsid"
@@ -40,6 +44,9 @@ const (
 	// Organizations organization (CloudTrail, forwarded from the
 	// management account).
 	OrganizationChange Kind = "organization-change"
+	// CustomResource is a CloudFormation custom resource request: the
+	// stack being created, updated or deleted.
+	CustomResource Kind = "custom-resource"
 )
 
 // OrganizationEvents are the AWS Organizations calls that change where
@@ -61,6 +68,9 @@ const (
 	FromEventBridge Source = "eventbridge"
 	FromSQS         Source = "sqs"
 	FromSNS         Source = "sns"
+	// FromCloudFormation is a custom resource request, answered by a PUT
+	// to its ResponseURL.
+	FromCloudFormation Source = "cloudformation"
 )
 
 // Target is one unit of work: a set of services, or all managed ones.
@@ -91,6 +101,8 @@ type Trigger struct {
 	// Ignored, when set, says why the event needs no work at all.
 	Ignored string
 	Targets []Target
+	// Resource is the custom resource request of a CustomResource trigger.
+	Resource *cfn.Event
 }
 
 // ErrUnsupported is wrapped by every error for a payload this function does
@@ -101,9 +113,11 @@ var ErrUnsupported = errors.New("unsupported event")
 // matches keys case-insensitively, which serves here: SQS says "eventSource",
 // SNS "EventSource".
 type envelope struct {
-	Records    []struct{ EventSource string } `json:"Records"`
-	DetailType string                         `json:"detail-type"`
-	Source     string                         `json:"source"`
+	Records     []struct{ EventSource string } `json:"Records"`
+	DetailType  string                         `json:"detail-type"`
+	Source      string                         `json:"source"`
+	RequestType string                         `json:"RequestType"`
+	ResponseURL string                         `json:"ResponseURL"`
 }
 
 // Decode reads a Lambda payload. policyParameter is the SSM parameter that
@@ -118,8 +132,33 @@ func Decode(payload []byte, policyParameter string) (Trigger, error) {
 		return decodeRecords(payload, env)
 	case env.DetailType != "" || env.Source != "":
 		return decodeEventBridge(payload, policyParameter)
+	case env.RequestType != "" || env.ResponseURL != "":
+		return decodeCustomResource(payload)
 	}
-	return Trigger{}, fmt.Errorf("%w: no Records, detail-type or source in a payload with keys %s", ErrUnsupported, keysOf(payload))
+	return Trigger{}, fmt.Errorf("%w: no Records, detail-type, source or RequestType in a payload with keys %s", ErrUnsupported, keysOf(payload))
+}
+
+// decodeCustomResource reads a CloudFormation custom resource request. Its
+// ResponseURL must be https (CloudFormation's pre-signed S3 URL): the
+// function sends its answer nowhere else.
+func decodeCustomResource(payload []byte) (Trigger, error) {
+	var ev cfn.Event
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return Trigger{}, fmt.Errorf("%w: malformed custom resource request: %v", ErrUnsupported, err)
+	}
+	switch ev.RequestType {
+	case cfn.RequestCreate, cfn.RequestUpdate, cfn.RequestDelete:
+	default:
+		return Trigger{}, fmt.Errorf("%w: custom resource request with RequestType %q (want Create, Update or Delete)", ErrUnsupported, ev.RequestType)
+	}
+	u, err := url.Parse(ev.ResponseURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return Trigger{}, fmt.Errorf("%w: custom resource request with ResponseURL %q: want an https URL", ErrUnsupported, ev.ResponseURL)
+	}
+	if ev.StackID == "" || ev.RequestID == "" || ev.LogicalResourceID == "" {
+		return Trigger{}, fmt.Errorf("%w: custom resource request without StackId, RequestId or LogicalResourceId", ErrUnsupported)
+	}
+	return Trigger{Kind: CustomResource, Source: FromCloudFormation, Resource: &ev}, nil
 }
 
 func decodeRecords(payload []byte, env envelope) (Trigger, error) {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/aws/aws-lambda-go/cfn"
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -54,10 +55,18 @@ func TestDecodeSamples(t *testing.T) {
 			Targets: []trigger.Target{{ID: "2e1424d4-f796-459a-8184-9c92662be6da", Services: []string{sampleService}}}}},
 		{"sns-connection-notification.json", trigger.Trigger{Kind: trigger.Notification, Source: trigger.FromSNS,
 			Targets: []trigger.Target{{Services: []string{sampleService}}}}},
+		{"cloudformation-custom-resource-delete.json", trigger.Trigger{Kind: trigger.CustomResource, Source: trigger.FromCloudFormation}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			got, err := trigger.Decode(sample(t, tt.file), policyParameter)
+			if tt.want.Kind == trigger.CustomResource {
+				require.NoError(t, err)
+				require.NotNil(t, got.Resource)
+				assert.Equal(t, "ConnectionNotificationCleanup", got.Resource.LogicalResourceID)
+				assert.Equal(t, cfn.RequestDelete, got.Resource.RequestType)
+				got.Resource = nil
+			}
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, got)
 		})
@@ -82,6 +91,7 @@ func TestSamplesMatchTheirTypes(t *testing.T) {
 		{"sqs-sns-connection-notification.json", &events.SQSEvent{}},
 		{"sqs-raw-connection-notification.json", &events.SQSEvent{}},
 		{"sns-connection-notification.json", &events.SNSEvent{}},
+		{"cloudformation-custom-resource-delete.json", &cfn.Event{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -165,6 +175,14 @@ func TestDecodeRejectsWhatItDoesNotHandle(t *testing.T) {
 			"malformed CloudTrail detail"},
 		{"schedule from another source", `{"detail-type": "Scheduled Event", "source": "custom.app", "detail": {}}`, `"custom.app"`},
 		{"malformed detail", `{"detail-type": "Parameter Store Change", "source": "aws.ssm", "detail": []}`, "malformed Parameter Store Change"},
+		{"custom resource of an unknown request type", `{"RequestType": "Rollback", "ResponseURL": "https://example.com/r", "StackId": "s", "RequestId": "r", "LogicalResourceId": "l"}`,
+			`RequestType "Rollback"`},
+		{"custom resource answered over plain HTTP", `{"RequestType": "Delete", "ResponseURL": "http://127.0.0.1:9001/2018-06-01/runtime", "StackId": "s", "RequestId": "r", "LogicalResourceId": "l"}`,
+			"want an https URL"},
+		{"custom resource without a ResponseURL", `{"RequestType": "Delete", "StackId": "s", "RequestId": "r", "LogicalResourceId": "l"}`,
+			"want an https URL"},
+		{"custom resource without a StackId", `{"RequestType": "Delete", "ResponseURL": "https://example.com/r", "RequestId": "r", "LogicalResourceId": "l"}`,
+			"without StackId"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

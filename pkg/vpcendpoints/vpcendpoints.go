@@ -26,6 +26,7 @@ type EC2API interface {
 	DeleteTags(ctx context.Context, params *ec2.DeleteTagsInput, optFns ...func(*ec2.Options)) (*ec2.DeleteTagsOutput, error)
 	DescribeVpcEndpointConnectionNotifications(ctx context.Context, params *ec2.DescribeVpcEndpointConnectionNotificationsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeVpcEndpointConnectionNotificationsOutput, error)
 	CreateVpcEndpointConnectionNotification(ctx context.Context, params *ec2.CreateVpcEndpointConnectionNotificationInput, optFns ...func(*ec2.Options)) (*ec2.CreateVpcEndpointConnectionNotificationOutput, error)
+	DeleteVpcEndpointConnectionNotifications(ctx context.Context, params *ec2.DeleteVpcEndpointConnectionNotificationsInput, optFns ...func(*ec2.Options)) (*ec2.DeleteVpcEndpointConnectionNotificationsOutput, error)
 	DescribeVpcEndpointServicePermissions(ctx context.Context, params *ec2.DescribeVpcEndpointServicePermissionsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeVpcEndpointServicePermissionsOutput, error)
 }
 
@@ -38,6 +39,10 @@ const (
 	MaxBatch = 1000
 	// MaxFilterValues bounds the values of one filter.
 	MaxFilterValues = 200
+	// MaxNotificationBatch is the most notification IDs one
+	// DeleteVpcEndpointConnectionNotifications call is given: EC2 documents
+	// no maximum, so requests stay small.
+	MaxNotificationBatch = 100
 )
 
 // Client reads and changes VPC endpoint connections through EC2.
@@ -220,4 +225,28 @@ func (c *Client) Notify(ctx context.Context, svc, topic string, events []string)
 		ConnectionEvents:          events,
 	})
 	return err
+}
+
+// DeleteNotifications deletes the connection notifications ids, in batches
+// of MaxNotificationBatch. Every batch is tried; the error names each
+// notification not deleted and why.
+func (c *Client) DeleteNotifications(ctx context.Context, ids []string) error {
+	var errs []error
+	for batch := range slices.Chunk(ids, MaxNotificationBatch) {
+		out, err := c.ec2.DeleteVpcEndpointConnectionNotifications(ctx, &ec2.DeleteVpcEndpointConnectionNotificationsInput{
+			ConnectionNotificationIds: batch,
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("delete connection notifications %v: %w", batch, err))
+			continue
+		}
+		for _, u := range out.Unsuccessful {
+			code, msg := "Unknown", "EC2 listed it as unsuccessful without an error"
+			if u.Error != nil {
+				code, msg = aws.ToString(u.Error.Code), aws.ToString(u.Error.Message)
+			}
+			errs = append(errs, fmt.Errorf("delete connection notification %s: %s: %s", aws.ToString(u.ResourceId), code, msg))
+		}
+	}
+	return errors.Join(errs...)
 }

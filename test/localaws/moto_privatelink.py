@@ -887,6 +887,24 @@ def describe_vpc_endpoint_connection_notifications(self: EC2Response) -> ActionR
     return ActionResult(result)
 
 
+
+def delete_vpc_endpoint_connection_notifications(self: EC2Response) -> ActionResult:
+    """Delete the notifications by ID; an unknown ID is an unsuccessful item,
+    as EC2 reports it, not an error of the call."""
+    self.error_on_dryrun()
+    ids = self._get_param("ConnectionNotificationIds", [])
+    if not ids:
+        raise EC2ClientError("MissingParameter", "The request must contain the parameter ConnectionNotificationId")
+    notifications = _notifications(self.ec2_backend)
+    unsuccessful = []
+    for nid in ids:
+        if notifications.pop(nid, None) is None:
+            unsuccessful.append({
+                "Error": {"Code": "InvalidConnectionNotification", "Message": f"The connection notification {nid} does not exist"},
+                "ResourceId": nid,
+            })
+    return ActionResult({"Unsuccessful": unsuccessful})
+
 # --------------------------------------------------------------------------
 # Faults and call counting
 # --------------------------------------------------------------------------
@@ -1022,6 +1040,7 @@ def install_patches() -> None:
     EC2Response.delete_tags = delete_tags
     EC2Response.create_vpc_endpoint_connection_notification = create_vpc_endpoint_connection_notification
     EC2Response.describe_vpc_endpoint_connection_notifications = describe_vpc_endpoint_connection_notifications
+    EC2Response.delete_vpc_endpoint_connection_notifications = delete_vpc_endpoint_connection_notifications
     BaseResponse.call_action = _call_action_hooked
     # moto warns when an error code is not in the service's model; ours are
     # made up or injected on purpose.

@@ -312,9 +312,10 @@ func (f *EC2) DescribeVpcEndpointConnectionNotifications(context.Context, *ec2.D
 	}
 	out := &ec2.DescribeVpcEndpointConnectionNotificationsOutput{}
 	for _, svc := range slices.Sorted(maps.Keys(f.Notifications)) {
-		for _, topic := range f.Notifications[svc] {
+		for i, topic := range f.Notifications[svc] {
 			out.ConnectionNotificationSet = append(out.ConnectionNotificationSet, types.ConnectionNotification{
-				ServiceId: aws.String(svc), ConnectionNotificationArn: aws.String(topic), ConnectionEvents: []string{"Connect"}})
+				ConnectionNotificationId: aws.String(notificationID(svc, i)),
+				ServiceId:                aws.String(svc), ConnectionNotificationArn: aws.String(topic), ConnectionEvents: []string{"Connect"}})
 		}
 	}
 	return out, nil
@@ -332,4 +333,41 @@ func (f *EC2) CreateVpcEndpointConnectionNotification(_ context.Context, in *ec2
 	svc := aws.ToString(in.ServiceId)
 	f.Notifications[svc] = append(f.Notifications[svc], aws.ToString(in.ConnectionNotificationArn))
 	return &ec2.CreateVpcEndpointConnectionNotificationOutput{}, nil
+}
+
+// notificationID is the ID the fake gives svc's i-th notification.
+func notificationID(svc string, i int) string {
+	return fmt.Sprintf("vpce-nfn-%s-%d", strings.TrimPrefix(svc, "vpce-svc-"), i)
+}
+
+// DeleteVpcEndpointConnectionNotifications is the EC2 API call, on the
+// fake's notifications: an unknown ID is an unsuccessful item.
+func (f *EC2) DeleteVpcEndpointConnectionNotifications(_ context.Context, in *ec2.DeleteVpcEndpointConnectionNotificationsInput, _ ...func(*ec2.Options)) (*ec2.DeleteVpcEndpointConnectionNotificationsOutput, error) {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	f.Calls = append(f.Calls, "DeleteNotifications")
+	if err := f.FailCall["DeleteNotifications"]; err != nil {
+		return nil, err
+	}
+	doomed := map[string]bool{}
+	for _, id := range in.ConnectionNotificationIds {
+		doomed[id] = true
+	}
+	for svc, topics := range f.Notifications {
+		var kept []string
+		for i, topic := range topics {
+			if id := notificationID(svc, i); doomed[id] {
+				delete(doomed, id)
+				continue
+			}
+			kept = append(kept, topic)
+		}
+		f.Notifications[svc] = kept
+	}
+	out := &ec2.DeleteVpcEndpointConnectionNotificationsOutput{}
+	for _, id := range slices.Sorted(maps.Keys(doomed)) {
+		out.Unsuccessful = append(out.Unsuccessful, types.UnsuccessfulItem{ResourceId: aws.String(id),
+			Error: &types.UnsuccessfulItemError{Code: aws.String("InvalidConnectionNotification"), Message: aws.String("no such notification")}})
+	}
+	return out, nil
 }
