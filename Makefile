@@ -21,6 +21,14 @@ APPROVERCTL := $(BIN)/approverctl
 RIE := $(BIN)/aws-lambda-rie
 STATICCHECK := $(BIN)/staticcheck
 
+# The release version (VERSION holds it; the template's SemanticVersion and
+# CHANGELOG.md follow it) and the commit, stamped into both binaries.
+VERSION := $(shell cat VERSION)
+COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+VERSION_PKG := github.com/privatelink-approver/privatelink-approver/pkg/version
+STAMP := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Commit=$(COMMIT)
+DIST := $(CURDIR)/dist
+
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 STATICCHECK_VERSION := v0.8.2
 
@@ -29,7 +37,8 @@ STATICCHECK_VERSION := v0.8.2
 # cgo off, so vet, staticcheck, the local build and the end-to-end tests share
 # one build cache (the SDK's EC2 package alone takes a minute to compile).
 export CGO_ENABLED := 0
-GO_LAMBDA_FLAGS := -tags lambda.norpc -ldflags="-s -w"
+GO_LAMBDA_FLAGS := -tags lambda.norpc -ldflags="-s -w $(STAMP)"
+GO_CLI_FLAGS := -ldflags="$(STAMP)"
 
 .PHONY: help
 help: ## list the targets
@@ -56,7 +65,7 @@ $(STATICCHECK):
 .PHONY: build
 build: ## build the function (bin/bootstrap) and approverctl for this machine, as the tests and demo run them
 	$(GO) build $(GO_LAMBDA_FLAGS) -o $(BOOTSTRAP) ./functions/approver
-	$(GO) build -o $(APPROVERCTL) ./cmd/approverctl
+	$(GO) build $(GO_CLI_FLAGS) -o $(APPROVERCTL) ./cmd/approverctl
 
 # SAM's makefile contract: `sam build` runs this with ARTIFACTS_DIR set.
 .PHONY: build-ApproverFunction
@@ -64,7 +73,17 @@ build-ApproverFunction: ## (sam build) the function for Lambda: linux/arm64 into
 	GOOS=linux GOARCH=arm64 $(GO) build $(GO_LAMBDA_FLAGS) -trimpath -o $(ARTIFACTS_DIR)/bootstrap ./functions/approver
 
 .PHONY: test
-test: check-tools tools lint test-unit test-fuzz test-e2e test-template ## everything CI runs
+test: check-tools tools lint test-docs test-unit test-fuzz test-e2e test-template ## everything CI runs
+
+.PHONY: docs
+docs: ## write the reference tables of the docs from the code (environment, decision fields, results, metrics)
+	$(GO) run ./hack/docgen
+
+.PHONY: test-docs
+test-docs: ## fail when the docs' generated tables differ from the code, or the version is not the same everywhere
+	$(GO) run ./hack/docgen -check
+	@grep -q "SemanticVersion: $(VERSION)$$" template.yaml || { echo "template.yaml's SemanticVersion is not VERSION ($(VERSION))"; exit 1; }
+	@grep -q "^## \[$(VERSION)\]" CHANGELOG.md || { echo "CHANGELOG.md has no section for VERSION ($(VERSION))"; exit 1; }
 
 .PHONY: lint
 lint: $(STATICCHECK) ## gofmt, go vet and staticcheck
@@ -116,6 +135,27 @@ bench: check-tools build $(RIE) ## measure cold start, AWS calls for a burst and
 	$(GO) build $(GO_LAMBDA_FLAGS) -o $(BIN)/floor ./test/bench/floor
 	$(GO) run ./test/bench -bootstrap $(BOOTSTRAP) -floor $(BIN)/floor -rie $(RIE) -python $(PYTHON) -out BENCHMARKS.md
 
+# A release: approverctl for Linux and macOS on amd64 and arm64, the
+# function's arm64 zip (bootstrap at its root, as provided.al2023 wants),
+# the template, and their SHA-256 sums. Built from a clean checkout of a
+# tagged commit, with the version and commit stamped in.
+RELEASE_PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+
+.PHONY: release
+release: check-tools ## build dist/: approverctl per platform, the function's zip, the template, SHA256SUMS
+	rm -rf $(DIST) && mkdir -p $(DIST)/function
+	@for p in $(RELEASE_PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; \
+		echo "approverctl $$os/$$arch"; \
+		GOOS=$$os GOARCH=$$arch $(GO) build -trimpath $(GO_CLI_FLAGS) -o $(DIST)/approverctl_$(VERSION)_$${os}_$${arch} ./cmd/approverctl; \
+	done
+	GOOS=linux GOARCH=arm64 $(GO) build $(GO_LAMBDA_FLAGS) -trimpath -o $(DIST)/function/bootstrap ./functions/approver
+	cd $(DIST)/function && $(PYTHON) -m zipfile -c $(DIST)/privatelink-approver-function_$(VERSION)_linux_arm64.zip bootstrap
+	rm -rf $(DIST)/function
+	cp template.yaml $(DIST)/template.yaml
+	cd $(DIST) && sha256sum * > SHA256SUMS
+	@echo "wrote $(DIST):" && ls -l $(DIST)
+
 .PHONY: clean
 clean: ## remove build output
-	rm -rf $(BIN) .aws-sam
+	rm -rf $(BIN) $(DIST) .aws-sam

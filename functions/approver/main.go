@@ -21,11 +21,14 @@ import (
 	"github.com/privatelink-approver/privatelink-approver/pkg/membership"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policystore"
 	"github.com/privatelink-approver/privatelink-approver/pkg/settings"
+	"github.com/privatelink-approver/privatelink-approver/pkg/version"
 	"github.com/privatelink-approver/privatelink-approver/pkg/vpcendpoints"
 )
 
 func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, logOptions(os.Getenv("AWS_LAMBDA_LOG_LEVEL"))))
+	// Every line says which release wrote it.
+	log := slog.New(slog.NewJSONHandler(os.Stdout, logOptions(os.Getenv("AWS_LAMBDA_LOG_LEVEL")))).
+		With("version", version.Version)
 	if err := run(log); err != nil {
 		// Fail during init, naming the problem: Lambda reports an init error
 		// and never runs the handler with a half-built configuration.

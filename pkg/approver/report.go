@@ -11,57 +11,85 @@ import (
 )
 
 // Results of a decision: the result field of its line, a value to filter
-// and count on. Why is in the decision's Detail.
+// and count on. Why is in the decision's Detail. Each comment is the
+// result's entry in the reference (docs/operations.md, make docs).
 const (
-	// ResultAccepted, ResultRejected and ResultRevoked: EC2 applied the
-	// decision (a revocation rejects an accepted connection).
+	// ResultAccepted: EC2 accepted the request.
 	ResultAccepted = "accepted"
+	// ResultRejected: EC2 rejected the request.
 	ResultRejected = "rejected"
-	ResultRevoked  = "revoked"
-	// ResultLeftPending: the policy leaves the request to a person.
+	// ResultRevoked: EC2 rejected an accepted connection (a revocation).
+	ResultRevoked = "revoked"
+	// ResultLeftPending: left pending, undecided: for a person (a manual
+	// rule), or because the function could not know enough to decide
+	// (regionUnknown, a part held); detail says which.
 	ResultLeftPending = "left-pending"
-	// ResultDryRun: decided, but nothing was called.
+	// ResultDryRun: decided in dry run: nothing was called.
 	ResultDryRun = "dry-run"
-	// ResultHeld: a rejection or revocation a guard held back.
+	// ResultHeld: a rejection or revocation a guard held back
+	// (maxRejections, maxRevocations).
 	ResultHeld = "held"
-	// ResultAlreadyAccepted and ResultAlreadyRejected: EC2 did not act, but
-	// the connection is already where the decision wanted it.
+	// ResultAlreadyAccepted: EC2 did not act, but the connection is already
+	// accepted.
 	ResultAlreadyAccepted = "already-accepted"
+	// ResultAlreadyRejected: EC2 did not act, but the connection is already
+	// rejected.
 	ResultAlreadyRejected = "already-rejected"
-	// ResultGone: the connection was deleted, or expired, before the call.
+	// ResultGone: the endpoint was deleted, or the request expired, before
+	// the call.
 	ResultGone = "gone"
-	// ResultFailed: anything else; ErrorCode and Detail say why.
+	// ResultFailed: anything else; errorCode and detail say why. Nothing
+	// is accepted on a failure.
 	ResultFailed = "failed"
 )
 
 // Outcome is what was decided for one connection, and what came of it. It
 // is logged as one JSON line and returned in the summary.
 type Outcome struct {
-	ServiceID  string `json:"serviceId"`
+	// ServiceID is the endpoint service (vpce-svc-...).
+	ServiceID string `json:"serviceId"`
+	// EndpointID is the consumer's endpoint (vpce-...).
 	EndpointID string `json:"endpointId"`
 	// ConnectionID is the connection's own ID (vpce-conn-...), which its
 	// stamp tags are on.
-	ConnectionID string    `json:"connectionId,omitempty"`
-	Owner        string    `json:"owner"`
-	Region       string    `json:"region"`
-	Created      time.Time `json:"created,omitzero"`
+	ConnectionID string `json:"connectionId,omitempty"`
+	// Owner is the consumer's account ID (VpcEndpointOwner).
+	Owner string `json:"owner"`
+	// Region is the Region the endpoint is in (VpcEndpointRegion, or the
+	// provider's own); empty when EC2 did not say and the policy decides
+	// alike for every Region it could be from.
+	Region string `json:"region"`
+	// Created is when the consumer created the endpoint.
+	Created time.Time `json:"created,omitzero"`
 	// State is the connection's EC2 state when it was decided.
-	State  string        `json:"state"`
+	State string `json:"state"`
+	// Action is what the policy decided: accept, reject or manual.
 	Action policy.Action `json:"action"`
-	// Rule is the deciding rule's name, "default", or PersonRule.
-	Rule   string `json:"rule"`
+	// Rule is the deciding rule's name, "default" (the defaultAction), or
+	// "person" (PersonRule: a person decided with approverctl).
+	Rule string `json:"rule"`
+	// Reason is why, in words: the rule and what of the request matched.
 	Reason string `json:"reason"`
 	// Revoked marks the rejection of an already-accepted connection.
-	Revoked         bool   `json:"revoked,omitempty"`
-	DryRun          bool   `json:"dryRun"`
-	Trigger         string `json:"trigger"`
+	Revoked bool `json:"revoked,omitempty"`
+	// DryRun marks a decision made with DRY_RUN: nothing was called.
+	DryRun bool `json:"dryRun"`
+	// Trigger is what woke the function (schedule, cloudtrail,
+	// policy-change, notification, organization-change) or the
+	// approverctl command.
+	Trigger string `json:"trigger"`
+	// PolicyParameter is the SSM parameter (or path) the policy was read
+	// from.
 	PolicyParameter string `json:"policyParameter,omitempty"`
-	PolicyVersion   string `json:"policyVersion,omitempty"`
-	// By is the ARN of the person who decided (Rule PersonRule).
-	By     string `json:"by,omitempty"`
+	// PolicyVersion is the policy's SSM version (for a path, each part's).
+	PolicyVersion string `json:"policyVersion,omitempty"`
+	// By is the ARN of the person who decided (rule "person").
+	By string `json:"by,omitempty"`
+	// Result is what came of the decision: one of the results below.
 	Result string `json:"result"`
 	// Detail explains the result where it needs explaining.
-	Detail    string `json:"detail,omitempty"`
+	Detail string `json:"detail,omitempty"`
+	// ErrorCode is EC2's error code of a failed call.
 	ErrorCode string `json:"errorCode,omitempty"`
 	// StampError says why the stamp tags could not be written: the
 	// decision stands.
@@ -70,7 +98,7 @@ type Outcome struct {
 	// from its announced-at tag.
 	AnnouncedAt string `json:"announcedAt,omitempty"`
 	// OrgPath is the owner's place in AWS Organizations, for an account
-	// that was looked up (policy.Membership.Path): "" when it is in no
+	// that was looked up (o-.../r-.../ou-.../...): "" when it is in no
 	// organization of ours, or was not looked up.
 	OrgPath string `json:"orgPath,omitempty"`
 	// MembershipFailed marks a decision left undecided because the owner

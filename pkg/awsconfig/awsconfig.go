@@ -55,10 +55,13 @@ const (
 	EnvSecretAccessKey = "AWS_SECRET_ACCESS_KEY"
 	EnvSessionToken    = "AWS_SESSION_TOKEN"
 	EnvEndpointURL     = "AWS_ENDPOINT_URL"
-	// EnvUseFIPSEndpoint and EnvUseDualStackEndpoint choose FIPS and
-	// dual-stack endpoints, as the SDK's shared configuration does: "true"
-	// or "false", case-insensitive.
-	EnvUseFIPSEndpoint      = "AWS_USE_FIPS_ENDPOINT"
+	// EnvUseFIPSEndpoint (default `false`): `true` calls AWS through FIPS
+	// endpoints, as the SDK's shared configuration does (`true` or
+	// `false`, in any case). The template sets it from UseFIPSEndpoint.
+	EnvUseFIPSEndpoint = "AWS_USE_FIPS_ENDPOINT"
+	// EnvUseDualStackEndpoint (default `false`): `true` calls AWS through
+	// dual-stack (IPv6) endpoints. The template sets it from
+	// UseDualStackEndpoint.
 	EnvUseDualStackEndpoint = "AWS_USE_DUALSTACK_ENDPOINT"
 )
 

@@ -18,46 +18,67 @@ import (
 // Namespace is the CloudWatch namespace of every metric.
 const Namespace = "PrivateLinkApprover"
 
-// Metric names, as the template's alarms and dashboard use them.
+// Metric names, as the template's alarms and dashboard use them. Each
+// comment is the metric's entry in the reference (docs/operations.md, make
+// docs); "per service" metrics are also written with dimension ServiceId
+// for each service whose count is not zero.
 const (
-	Accepted             = "Accepted"
-	Rejected             = "Rejected"
-	Manual               = "Manual"
-	Revoked              = "Revoked"
-	Failed               = "Failed"
+	// Accepted (per service): requests EC2 accepted in one invocation. A
+	// dry run and a decision someone else applied first are not counted.
+	Accepted = "Accepted"
+	// Rejected (per service): requests EC2 rejected in one invocation.
+	Rejected = "Rejected"
+	// Manual (per service): requests left pending for a person.
+	Manual = "Manual"
+	// Revoked (per service): accepted connections EC2 rejected (revoked)
+	// in one invocation.
+	Revoked = "Revoked"
+	// Failed (per service): decisions that could not be applied; also 1
+	// for a service that could not be read.
+	Failed = "Failed"
+	// OldestPendingSeconds (per service, seconds): age of the oldest
+	// request still pendingAcceptance after the invocation (manual, dry
+	// run, held or failed); 0 when none.
 	OldestPendingSeconds = "OldestPendingSeconds"
-	PolicyErrors         = "PolicyErrors"
-	// RevocationsHeld counts the revocations the guard held back, and
-	// StampFailures the applied decisions (and announced requests) whose
-	// tags could not be written; both without dimension, on every reconcile.
+	// PolicyErrors: 1 when the policy could not be loaded (missing,
+	// unreadable or invalid): nothing was decided.
+	PolicyErrors = "PolicyErrors"
+	// RevocationsHeld: revocations the guard held back in one invocation
+	// (over maxRevocations, or a managed service unread).
 	RevocationsHeld = "RevocationsHeld"
-	StampFailures   = "StampFailures"
-	// NotificationFailures counts connection notifications a sweep could
-	// not register, NotReached the services the deadline left for the next
-	// reconcile.
+	// StampFailures: applied decisions whose stamp tags, and announced
+	// requests whose announced-at tag, could not be written.
+	StampFailures = "StampFailures"
+	// NotificationFailures: connection notifications a sweep could not
+	// register.
 	NotificationFailures = "NotificationFailures"
-	NotReached           = "NotReached"
-	// MembershipErrors counts the decisions left undecided because their
-	// accounts could not be looked up in AWS Organizations.
+	// NotReached: services the deadline left for the next reconcile.
+	NotReached = "NotReached"
+	// MembershipErrors: decisions left undecided because their accounts
+	// could not be looked up in AWS Organizations (also in Failed).
 	MembershipErrors = "MembershipErrors"
-	// RejectionsHeld counts the rejections of pending requests the
-	// maxRejections guard held back; PolicyPartsRefused the parts under the
-	// policy's path that decide nothing (refused, missing or ignored).
-	RejectionsHeld     = "RejectionsHeld"
+	// RejectionsHeld: rejections of pending requests the maxRejections
+	// guard held back in one invocation.
+	RejectionsHeld = "RejectionsHeld"
+	// PolicyPartsRefused: parts under the policy's path that decided
+	// nothing in one invocation (refused, missing or ignored); their
+	// services were held.
 	PolicyPartsRefused = "PolicyPartsRefused"
-	// RegionUnknown counts the requests left pending because their Region
-	// is unknown and the policy decides differently among the Regions they
-	// could be from; UnknownServiceIds the service IDs events named that
-	// were dropped unlooked-up (past approver.MaxServiceLookups).
-	RegionUnknown     = "RegionUnknown"
+	// RegionUnknown: requests left pending because EC2 gave no Region and
+	// the policy decides differently among the Regions they could be from.
+	RegionUnknown = "RegionUnknown"
+	// UnknownServiceIds: service IDs events named that were dropped
+	// without a lookup, past the 20 an invocation looks up
+	// (approver.MaxServiceLookups): forged or stray notifications.
 	UnknownServiceIds = "UnknownServiceIds"
-	// ServicesNotRequiringAcceptance counts, on sweeps, the managed
-	// services that do not require acceptance (the approver decides
-	// nothing there).
+	// ServicesNotRequiringAcceptance: on sweeps, managed services whose
+	// AcceptanceRequired is false: EC2 accepts every allowed principal
+	// there without the approver.
 	ServicesNotRequiringAcceptance = "ServicesNotRequiringAcceptance"
-	// DimensionServiceID is the dimension of the per-service metrics.
-	DimensionServiceID = "ServiceId"
 )
+
+// DimensionServiceID is the dimension of the per-service metrics.
+const DimensionServiceID = "ServiceId"
 
 type metricDef struct {
 	Name string `json:"Name"`

@@ -15,19 +15,59 @@ import (
 	"github.com/privatelink-approver/privatelink-approver/pkg/awsid"
 )
 
-// Names of the environment variables the function and the CLI read.
+// Names of the environment variables the function and the CLI read. Each
+// comment is the variable's entry in the reference (docs/deploy.md, make
+// docs): the template sets every one of them from its parameters.
 const (
-	EnvPolicyParameter    = "POLICY_PARAMETER"
-	EnvServiceIDs         = "SERVICE_IDS"
-	EnvDryRun             = "DRY_RUN"
+	// EnvPolicyParameter (required): the SSM parameter that holds the
+	// policy. Letters, digits, `_`, `.`, `-` and `/`, at most 2,048
+	// characters. A path ending in `/` means the root part `<path>root`
+	// and the parts it delegates to.
+	EnvPolicyParameter = "POLICY_PARAMETER"
+	// EnvServiceIDs (default empty): comma-separated endpoint service IDs
+	// to manage. Spaces around IDs, empty members and duplicates are
+	// ignored. Takes precedence over SERVICE_TAG.
+	EnvServiceIDs = "SERVICE_IDS"
+	// EnvDryRun (default `false`): `true` decides and logs but never
+	// accepts, rejects or registers anything. `true` or `false`, in any
+	// case.
+	EnvDryRun = "DRY_RUN"
+	// EnvPolicyCacheSeconds (default `60`): whole seconds a valid policy is
+	// reused by a warm function for invocations that find nothing to act
+	// on; before acting, a cached policy is always read again. `0`
+	// disables the cache.
 	EnvPolicyCacheSeconds = "POLICY_CACHE_SECONDS"
-	EnvDecisionTopicARN   = "DECISION_TOPIC_ARN"
-	EnvPublishAll         = "PUBLISH_ALL_DECISIONS"
+	// EnvDecisionTopicARN (default empty): the SNS topic requests left to
+	// a person (and, with PUBLISH_ALL_DECISIONS, every applied decision)
+	// are announced on. Empty announces nothing.
+	EnvDecisionTopicARN = "DECISION_TOPIC_ARN"
+	// EnvPublishAll (default `false`): `true` announces every applied
+	// decision on DECISION_TOPIC_ARN, not only the requests left to a
+	// person.
+	EnvPublishAll = "PUBLISH_ALL_DECISIONS"
+	// EnvSweepPeriodSeconds (default `300`): the schedule's period in
+	// whole seconds: how long the list of managed services and the
+	// services' Regions are kept, and the announcement window when
+	// connections cannot be tagged.
 	EnvSweepPeriodSeconds = "SWEEP_PERIOD_SECONDS"
-	EnvServiceTag         = "SERVICE_TAG"
+	// EnvServiceTag (default empty): with SERVICE_IDS empty, `key=value`,
+	// or `key` for any value: the managed services are those of the
+	// account and Region that carry the tag. Empty (and no SERVICE_IDS):
+	// the services that require acceptance.
+	EnvServiceTag = "SERVICE_TAG"
+	// EnvConnectionTopicARN (default empty): the SNS topic of the stack's
+	// connection notifications. Each sweep registers a `Connect`
+	// notification on it for every managed service that has none; the
+	// stack's deletion removes them.
 	EnvConnectionTopicARN = "CONNECTION_TOPIC_ARN"
-	EnvOrganizationRole   = "ORGANIZATION_ROLE_ARN"
-	EnvMembershipCache    = "MEMBERSHIP_CACHE_SECONDS"
+	// EnvOrganizationRole (default empty): an IAM role ARN the function
+	// assumes for every AWS Organizations call (rules by organization or
+	// OU). Empty: its own role.
+	EnvOrganizationRole = "ORGANIZATION_ROLE_ARN"
+	// EnvMembershipCache (default `300`): whole seconds, 0 to 3600, that
+	// accounts' places in the organization are kept by a warm function.
+	// `0` keeps them for one invocation.
+	EnvMembershipCache = "MEMBERSHIP_CACHE_SECONDS"
 )
 
 // DefaultMembershipCache is how long accounts' places in the organization
