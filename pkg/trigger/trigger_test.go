@@ -91,7 +91,12 @@ func TestSamplesMatchTheirTypes(t *testing.T) {
 		{"sqs-sns-connection-notification.json", &events.SQSEvent{}},
 		{"sqs-raw-connection-notification.json", &events.SQSEvent{}},
 		{"sns-connection-notification.json", &events.SNSEvent{}},
-		{"cloudformation-custom-resource-delete.json", &cfn.Event{}},
+		// CloudFormation sends ServiceToken at the top level too; cfn.Event
+		// keeps it in ResourceProperties only.
+		{"cloudformation-custom-resource-delete.json", &struct {
+			cfn.Event
+			ServiceToken string `json:"ServiceToken"`
+		}{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

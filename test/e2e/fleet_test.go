@@ -190,10 +190,9 @@ func TestNotificationsRegisterThemselves(t *testing.T) {
 func TestADeadlineMidSweepNeverStarvesAService(t *testing.T) {
 	s := newScenario(t, 5)
 	s.policy(allowed)
-	// A 30 s function (27 s once the handler keeps its margin), an Accept
-	// call that takes 5 s, and a service started only with 15 s left: three
-	// services fit.
-	f := s.function("AWS_LAMBDA_FUNCTION_TIMEOUT=30")
+	// A 21 s function (18 s once the handler keeps its margin, so 6 s kept
+	// per service), and an Accept call that takes 5 s: three services fit.
+	f := s.function("AWS_LAMBDA_FUNCTION_TIMEOUT=21")
 	faults(t, map[string]any{"delays": map[string]float64{"ec2:AcceptVpcEndpointConnections": 5}})
 	requests := func() map[string]string {
 		t.Helper()
