@@ -75,7 +75,7 @@ func run(root string, check bool) error {
 		if err != nil {
 			return err
 		}
-		updated, names, err := fill(old, built)
+		updated, names, err := fill(root, old, built)
 		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
@@ -124,11 +124,16 @@ func markdownFiles(root string) ([]string, error) {
 	return out, err
 }
 
-var marker = regexp.MustCompile(`(?m)^<!-- (BEGIN|END) GENERATED: ([a-z-]+) -->$`)
+var marker = regexp.MustCompile(`(?m)^<!-- (BEGIN|END) GENERATED: ([a-z-]+(?: [^ ]+)?) -->$`)
+
+// examplePrefix starts the name of a block that shows a file of examples/:
+// "example examples/revoke.json". The file is shown whole, in a fence, so
+// that the policy a reader copies is the one make test validates.
+const examplePrefix = "example "
 
 // fill replaces the content between each pair of markers in doc with the
 // table of that name, and returns the names it filled.
-func fill(doc []byte, built map[string]string) ([]byte, []string, error) {
+func fill(root string, doc []byte, built map[string]string) ([]byte, []string, error) {
 	var out bytes.Buffer
 	var names []string
 	last := 0
@@ -147,6 +152,13 @@ func fill(doc []byte, built map[string]string) ([]byte, []string, error) {
 			return nil, nil, fmt.Errorf("BEGIN GENERATED: %s is followed by %s", name, doc[end[0]:end[1]])
 		}
 		body, ok := built[name]
+		if file, isExample := strings.CutPrefix(name, examplePrefix); isExample {
+			var err error
+			if body, err = example(root, file); err != nil {
+				return nil, nil, err
+			}
+			ok = true
+		}
 		if !ok {
 			return nil, nil, fmt.Errorf("unknown generated table %q", name)
 		}
@@ -387,4 +399,24 @@ func metricsTable(root string) (string, error) {
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", e.value, dims, unit, cell(text))
 	}
 	return b.String(), nil
+}
+
+// example is the fenced block that shows file, a path below examples/.
+func example(root, file string) (string, error) {
+	if !strings.HasPrefix(file, "examples/") || strings.Contains(file, "..") {
+		return "", fmt.Errorf("an example block must name a file under examples/, not %q", file)
+	}
+	b, err := os.ReadFile(filepath.Join(root, file))
+	if err != nil {
+		return "", err
+	}
+	lang := ""
+	if strings.HasSuffix(file, ".json") {
+		lang = "json"
+	}
+	text := string(b)
+	if !strings.HasSuffix(text, "\n") {
+		text += "\n"
+	}
+	return "```" + lang + "\n" + text + "```\n", nil
 }
