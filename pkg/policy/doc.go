@@ -15,5 +15,5 @@
 //	   {"name": "blocked", "action": "reject", "accounts": ["999988887777"]}]}
 //
 // A matching reject rule wins over any accept rule, whatever the order; no
-// match means defaultAction. See README.md for every field.
+// match means defaultAction. See docs/policy.md for every field.
 package policy

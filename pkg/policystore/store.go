@@ -135,7 +135,7 @@ func (s *Store) readOne(ctx context.Context) ([]Part, error) {
 	})
 	if err != nil {
 		if awserr.IsNotFound(err) {
-			return nil, &Error{Parameter: s.parameter, Err: fmt.Errorf("%w (ParameterNotFound): create it with aws ssm put-parameter: %v", ErrNotFound, err)}
+			return nil, &Error{Parameter: s.parameter, Err: fmt.Errorf("%w (ParameterNotFound): store one with approverctl policy push FILE --parameter NAME (docs/policy.md): %v", ErrNotFound, err)}
 		}
 		return nil, &Error{Parameter: s.parameter, Err: fmt.Errorf("read: %w", err)}
 	}
@@ -171,7 +171,7 @@ func (s *Store) readPath(ctx context.Context) ([]Part, error) {
 		}
 	}
 	if len(parts) == 0 {
-		return nil, &Error{Parameter: s.parameter, Err: fmt.Errorf("%w: no parameter under this path: create its root part %s with aws ssm put-parameter", ErrNotFound, RootOf(s.parameter))}
+		return nil, &Error{Parameter: s.parameter, Err: fmt.Errorf("%w: no parameter under this path: store its root part %s with approverctl policy push", ErrNotFound, RootOf(s.parameter))}
 	}
 	slices.SortFunc(parts, func(x, y Part) int { return strings.Compare(x.Name, y.Name) })
 	root := slices.IndexFunc(parts, func(p Part) bool { return p.Name == RootOf(s.parameter) })

@@ -234,7 +234,7 @@ func TestLoadPathErrors(t *testing.T) {
 		{"an invalid root names itself", map[string]string{"/p/root": `{"version": 1, "defaultAction": "accept", "rules": []}`, "/p/b": "11111"},
 			"/p/root", `defaultAction: "accept" is not allowed`, false},
 		{"no root", map[string]string{"/p/a": "111111111111"}, "/p/root", "needs its root part", true},
-		{"an empty path", map[string]string{}, "/p/", "no parameter under this path: create its root part /p/root", true},
+		{"an empty path", map[string]string{}, "/p/", "no parameter under this path: store its root part /p/root with approverctl policy push", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
