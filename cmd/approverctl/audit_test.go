@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"testing"
@@ -9,7 +8,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -51,16 +49,10 @@ func (f withPrincipals) DescribeVpcEndpointServicePermissions(ctx context.Contex
 // allowed principals.
 func (w *world) audit(t *testing.T, ec2 withPrincipals, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	var out, errOut bytes.Buffer
 	ec2.EC2 = w.ec2
-	a := &app{stdout: &out, stderr: &errOut, getenv: func(k string) string { return w.vars[k] },
-		connect: func(context.Context, globals) (*clients, error) {
-			return &clients{region: "us-east-1", ec2: ec2, ssm: w.ssm, sts: stsFunc(func() (*sts.GetCallerIdentityOutput, error) {
-				return &sts.GetCallerIdentityOutput{Arn: aws.String(callerID)}, nil
-			}), orgs: w.orgs.as}, nil
-		}}
-	code = execute(newApp(a), &errOut, append([]string{"audit"}, args...))
-	return out.String(), errOut.String(), code
+	w.api = ec2
+	defer func() { w.api = nil }()
+	return w.run(t, append([]string{"audit"}, args...)...)
 }
 
 // auditWorld has three services: svc (tagged team=network, requires

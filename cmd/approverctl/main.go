@@ -12,10 +12,7 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
-
-	"github.com/spf13/cobra"
 )
 
 func main() {
@@ -23,13 +20,18 @@ func main() {
 }
 
 // run executes the command line and returns the exit code: 0 when all went
-// well, 1 when it did not (an invalid policy, a failed decision, an error),
-// 2 when policy plan has changes to show or audit something to fix.
+// well (or there was nothing to do), 1 when it did not (an invalid policy,
+// a failed decision, an error, a change not confirmed, an interrupt), 2
+// when policy plan has changes to show or audit something to fix.
 func run(args []string) int {
-	return execute(newRoot(os.Stdout, os.Stderr, os.Getenv), os.Stderr, args)
+	return newRoot(os.Stdout, os.Stderr, os.Getenv).execute(args)
 }
 
-func execute(cmd *cobra.Command, stderr io.Writer, args []string) int {
+// execute runs args on a fresh command tree and returns the exit code. An
+// error not printed already is printed in one line, saying what to set
+// when it is the credentials'.
+func (a *app) execute(args []string) int {
+	cmd := newApp(a)
 	cmd.SetArgs(args)
 	err := cmd.Execute()
 	var reported reportedError
@@ -39,7 +41,7 @@ func execute(cmd *cobra.Command, stderr io.Writer, args []string) int {
 	case errors.Is(err, errChanges):
 		return 2
 	case !errors.As(err, &reported):
-		fmt.Fprintln(stderr, "approverctl:", err)
+		fmt.Fprintln(a.stderr, "approverctl:", a.explain(err))
 	}
 	return 1
 }

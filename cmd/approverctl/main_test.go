@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -20,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver/approvertest"
+	"github.com/privatelink-approver/privatelink-approver/pkg/vpcendpoints"
 )
 
 var (
@@ -39,6 +42,9 @@ type fakeSSM struct {
 	params map[string]*ssmtypes.Parameter
 	meta   map[string]ssmtypes.ParameterMetadata
 	puts   []*ssm.PutParameterInput
+	// afterGet runs after each GetParameter (someone writing meanwhile);
+	// beforePut before each PutParameter is applied.
+	afterGet, beforePut func()
 }
 
 func newSSM() *fakeSSM {
@@ -62,6 +68,9 @@ func (f *fakeSSM) GetParameter(_ context.Context, in *ssm.GetParameterInput, _ .
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	p, ok := f.params[aws.ToString(in.Name)]
+	if f.afterGet != nil {
+		defer func() { f.mu.Unlock(); f.afterGet(); f.mu.Lock() }()
+	}
 	if !ok {
 		return nil, &ssmtypes.ParameterNotFound{Message: aws.String("not found")}
 	}
@@ -100,7 +109,16 @@ func (f *fakeSSM) DescribeParameters(_ context.Context, in *ssm.DescribeParamete
 
 func (f *fakeSSM) PutParameter(_ context.Context, in *ssm.PutParameterInput, _ ...func(*ssm.Options)) (*ssm.PutParameterOutput, error) {
 	f.mu.Lock()
+	if _, exists := f.params[aws.ToString(in.Name)]; exists && !aws.ToBool(in.Overwrite) {
+		f.mu.Unlock()
+		return nil, &ssmtypes.ParameterAlreadyExists{Message: aws.String("The parameter already exists. To overwrite this value, set the overwrite option in the request to true.")}
+	}
 	f.puts = append(f.puts, in)
+	if f.beforePut != nil {
+		f.mu.Unlock()
+		f.beforePut()
+		f.mu.Lock()
+	}
 	f.mu.Unlock()
 	f.put(aws.ToString(in.Name), aws.ToString(in.Value))
 	f.mu.Lock()
@@ -117,31 +135,88 @@ func (f stsFunc) GetCallerIdentity(context.Context, *sts.GetCallerIdentityInput,
 	return f()
 }
 
-// world is what one test's approverctl sees: EC2, SSM, STS and the
-// environment.
+// world is what one test's approverctl sees: EC2, SSM, STS, the
+// environment and the terminal.
 type world struct {
 	ec2  *approvertest.EC2
 	ssm  *fakeSSM
 	orgs *fakeOrgs
 	vars map[string]string
+	// api replaces ec2 as the EC2 API the commands call, when set.
+	api vpcendpoints.EC2API
+	// stsErr fails GetCallerIdentity.
+	stsErr error
+	// terminal says whether stdin is a terminal; stdin is what is typed
+	// (in, when set, reads it instead).
+	terminal bool
+	stdin    string
+	in       io.Reader
+	// signals are the interrupts the commands hear, when set.
+	signals chan os.Signal
+	// connects counts the connections to AWS (every command that calls
+	// AWS connects first).
+	connects int
+	// last is the app of the last run.
+	last *app
 }
 
 func newWorld() *world {
 	return &world{ec2: approvertest.NewEC2(svc), ssm: newSSM(), orgs: newOrgs(), vars: map[string]string{}}
 }
 
+// app is an approverctl in the world, writing to out and errOut.
+func (w *world) app(out, errOut io.Writer) *app {
+	in := w.in
+	if in == nil {
+		in = strings.NewReader(w.stdin)
+	}
+	a := &app{stdout: out, stderr: errOut, getenv: func(k string) string { return w.vars[k] },
+		stdin: in, terminal: func() bool { return w.terminal },
+		connect: func(context.Context, globals) (*clients, error) {
+			w.connects++
+			var api vpcendpoints.EC2API = w.ec2
+			if w.api != nil {
+				api = w.api
+			}
+			return &clients{region: "us-east-1", ec2: api, ssm: w.ssm, sts: stsFunc(func() (*sts.GetCallerIdentityOutput, error) {
+				if w.stsErr != nil {
+					return nil, w.stsErr
+				}
+				return &sts.GetCallerIdentityOutput{Arn: aws.String(callerID)}, nil
+			}), orgs: w.orgs.as, credentials: "EnvConfigCredentials"}, nil
+		}}
+	if w.signals != nil {
+		a.interrupts = func() (<-chan os.Signal, func()) { return w.signals, func() {} }
+	}
+	w.last = a
+	return a
+}
+
 // run runs approverctl in process and returns its output and exit code.
 func (w *world) run(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	a := &app{stdout: &out, stderr: &errOut, getenv: func(k string) string { return w.vars[k] },
-		connect: func(context.Context, globals) (*clients, error) {
-			return &clients{region: "us-east-1", ec2: w.ec2, ssm: w.ssm, sts: stsFunc(func() (*sts.GetCallerIdentityOutput, error) {
-				return &sts.GetCallerIdentityOutput{Arn: aws.String(callerID)}, nil
-			}), orgs: w.orgs.as}, nil
-		}}
-	code = execute(newApp(a), &errOut, args)
+	var out, errOut syncBuffer
+	code = w.app(&out, &errOut).execute(args)
 	return out.String(), errOut.String(), code
+}
+
+// syncBuffer is a bytes.Buffer safe for the command and its interrupt
+// handling to write at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func file(t *testing.T, text string) string {
@@ -178,6 +253,22 @@ func TestBadFlagsChangeNothing(t *testing.T) {
 		{"accept: no endpoint", []string{"accept", "--service", svc, "--reason", "r"}, nil, "requires at least 1 arg"},
 		{"accept: bad endpoint", []string{"accept", "--service", svc, "--reason", "r", "vpc-1"}, nil, `endpoint "vpc-1"`},
 		{"reject: bad service", []string{"reject", "--service", "svc-1", "--reason", "r", "vpce-0000000000000000a"}, nil, `service "svc-1"`},
+		{"accept: bad service and endpoint, all said", []string{"accept", "--service", "bad", "--reason", "r", "vpce-1"}, nil,
+			`--service "bad": want an endpoint service ID (vpce-svc-...); endpoint "vpce-1": want a VPC endpoint ID`},
+		{"push: no such file", []string{"policy", "push", "/nonexistent/policy.json", "--parameter", "/x", "--yes"}, nil, "no such file"},
+		{"push: an invalid file", []string{"policy", "push", file(t, "12345"), "--parameter", "/x", "--yes"}, nil, `"12345" is not a 12-digit account ID`},
+		{"push: a file SSM cannot hold", []string{"policy", "push", file(t, accounts(700)), "--parameter", "/x", "--yes"}, nil,
+			"cannot be stored; nothing was written"},
+		{"push: a plain list as a root part", []string{"policy", "push", good, "--parameter", "/p/root", "--yes"}, nil, "the root part must be a JSON document"},
+		{"push: bad --role", []string{"policy", "push", good, "--parameter", "/x", "--role", "nope", "--yes"}, nil, "--role"},
+		{"plan: no such file", []string{"policy", "plan", "/nonexistent/policy.json", "--parameter", "/x"}, nil, "no such file"},
+		{"plan: an invalid file", []string{"policy", "plan", file(t, "[]"), "--parameter", "/x"}, nil, "a JSON array is not a policy"},
+		{"plan: an invalid part", []string{"policy", "plan", file(t, "version: 1"), "--parameter", "/p/", "--part", "a"}, nil, "reads as YAML"},
+		{"sweep: --dry-run and --yes", []string{"sweep", "--parameter", "/x", "--dry-run", "--yes"}, nil, "nothing to approve"},
+		{"org: bad account", []string{"org", "1234"}, nil, `account "1234"`},
+		{"audit: bad ORGANIZATION_ROLE_ARN", []string{"audit", "--parameter", "/x"}, map[string]string{"ORGANIZATION_ROLE_ARN": "role"}, "ORGANIZATION_ROLE_ARN"},
+		{"validate: bad --role", []string{"policy", "validate", file(t, `{"version": 1, "rules": [{"name": "a", "action": "accept", "organizations": ["o-abc1234567"]}]}`),
+			"--role", "nope"}, nil, "--role"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -189,6 +280,7 @@ func TestBadFlagsChangeNothing(t *testing.T) {
 			_, stderr, code := w.run(t, tt.args...)
 			assert.Equal(t, 1, code)
 			assert.Contains(t, stderr, tt.want)
+			assert.Zero(t, w.connects, "arguments are checked before any AWS call")
 			assert.Empty(t, w.ssm.puts, "nothing written")
 			assert.Empty(t, w.ec2.Accepted)
 			assert.Empty(t, w.ec2.Rejected)
@@ -197,10 +289,19 @@ func TestBadFlagsChangeNothing(t *testing.T) {
 	}
 }
 
+// accounts is a plain list of n distinct account IDs, 13 bytes each.
+func accounts(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "%012d\n", 100000000000+i)
+	}
+	return b.String()
+}
+
 func TestEveryCommandHasHelp(t *testing.T) {
 	for _, args := range [][]string{{"--help"}, {"policy", "--help"}, {"policy", "validate", "--help"}, {"policy", "explain", "--help"},
 		{"policy", "plan", "--help"}, {"policy", "push", "--help"}, {"pending", "--help"}, {"sweep", "--help"},
-		{"accept", "--help"}, {"reject", "--help"}, {"org", "--help"}} {
+		{"accept", "--help"}, {"reject", "--help"}, {"org", "--help"}, {"audit", "--help"}, {"version", "--help"}} {
 		out, _, code := newWorld().run(t, args...)
 		assert.Equal(t, 0, code, args)
 		assert.Contains(t, out, "Usage:", args)
@@ -233,11 +334,11 @@ func TestValidateAndExplain(t *testing.T) {
 	assert.Equal(t, 1, code)
 	var v struct {
 		Valid    bool
-		Problems []string
+		Problems []map[string]string
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &v))
 	assert.False(t, v.Valid)
-	assert.Equal(t, []string{`rules[0].accounts[0]: "12345" is not a 12-digit account ID or "*"`}, v.Problems)
+	assert.Equal(t, []map[string]string{{"path": "rules[0].accounts[0]", "message": `"12345" is not a 12-digit account ID or "*"`, "severity": "error"}}, v.Problems)
 
 	// The policy and the CLI agree on IDs: an upper-case endpoint ID is the
 	// same endpoint.
@@ -361,7 +462,7 @@ func TestPush(t *testing.T) {
 		w.ssm.meta["/pl/policy"] = ssmtypes.ParameterMetadata{Name: aws.String("/pl/policy"), Type: ssmtypes.ParameterTypeSecureString,
 			KeyId: aws.String("alias/policy"), Tier: ssmtypes.ParameterTierAdvanced}
 		w.ec2.Add(svc, "vpce-0000000000000000a", "222222222222", "pendingAcceptance", "")
-		out, stderr, code := w.run(t, "policy", "push", file(t, "111111111111,222222222222"), "--parameter", "/pl/policy")
+		out, stderr, code := w.run(t, "policy", "push", file(t, "111111111111,222222222222"), "--parameter", "/pl/policy", "--yes")
 		require.Equal(t, 0, code, stderr)
 		assert.Contains(t, out, "Plan: 1 to accept, 0 to reject", "the plan is printed before writing")
 		assert.Contains(t, out, "/pl/policy: version 2 written (SecureString, Advanced tier)")
@@ -390,7 +491,7 @@ func TestPush(t *testing.T) {
 			w := newWorld()
 			w.ssm.put("/pl/parts/root", root)
 			w.ssm.put("/pl/parts/b", "111111111111")
-			_, stderr, code := w.run(t, "policy", "push", file(t, tt.text), "--parameter", tt.parameter)
+			_, stderr, code := w.run(t, "policy", "push", file(t, tt.text), "--parameter", tt.parameter, "--yes")
 			assert.Equal(t, 1, code)
 			assert.Contains(t, stderr, "nothing was written")
 			assert.Contains(t, stderr, tt.want)
@@ -401,7 +502,7 @@ func TestPush(t *testing.T) {
 		w := newWorld()
 		w.ssm.put("/pl/parts/root", root)
 		w.ec2.Add(svc, "vpce-0000000000000000a", "111111111111", "pendingAcceptance", "")
-		out, stderr, code := w.run(t, "-o", "json", "policy", "push", file(t, "111111111111"), "--parameter", "/pl/parts/b", "--secure")
+		out, stderr, code := w.run(t, "-o", "json", "policy", "push", file(t, "111111111111"), "--parameter", "/pl/parts/b", "--secure", "--yes")
 		require.Equal(t, 0, code, stderr)
 		var p struct {
 			Version int64
@@ -415,7 +516,7 @@ func TestPush(t *testing.T) {
 	})
 	t.Run("a new root part is checked as a root", func(t *testing.T) {
 		w := newWorld()
-		_, stderr, code := w.run(t, "policy", "push", file(t, root), "--parameter", "/pl/new/root")
+		_, stderr, code := w.run(t, "policy", "push", file(t, root), "--parameter", "/pl/new/root", "--yes")
 		require.Equal(t, 0, code, stderr)
 		require.Len(t, w.ssm.puts, 1)
 	})
@@ -447,7 +548,7 @@ func TestPendingAndSweep(t *testing.T) {
 	assert.Contains(t, out, "0 accepted, 0 rejected, 0 revoked, 0 held, 1 manual, 0 failed, 1 decided in dry run (nothing changed) on 1 service(s) (dry run: nothing changed)")
 	assert.Equal(t, "pendingAcceptance", w.ec2.State("vpce-0000000000000000a"))
 
-	out, _, code = w.run(t, "sweep")
+	out, _, code = w.run(t, "sweep", "--yes")
 	assert.Equal(t, 0, code)
 	assert.Contains(t, out, "1 accepted, 0 rejected, 0 revoked, 0 held, 1 manual, 0 failed on 1 service(s)")
 	assert.Equal(t, "available", w.ec2.State("vpce-0000000000000000a"))
@@ -465,7 +566,7 @@ func TestAcceptAndReject(t *testing.T) {
 	w.ec2.Add(svc, "vpce-0000000000000000c", "444444444444", "available", "")
 
 	out, stderr, code := w.run(t, "accept", "--service", svc, "--reason", "NET-1234, approved by the partner team",
-		"vpce-0000000000000000a", "vpce-0000000000000000b")
+		"vpce-0000000000000000a", "vpce-0000000000000000b", "--yes")
 	require.Equal(t, 0, code, stderr)
 	assert.Contains(t, out, "2 accepted, 0 rejected, 0 revoked, 0 held, 0 manual, 0 failed by "+callerID)
 	assert.Len(t, w.ec2.Accepted, 1, "one batched call")
@@ -474,7 +575,7 @@ func TestAcceptAndReject(t *testing.T) {
 		"privatelink-approver:by": callerID, "privatelink-approver:reason": "NET-1234, approved by the partner team",
 		"privatelink-approver:decided-at": st["privatelink-approver:decided-at"]}, st)
 
-	out, _, code = w.run(t, "-o", "json", "reject", "--service", svc, "--reason", "contract ended", "vpce-0000000000000000c", "vpce-0000000000000000f")
+	out, _, code = w.run(t, "-o", "json", "reject", "--service", svc, "--reason", "contract ended", "vpce-0000000000000000c", "vpce-0000000000000000f", "--yes")
 	assert.Equal(t, 1, code, "an unknown endpoint fails the command")
 	var r struct {
 		Revoked, Failed int

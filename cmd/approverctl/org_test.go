@@ -98,13 +98,16 @@ func TestPolicyReferencesChecked(t *testing.T) {
 	assert.Equal(t, 1, code)
 	var got struct {
 		Valid    bool
-		Problems []string
+		Problems []struct{ Path, Message, Severity string }
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &got))
 	assert.False(t, got.Valid)
 	require.Len(t, got.Problems, 2)
-	assert.Contains(t, got.Problems[0], "rule block-competitor names o-competitor1, not the organization o-abc1234567")
-	assert.Contains(t, got.Problems[1], "rule partners names ou-zz99-99999999, not an OU of the organization")
+	assert.Equal(t, "rules[0].organizations[0]", got.Problems[0].Path, "located at the ID")
+	assert.Contains(t, got.Problems[0].Message, "rule block-competitor names o-competitor1, not the organization o-abc1234567")
+	assert.Equal(t, "rules[1].organizationalUnits[1]", got.Problems[1].Path)
+	assert.Contains(t, got.Problems[1].Message, "rule partners names ou-zz99-99999999, not an OU of the organization")
+	assert.Equal(t, "error", got.Problems[1].Severity)
 
 	_, _, code = w.run(t, "policy", "validate", good, "--role", orgRole)
 	assert.Equal(t, 0, code)

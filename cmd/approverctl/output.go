@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -22,14 +23,19 @@ type view struct {
 
 // show prints v in the format --output asks for.
 func (a *app) show(v view) error {
-	if a.g.output == "json" {
-		enc := json.NewEncoder(a.stdout)
+	return render(a.stdout, v, a.g.output == "json")
+}
+
+// render prints v to w: its JSON, or its table and notes.
+func render(w io.Writer, v view, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(v.JSON)
 	}
 	switch {
 	case len(v.Rows) > 0:
-		tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, strings.Join(v.Header, "\t"))
 		for _, r := range v.Rows {
 			fmt.Fprintln(tw, strings.Join(r, "\t"))
@@ -38,10 +44,10 @@ func (a *app) show(v view) error {
 			return err
 		}
 	case v.Empty != "":
-		fmt.Fprintln(a.stdout, v.Empty)
+		fmt.Fprintln(w, v.Empty)
 	}
 	for _, n := range v.Notes {
-		fmt.Fprintln(a.stdout, n)
+		fmt.Fprintln(w, n)
 	}
 	return nil
 }

@@ -16,8 +16,12 @@ func (a *app) pendingCmd() *cobra.Command {
 		Short: "List pending connection requests and what the policy would decide",
 		Long: `List the connection requests still pendingAcceptance, with their age, owner,
 and what the current policy would decide (like terraform plan: nothing is
-changed). With no --service and no SERVICE_IDS, every endpoint service the
-account owns is listed. When the policy has rules by organization or OU,
+changed), on the services the function manages in the Region: those --service
+names, else those SERVICE_IDS lists, else the account's endpoint services
+with SERVICE_TAG's tag, else every endpoint service of the account in the
+Region that requires acceptance (one that does not has no pending requests:
+EC2 accepts them at once). Accepted connections are not listed: see
+approverctl audit. When the policy has rules by organization or OU,
 the accounts they could decide are looked up in AWS Organizations (see
 --role), and ORG PATH shows where each sits; "undecided" means the lookup
 failed, and the command exits 1.`,

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -30,8 +33,17 @@ func (a *app) validateCmd() *cobra.Command {
 		Short: "Check a policy file; exit 1 listing every problem by field path",
 		Long: `Check a policy file (a JSON document or a plain list of account IDs) as the
 function would. Exit 0 when it is valid; otherwise exit 1 and list every
-problem, located by its field path, e.g.
+problem (the first 50, then how many more), located by its field path, e.g.
   rules[2].accounts[0]: "12345" is not a 12-digit account ID or "*"
+A JSON syntax error says its line and column. The form is told by the first
+character: "{" is a JSON document; a JSON array ("[") or YAML is refused,
+never read as account IDs. A UTF-8 byte-order mark is ignored.
+
+Warnings do not fail the file (exit 0): a rule that has already expired, a
+policy that accepts nobody, and a file past 4096 bytes, which SSM stores
+only in the Advanced tier (policy push chooses it). Past 8192 bytes SSM
+cannot store it at all: a problem.
+
 A root part (a document that sets delegate, or any file with --root) is
 checked as the root of a path policy: its delegations too (each part named
 once, services as service IDs, actions accept or reject), and its rule
@@ -40,12 +52,16 @@ names (no /). FILE may be - for standard input.
 With --role, the organizations and OUs the rules name are also checked
 against AWS Organizations as the function checks them (acting as that
 role): an organization other than the role's own, or an OU not in it, is a
-problem, since the function would decide nothing with such a policy.`,
+problem, since the function would decide nothing with such a policy.
+
+--output json lists the problems as objects:
+  {"path": "rules[2].accounts[0]", "message": "...", "severity": "error"}
+with severity "error" or "warning".`,
 		Example: "  approverctl policy validate policy.json\n  approverctl policy validate root.json --output json\n" +
 			"  approverctl policy validate policy.json --role arn:aws:iam::999988887777:role/privatelink-approver-org-reader",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			text, err := readPolicyFile(args[0])
+			text, err := a.readPolicyFile(args[0])
 			if err != nil {
 				return err
 			}
@@ -54,20 +70,37 @@ problem, since the function would decide nothing with such a policy.`,
 				parse, what = policy.ParseRoot, "root part, "
 			}
 			p, err := parse(text)
-			if err == nil && cmd.Flags().Changed("role") {
-				err = a.checkReferences(cmd, role, p)
-				var rerr *membership.ReferenceError
-				if err != nil && !errors.As(err, &rerr) {
-					return err // could not check: an error, not a verdict on the file
+			var list []policy.Problem
+			more := 0
+			switch {
+			case err != nil:
+				list, more = problems(err)
+			case cmd.Flags().Changed("role"):
+				rerr := a.checkReferences(cmd, role, p)
+				var ref *membership.ReferenceError
+				if rerr != nil && !errors.As(rerr, &ref) {
+					return rerr // could not check: an error, not a verdict on the file
+				}
+				if rerr != nil {
+					list = referenceProblems(p, rerr)
 				}
 			}
-			if err != nil {
-				list := problems(err)
-				notes := []string{fmt.Sprintf("%s: invalid, %d problem(s):", args[0], len(list))}
-				for _, pr := range list {
-					notes = append(notes, "  "+pr)
-				}
-				_ = a.show(view{JSON: map[string]any{"file": args[0], "valid": false, "problems": list}, Notes: notes})
+			list = append(list, sizeProblems(len(text))...)
+			if err == nil {
+				list = append(list, p.Warnings(time.Now())...)
+			}
+			if len(list) > policy.MaxProblems {
+				list, more = list[:policy.MaxProblems], more+len(list)-policy.MaxProblems
+			}
+			invalid := more > 0 || slices.ContainsFunc(list, func(pr policy.Problem) bool { return pr.Severity != policy.SeverityWarning })
+			lines := problemLines(list, more)
+			out := map[string]any{"file": args[0], "valid": !invalid, "problems": orEmpty(list)}
+			if more > 0 {
+				out["moreProblems"] = more
+			}
+			if invalid {
+				notes := append([]string{fmt.Sprintf("%s: invalid, %d problem(s):", args[0], len(list)+more)}, lines...)
+				_ = a.show(view{JSON: out, Notes: notes})
 				return reportedError{fmt.Errorf("%s is invalid", args[0])}
 			}
 			line := fmt.Sprintf("%s: valid, %s%d rule(s), defaultAction %s", args[0], what, len(p.Rules), p.DefaultAction)
@@ -79,14 +112,101 @@ problem, since the function would decide nothing with such a policy.`,
 			for _, d := range p.Delegations {
 				notes = append(notes, fmt.Sprintf("  delegates %s: %s on %s", d.Part, d.ActionsText(), strings.Join(d.Services, ", ")))
 			}
-			return a.show(view{JSON: map[string]any{"file": args[0], "valid": true, "rules": len(p.Rules),
-				"defaultAction": p.DefaultAction, "revoke": p.Revoke, "maxRevocations": p.MaxRevocations, "maxRejections": p.MaxRejections,
-				"delegate": p.Delegations}, Notes: notes})
+			notes = append(notes, lines...)
+			out["rules"], out["defaultAction"], out["revoke"] = len(p.Rules), p.DefaultAction, p.Revoke
+			out["maxRevocations"], out["maxRejections"], out["delegate"] = p.MaxRevocations, p.MaxRejections, p.Delegations
+			return a.show(view{JSON: out, Notes: notes})
 		},
 	}
 	cmd.Flags().BoolVar(&root, "root", false, "check FILE as the root part of a path policy (the parameter root under the path)")
 	cmd.Flags().StringVar(&role, "role", "", "also check the organizations and OUs the rules name in AWS Organizations, acting as this role (the function's ORGANIZATION_ROLE_ARN)")
 	return cmd
+}
+
+// SSM's limits on a parameter's value, by tier.
+const (
+	// standardTierBytes is the most a Standard parameter holds.
+	standardTierBytes = 4096
+	// advancedTierBytes is the most an Advanced parameter holds.
+	advancedTierBytes = 8192
+)
+
+// sizeProblems says what SSM's limits make of a policy of size bytes: past
+// the Standard tier's, a warning (it needs the Advanced tier); past the
+// Advanced tier's, an error (it cannot be stored).
+func sizeProblems(size int) []policy.Problem {
+	switch {
+	case size > advancedTierBytes:
+		return []policy.Problem{{Severity: policy.SeverityError, Message: fmt.Sprintf(
+			"the policy is %d bytes: an SSM parameter holds at most %d (Advanced tier), so it cannot be stored; shorten it, or split it into parts under a path (POLICY_PARAMETER ending in /)",
+			size, advancedTierBytes)}}
+	case size > standardTierBytes:
+		return []policy.Problem{{Severity: policy.SeverityWarning, Message: fmt.Sprintf(
+			"the policy is %d bytes: past %d it needs the Advanced tier (policy push chooses it; aws ssm put-parameter --tier Advanced), which is charged, and a parameter cannot go back to Standard",
+			size, standardTierBytes)}}
+	}
+	return nil
+}
+
+// problemLines lists problems as the text output does, indented, warnings
+// marked, then how many more there are.
+func problemLines(list []policy.Problem, more int) []string {
+	var lines []string
+	for _, pr := range list {
+		mark := ""
+		if pr.Severity == policy.SeverityWarning {
+			mark = "warning: "
+		}
+		lines = append(lines, "  "+mark+pr.String())
+	}
+	if more > 0 {
+		lines = append(lines, "  "+strings.TrimPrefix(policy.MoreText(more), "; "))
+	}
+	return lines
+}
+
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// referenceProblems lists what checkReferences found wrong (joined
+// *membership.ReferenceError), each at the field path of the ID it names:
+// rules[i].organizations[j] or rules[i].organizationalUnits[j].
+func referenceProblems(p *policy.Policy, err error) []policy.Problem {
+	errs := []error{err}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = joined.Unwrap()
+	}
+	out := make([]policy.Problem, 0, len(errs))
+	for _, e := range errs {
+		pr := policy.Problem{Message: e.Error(), Severity: policy.SeverityError}
+		var rerr *membership.ReferenceError
+		if errors.As(e, &rerr) {
+			pr.Path = referencePath(p, rerr.Rule, rerr.ID)
+		}
+		out = append(out, pr)
+	}
+	return out
+}
+
+// referencePath is the field path of the organization or OU id in rule
+// name's lists, or "".
+func referencePath(p *policy.Policy, name, id string) string {
+	for i, r := range p.Rules {
+		if r.Name != name {
+			continue
+		}
+		if j := slices.Index(r.Organizations, id); j >= 0 {
+			return fmt.Sprintf("rules[%d].organizations[%d]", i, j)
+		}
+		if j := slices.Index(r.OrganizationalUnits, id); j >= 0 {
+			return fmt.Sprintf("rules[%d].organizationalUnits[%d]", i, j)
+		}
+	}
+	return ""
 }
 
 // checkReferences checks the organizations and OUs p names in AWS
@@ -174,7 +294,7 @@ account outside the organization.`,
 			if len(bad) > 0 {
 				return errors.New(strings.Join(bad, "; "))
 			}
-			text, err := readPolicyFile(args[0])
+			text, err := a.readPolicyFile(args[0])
 			if err != nil {
 				return err
 			}
@@ -253,6 +373,11 @@ type proposal struct {
 	proposed       *policy.Loaded
 	// text is the file's content.
 	text []byte
+	// version is the stored version of the parameter the file replaces
+	// (part, or parameter), as read for the plan; 0 when none is stored.
+	// stored is its value then.
+	version int64
+	stored  []byte
 }
 
 // propose reads the stored policy and builds the one that storing text
@@ -268,6 +393,12 @@ func propose(ctx context.Context, c *clients, parameter, part string, text []byt
 		return nil, fmt.Errorf("read the stored policy: %w", err)
 	default:
 		pr.current, pr.currentProblem = policystore.Build(parameter, parts)
+	}
+	target := cmp.Or(part, parameter)
+	for _, p := range parts {
+		if p.Name == target {
+			pr.version, pr.stored = p.Version, p.Text
+		}
 	}
 	next := []policystore.Part{{Name: parameter, Text: text}}
 	if awsid.IsParameterPath(parameter) {
@@ -288,21 +419,11 @@ type invalidProposal struct{ err error }
 func (e *invalidProposal) Error() string { return e.err.Error() }
 func (e *invalidProposal) Unwrap() error { return e.err }
 
-// proposal reads FILE and what is stored at parameter, and refuses FILE,
-// printing why, when it is invalid alone or makes the stored policy invalid
-// as part. suffix ends the refusal's headline.
-func (a *app) proposal(ctx context.Context, file, parameter, part, suffix string) (*clients, *proposal, error) {
-	text, err := readPolicyFile(file)
-	if err != nil {
-		return nil, nil, err
-	}
-	parse := policy.Parse
-	if policy.IsRoot(text) || awsid.IsParameterPath(parameter) && part == policystore.RootOf(parameter) {
-		parse = policy.ParseRoot
-	}
-	if _, err := parse(text); err != nil {
-		return nil, nil, a.refuse(fmt.Sprintf("%s is invalid%s:", file, suffix), err)
-	}
+// proposal reads what is stored at parameter, and refuses FILE (text),
+// printing why, when it makes the stored policy invalid as part, or the
+// root would refuse or ignore it. suffix ends the refusal's headline. The
+// file alone was checked before (checkFile).
+func (a *app) proposal(ctx context.Context, file string, text []byte, parameter, part, suffix string) (*clients, *proposal, error) {
 	c, err := a.aws(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -426,6 +547,10 @@ Exit status, as terraform plan -detailed-exitcode: 0 nothing would change,
 			if err != nil {
 				return err
 			}
+			text, err := a.readPolicyFile(args[0])
+			if err != nil {
+				return err
+			}
 			switch {
 			case awsid.IsParameterPath(sc.parameter) && part == "":
 				return fmt.Errorf("%s is a path: give --part NAME, the parameter under it that %s replaces", sc.parameter, args[0])
@@ -436,6 +561,9 @@ Exit status, as terraform plan -detailed-exitcode: 0 nothing would change,
 			case part != "":
 				return fmt.Errorf("--part: %s is one parameter, not a path", sc.parameter)
 			default:
+				if err := a.checkFile(args[0], text, sc.parameter, false, ""); err != nil {
+					return err
+				}
 				// A parameter under a path with a root part is a part of
 				// that path's policy, whatever POLICY_PARAMETER says.
 				c, err := a.aws(cmd.Context())
@@ -446,7 +574,10 @@ Exit status, as terraform plan -detailed-exitcode: 0 nothing would change,
 					return err
 				}
 			}
-			c, pr, err := a.proposal(cmd.Context(), args[0], sc.parameter, part, "")
+			if err := a.checkFile(args[0], text, part, false, ""); err != nil {
+				return err
+			}
+			c, pr, err := a.proposal(cmd.Context(), args[0], text, sc.parameter, part, "")
 			if err != nil {
 				return err
 			}
@@ -475,10 +606,39 @@ func (a *app) refuse(headline string, err error) error {
 	if errors.As(err, &perr) && perr.Parameter != "" {
 		fmt.Fprintf(a.stderr, "  in %s:\n", perr.Parameter)
 	}
-	for _, p := range problems(err) {
-		fmt.Fprintf(a.stderr, "  %s\n", p)
+	for _, line := range problemLines(problems(err)) {
+		fmt.Fprintln(a.stderr, line)
 	}
 	return reportedError{err}
+}
+
+// isRootPart reports whether the parameter name is a root part: the
+// parameter root of the path above it.
+func isRootPart(name string) bool {
+	i := strings.LastIndexByte(name, '/')
+	return i > 0 && name == policystore.RootOf(name[:i+1])
+}
+
+// checkFile refuses FILE (text), printing why, when it is invalid alone:
+// as a root part when it sets delegate or is to be stored as name, a root
+// part (name "" for none known yet); when write, also when SSM cannot
+// store it. suffix ends the refusal's headline. It makes no AWS call.
+func (a *app) checkFile(file string, text []byte, name string, write bool, suffix string) error {
+	parse := policy.Parse
+	if policy.IsRoot(text) || name != "" && isRootPart(name) {
+		parse = policy.ParseRoot
+	}
+	if _, err := parse(text); err != nil {
+		return a.refuse(fmt.Sprintf("%s is invalid%s:", file, suffix), err)
+	}
+	if write {
+		for _, pr := range sizeProblems(len(text)) {
+			if pr.Severity == policy.SeverityError {
+				return a.refuse(fmt.Sprintf("%s cannot be stored%s:", file, suffix), &policy.ValidationError{Problems: []policy.Problem{pr}})
+			}
+		}
+	}
+	return nil
 }
 
 // planJSON is policy plan's --output json.
@@ -567,10 +727,10 @@ func partLines(parts []policy.PartIssue) []string {
 
 func (a *app) pushCmd() *cobra.Command {
 	var parameter, role string
-	var secure bool
+	var secure, yes bool
 	cmd := &cobra.Command{
-		Use:   "push FILE --parameter NAME",
-		Short: "Validate a policy file, show its plan, then write it to the SSM parameter",
+		Use:   "push FILE --parameter NAME [--yes]",
+		Short: "Validate a policy file, show its plan, ask, then write it to the SSM parameter",
 		Long: `Validate a policy file and, only if it is valid, write it to the SSM
 parameter (overwriting it). An invalid file is refused: nothing is written.
 When the parameter lies under a path whose root part (the parameter root
@@ -581,17 +741,37 @@ naming a service or an action it was not delegated) or ignore (not
 delegated) is refused, and so is a root that is invalid.
 
 Before writing, push prints the summary of approverctl policy plan (the
-changes the next sweep would make to the live connections).
+changes the next sweep would make to the live connections), then asks on
+the terminal: only "yes" writes. --yes does not ask; without a terminal on
+stdin and without --yes, nothing is written. When no plan can be made (the
+live connections cannot be read), nothing is written. When the parameter
+already holds FILE, there is nothing to do.
+
+The write is made against the version planned: the parameter's version is
+read again just before writing, and when it changed since the plan (someone
+else wrote it), nothing is written; a new parameter is created only if it
+still does not exist. When the version written is not the planned one plus
+one, another write came in between, and push warns.
 
 A new parameter is a String (--secure: SecureString); an existing one keeps
 its type and KMS key. The Advanced tier is used when the size needs it (over
-4 KB), or when the parameter already is Advanced. The function reloads the
-policy on the parameter's change event.`,
-		Example: "  approverctl policy push policy.json --parameter /privatelink-approver/policy",
-		Args:    cobra.ExactArgs(1),
+4096 bytes; over 8192 bytes a policy cannot be stored), or when the
+parameter already is Advanced. The function reloads the policy on the
+parameter's change event.`,
+		Example: "  approverctl policy push policy.json --parameter /privatelink-approver/policy\n" +
+			"  approverctl policy push policy.json --parameter /privatelink-approver/policy --yes",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if parameter == "" || awsid.IsParameterPath(parameter) {
 				return fmt.Errorf("--parameter %q: name one parameter (a path ending in / holds several)", parameter)
+			}
+			const nothingWritten = "; nothing was written"
+			text, err := a.readPolicyFile(args[0])
+			if err != nil {
+				return err
+			}
+			if err := a.checkFile(args[0], text, parameter, true, nothingWritten); err != nil {
+				return err
 			}
 			// The policy this parameter is part of: the function's path when
 			// it lies under it, else the parameter alone; the services the
@@ -613,54 +793,100 @@ policy on the parameter's change event.`,
 			}
 			for _, other := range paths {
 				if other != sc.parameter {
-					if _, _, err := a.proposal(cmd.Context(), args[0], other, parameter, "; nothing was written"); err != nil {
+					if _, _, err := a.proposal(cmd.Context(), args[0], text, other, parameter, nothingWritten); err != nil {
 						return err
 					}
 				}
 			}
-			c, pr, err := a.proposal(cmd.Context(), args[0], sc.parameter, part, "; nothing was written")
+			c, pr, err := a.proposal(cmd.Context(), args[0], text, sc.parameter, part, nothingWritten)
 			if err != nil {
 				return err
 			}
-			var summary []string
+			if pr.version > 0 && bytes.Equal(pr.stored, text) {
+				return a.show(view{
+					JSON:  map[string]any{"parameter": parameter, "version": pr.version, "written": false},
+					Notes: []string{fmt.Sprintf("Nothing to do: %s version %d already holds %s.", parameter, pr.version, args[0])},
+				})
+			}
 			plan, err := c.approver(sc, true).PlanPolicy(cmd.Context(), pr.current, pr.proposed)
 			if err != nil {
-				fmt.Fprintf(a.stderr, "approverctl: no plan (%v); writing anyway\n", err)
-			} else {
-				summary = append(summary, planSummary(plan))
-				if g := guardText(plan); g != "" {
-					summary = append(summary, g)
-				}
+				return fmt.Errorf("no plan, so nothing was written (push shows what a policy changes before writing it): %w", err)
 			}
-			if a.g.output != "json" {
-				for _, line := range summary {
-					fmt.Fprintln(a.stdout, line)
-				}
+			summary := []string{planSummary(plan)}
+			if g := guardText(plan); g != "" {
+				summary = append(summary, g)
 			}
-			out, typ, err := putParameter(cmd.Context(), c.ssm, parameter, pr.text, secure)
-			if err != nil {
+			if err := a.showPlan(view{Notes: summary}); err != nil {
 				return err
 			}
-			return a.show(view{
-				JSON:  map[string]any{"parameter": parameter, "version": out.Version, "tier": out.Tier, "type": typ, "plan": plan},
-				Notes: []string{fmt.Sprintf("%s: version %d written (%s, %s tier)", parameter, out.Version, typ, out.Tier)},
+			what := fmt.Sprintf("write %s to %s as version %d", args[0], parameter, pr.version+1)
+			if pr.version == 0 {
+				what = fmt.Sprintf("create %s with %s", parameter, args[0])
+			}
+			if err := a.confirm(yes, what); err != nil {
+				return err
+			}
+			var out *ssm.PutParameterOutput
+			var typ ssmtypes.ParameterType
+			err = a.applying(cmd.Context(), func(ctx context.Context) error {
+				var err error
+				out, typ, err = putParameter(ctx, c.ssm, parameter, pr.version, text, secure, &a.interrupted)
+				return err
 			})
+			if errors.Is(err, errAborted) || out == nil {
+				return err
+			}
+			if out.Version != pr.version+1 {
+				fmt.Fprintf(a.stderr, "approverctl: warning: %s is version %d, not %d: another write came in between the check and this one; see what is stored with approverctl policy plan\n",
+					parameter, out.Version, pr.version+1)
+			}
+			if serr := a.show(view{
+				JSON: map[string]any{"parameter": parameter, "version": out.Version, "plannedVersion": pr.version, "written": true,
+					"tier": out.Tier, "type": typ, "plan": plan},
+				Notes: []string{fmt.Sprintf("%s: version %d written (%s, %s tier)", parameter, out.Version, typ, out.Tier)},
+			}); serr != nil {
+				return serr
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&parameter, "parameter", "", "the SSM parameter to write (required)")
 	cmd.Flags().BoolVar(&secure, "secure", false, "create a new parameter as a SecureString")
+	cmd.Flags().BoolVar(&yes, "yes", false, yesUsage)
 	bindRole(cmd, &role)
 	_ = cmd.MarkFlagRequired("parameter")
 	return cmd
 }
 
-// putParameter writes text to the parameter. An existing parameter keeps
-// its type, KMS key and tier (an Advanced parameter cannot go back to
-// Standard), learnt from DescribeParameters, every page: SSM may answer a
-// page with no items and a NextToken.
-func putParameter(ctx context.Context, client SSMAPI, parameter string, text []byte, secure bool) (*ssm.PutParameterOutput, ssmtypes.ParameterType, error) {
+// versionChangedError is a parameter written by someone else since push
+// planned against it: nothing is written.
+type versionChangedError struct {
+	parameter        string
+	planned, current int64
+}
+
+func (e *versionChangedError) Error() string {
+	describe := func(v int64) string {
+		if v == 0 {
+			return "no parameter"
+		}
+		return fmt.Sprintf("version %d", v)
+	}
+	return fmt.Sprintf("%s changed since the plan: it was planned against %s, %s is stored now; nothing was written (plan and push again)",
+		e.parameter, describe(e.planned), describe(e.current))
+}
+
+// putParameter writes text to the parameter, planned against version
+// planned (0: none stored), unless stopped (an interrupt) is set. An
+// existing parameter keeps its type, KMS key and tier (an Advanced
+// parameter cannot go back to Standard), learnt from DescribeParameters,
+// every page: SSM may answer a page with no items and a NextToken. Just
+// before writing, the version is read again: when it is not the planned
+// one, nothing is written (a *versionChangedError); a new parameter is
+// created only if it still does not exist.
+func putParameter(ctx context.Context, client SSMAPI, parameter string, planned int64, text []byte, secure bool, stopped *atomic.Bool) (*ssm.PutParameterOutput, ssmtypes.ParameterType, error) {
 	in := &ssm.PutParameterInput{Name: aws.String(parameter), Value: aws.String(string(text)),
-		Type: ssmtypes.ParameterTypeString, Tier: ssmtypes.ParameterTierStandard, Overwrite: aws.Bool(true)}
+		Type: ssmtypes.ParameterTypeString, Tier: ssmtypes.ParameterTierStandard, Overwrite: aws.Bool(planned > 0)}
 	if secure {
 		in.Type = ssmtypes.ParameterTypeSecureString
 	}
@@ -682,10 +908,28 @@ func putParameter(ctx context.Context, client SSMAPI, parameter string, text []b
 			}
 		}
 	}
-	if len(text) > 4096 {
-		in.Tier = ssmtypes.ParameterTierAdvanced // up to 8 KB
+	if len(text) > standardTierBytes {
+		in.Tier = ssmtypes.ParameterTierAdvanced // up to advancedTierBytes
+	}
+	current := int64(0)
+	got, err := client.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(parameter)})
+	switch {
+	case awserr.IsNotFound(err):
+	case err != nil:
+		return nil, "", fmt.Errorf("read the version of %s again before writing: %w", parameter, err)
+	case got.Parameter != nil:
+		current = got.Parameter.Version
+	}
+	if current != planned {
+		return nil, "", &versionChangedError{parameter: parameter, planned: planned, current: current}
+	}
+	if stopped != nil && stopped.Load() {
+		return nil, "", fmt.Errorf("%w; nothing was written", errInterrupted)
 	}
 	out, err := client.PutParameter(ctx, in)
+	if awserr.Code(err) == "ParameterAlreadyExists" {
+		return nil, "", fmt.Errorf("%s was created by someone else since the plan; nothing was written (plan and push again): %w", parameter, err)
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("write %s: %w", parameter, err)
 	}

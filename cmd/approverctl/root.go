@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
 	"github.com/privatelink-approver/privatelink-approver/pkg/awsconfig"
@@ -23,6 +25,7 @@ import (
 	"github.com/privatelink-approver/privatelink-approver/pkg/policy"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policystore"
 	"github.com/privatelink-approver/privatelink-approver/pkg/settings"
+	"github.com/privatelink-approver/privatelink-approver/pkg/version"
 	"github.com/privatelink-approver/privatelink-approver/pkg/vpcendpoints"
 )
 
@@ -55,12 +58,18 @@ type STSAPI interface {
 // clients are the AWS clients of one command, in one Region.
 type clients struct {
 	region string
-	ec2    vpcendpoints.EC2API
-	ssm    SSMAPI
-	sts    STSAPI
+	// credentials names where the credentials came from
+	// (aws.Credentials.Source), "" when unknown.
+	credentials string
+	ec2         vpcendpoints.EC2API
+	ssm         SSMAPI
+	sts         STSAPI
 	// orgs is the AWS Organizations client acting as role (the caller's
 	// own credentials for ""); nil when there is none.
 	orgs func(role string) membership.OrganizationsAPI
+	// stopped, when set, stops the approver's Accept and Reject calls
+	// (an interrupt); nil never stops them.
+	stopped *atomic.Bool
 }
 
 // app holds what the commands share.
@@ -71,10 +80,28 @@ type app struct {
 	// connect builds the AWS clients from the global flags (tests replace
 	// it with fakes).
 	connect func(ctx context.Context, g globals) (*clients, error)
+	// stdin is where a person answers before a change is made, and where
+	// FILE - is read from.
+	stdin io.Reader
+	// terminal reports whether stdin is a terminal: without one, a command
+	// that changes something changes nothing unless given --yes.
+	terminal func() bool
+	// interrupts delivers SIGINT and SIGTERM while a change is being
+	// applied, until stop is called; nil delivers nothing (tests give their
+	// own channel).
+	interrupts func() (signals <-chan os.Signal, stop func())
+	// interrupted is set at the first interrupt: no Accept, Reject or
+	// PutParameter call is started after it.
+	interrupted atomic.Bool
+
+	// connected are the clients of the first aws call, reused by later
+	// ones: one configuration, one credentials retrieval.
+	connected *clients
 }
 
-func newRoot(stdout, stderr io.Writer, getenv func(string) string) *cobra.Command {
-	return newApp(&app{stdout: stdout, stderr: stderr, getenv: getenv, connect: connectAWS})
+func newRoot(stdout, stderr io.Writer, getenv func(string) string) *app {
+	return &app{stdout: stdout, stderr: stderr, getenv: getenv, connect: connectAWS,
+		stdin: os.Stdin, terminal: func() bool { return term.IsTerminal(int(os.Stdin.Fd())) }, interrupts: notifyInterrupts}
 }
 
 func newApp(a *app) *cobra.Command {
@@ -90,6 +117,7 @@ It uses the standard AWS configuration chain (environment, --profile,
 function's POLICY_PARAMETER, SERVICE_IDS and SERVICE_TAG environment
 variables apply; for rules by organization or OU, --role or the function's
 ORGANIZATION_ROLE_ARN names the role assumed for AWS Organizations.`,
+		Version:       version.String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(*cobra.Command, []string) error {
@@ -101,6 +129,7 @@ ORGANIZATION_ROLE_ARN names the role assumed for AWS Organizations.`,
 	}
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
+	root.SetVersionTemplate("approverctl {{.Version}}\n")
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.g.profile, "profile", "", "use this named profile from your AWS configuration")
 	pf.StringVar(&a.g.region, "region", "", "the AWS Region of the endpoint services (default: from your configuration)")
@@ -109,7 +138,8 @@ ORGANIZATION_ROLE_ARN names the role assumed for AWS Organizations.`,
 
 	policyCmd := &cobra.Command{Use: "policy", Short: "Validate, explain, plan and push a policy file"}
 	policyCmd.AddCommand(a.validateCmd(), a.explainCmd(), a.planCmd(), a.pushCmd())
-	root.AddCommand(policyCmd, a.pendingCmd(), a.sweepCmd(), a.decideCmd(policy.Accept), a.decideCmd(policy.Reject), a.orgCmd(), a.auditCmd())
+	root.AddCommand(policyCmd, a.pendingCmd(), a.sweepCmd(), a.decideCmd(policy.Accept), a.decideCmd(policy.Reject), a.orgCmd(), a.auditCmd(),
+		a.versionCmd())
 	return root
 }
 
@@ -129,10 +159,30 @@ func connectAWS(ctx context.Context, g globals) (*clients, error) {
 	// The full configuration chain (profiles, SSO, instance roles), unlike
 	// the function, with the function's bounded retryer.
 	cfg, err := config.LoadDefaultConfig(ctx, append([]func(*config.LoadOptions) error{config.WithRetryer(awsconfig.NewRetryer)}, opts...)...)
+	var noProfile config.SharedConfigProfileNotExistError
+	if errors.As(err, &noProfile) {
+		where := ""
+		if len(noProfile.Filename) > 0 {
+			where = " (" + strings.Join(noProfile.Filename, ", ") + ")"
+		}
+		return nil, fmt.Errorf("profile %q is not in your AWS configuration%s: give --profile or AWS_PROFILE a profile it holds, or run `aws configure sso --profile %s`: %w",
+			noProfile.Profile, where, noProfile.Profile, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
-	return newClients(cfg), nil
+	c := newClients(cfg)
+	// Credentials are retrieved (and cached) before any call, so that none
+	// found is said once, plainly, rather than as the first call's failure.
+	if cfg.Credentials == nil {
+		return nil, &credentialsError{profile: g.profile, noRegion: cfg.Region == "", err: errors.New("no credential provider is configured")}
+	}
+	creds, err := cfg.Credentials.Retrieve(ctx)
+	if err != nil {
+		return nil, &credentialsError{profile: g.profile, noRegion: cfg.Region == "", err: err}
+	}
+	c.credentials = creds.Source
+	return c, nil
 }
 
 func newClients(cfg aws.Config) *clients {
@@ -154,22 +204,34 @@ func (c *clients) memberships(role string) approver.MembershipResolver {
 	return membership.New(c.orgs(role), membership.Config{})
 }
 
-// aws returns the clients, requiring a Region.
+// errNoRegion is the error of a command that needs AWS without a Region.
+var errNoRegion = errors.New("no AWS Region: give --region, or set AWS_REGION (or a region in your profile)")
+
+// aws returns the clients, requiring a Region. The first call connects;
+// later ones reuse its clients.
 func (a *app) aws(ctx context.Context) (*clients, error) {
+	if a.connected != nil {
+		return a.connected, nil
+	}
 	c, err := a.connect(ctx, a.g)
 	if err != nil {
 		return nil, err
 	}
 	if c.region == "" {
-		return nil, errors.New("no AWS Region: give --region or configure one")
+		return nil, errNoRegion
 	}
+	c.stopped = &a.interrupted
+	a.connected = c
 	return c, nil
 }
 
 // readPolicyFile reads FILE, or standard input for "-".
-func readPolicyFile(name string) ([]byte, error) {
+func (a *app) readPolicyFile(name string) ([]byte, error) {
 	if name == "-" {
-		return io.ReadAll(os.Stdin)
+		if a.stdin == nil {
+			return nil, errors.New("read the policy from standard input: there is none")
+		}
+		return io.ReadAll(a.stdin)
 	}
 	b, err := os.ReadFile(name)
 	if err != nil {
@@ -178,24 +240,21 @@ func readPolicyFile(name string) ([]byte, error) {
 	return b, nil
 }
 
-// problems lists what is wrong with a policy, by field path.
-func problems(err error) []string {
+// problems lists what is wrong with a policy, each located by its field
+// path: the first policy.MaxProblems of them, and how many more there are.
+func problems(err error) (list []policy.Problem, more int) {
 	var verr *policy.ValidationError
 	if errors.As(err, &verr) {
-		out := make([]string, len(verr.Problems))
-		for i, p := range verr.Problems {
-			out[i] = p.String()
-		}
-		return out
+		return verr.Problems, verr.More
 	}
 	if joined, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []string
 		for _, e := range joined.Unwrap() {
-			out = append(out, problems(e)...)
+			l, m := problems(e)
+			list, more = append(list, l...), more+m
 		}
-		return out
+		return list, more
 	}
-	return []string{strings.TrimPrefix(err.Error(), "invalid policy: ")}
+	return []policy.Problem{{Message: strings.TrimPrefix(err.Error(), "invalid policy: "), Severity: policy.SeverityError}}, 0
 }
 
 // scope is the policy parameter and services a command works on, from its
@@ -279,8 +338,13 @@ func (a *app) reconcile(ctx context.Context, f scopeFlags, dryRun bool, req appr
 }
 
 // approver builds the function's approver with the caller's credentials.
+// Its Accept and Reject calls stop at an interrupt (see applying).
 func (c *clients) approver(sc scope, dryRun bool) *approver.Approver {
-	return approver.New(vpcendpoints.New(c.ec2), policystore.New(c.ssm, sc.parameter, 0), approver.Config{
+	var endpoints approver.Endpoints = vpcendpoints.New(c.ec2)
+	if c.stopped != nil {
+		endpoints = gatedEndpoints{Endpoints: endpoints, stopped: c.stopped}
+	}
+	return approver.New(endpoints, policystore.New(c.ssm, sc.parameter, 0), approver.Config{
 		ServiceIDs: sc.services,
 		ServiceTag: sc.tag,
 		DryRun:     dryRun,

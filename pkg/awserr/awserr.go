@@ -53,3 +53,34 @@ func IsRefusal(err error) bool {
 	status := resp.HTTPStatusCode()
 	return status >= 400 && status < 500 && !IsThrottle(err) && !IsNotFound(err)
 }
+
+// credentialCodes are the codes with which AWS refuses the caller's
+// credentials themselves (expired, unknown, malformed or signed with the
+// wrong secret), as opposed to their permissions: EC2's AuthFailure, STS's
+// ExpiredToken and InvalidClientTokenId, the JSON protocols'
+// ExpiredTokenException and UnrecognizedClientException.
+var credentialCodes = map[string]bool{
+	"ExpiredToken":                true,
+	"ExpiredTokenException":       true,
+	"InvalidClientTokenId":        true,
+	"UnrecognizedClientException": true,
+	"AuthFailure":                 true,
+	"SignatureDoesNotMatch":       true,
+	"InvalidSignatureException":   true,
+	"MissingAuthenticationToken":  true,
+}
+
+// IsCredentialRefusal reports whether AWS refused the caller's credentials:
+// they have expired, or AWS does not know them (a deleted key, a session
+// of another partition, a wrong secret). New credentials cure it; new
+// permissions do not.
+func IsCredentialRefusal(err error) bool {
+	return credentialCodes[Code(err)]
+}
+
+// IsExpiredCredentials reports whether AWS refused the caller's credentials
+// because they have expired (ExpiredToken, ExpiredTokenException).
+func IsExpiredCredentials(err error) bool {
+	code := Code(err)
+	return code == "ExpiredToken" || code == "ExpiredTokenException"
+}

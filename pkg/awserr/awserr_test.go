@@ -54,3 +54,28 @@ func TestClassify(t *testing.T) {
 		})
 	}
 }
+
+func TestIsCredentialRefusal(t *testing.T) {
+	tests := []struct {
+		name             string
+		err              error
+		refused, expired bool
+	}{
+		{"STS: an expired session", apiErr(400, "ExpiredToken"), true, true},
+		{"SSM: an expired session", apiErr(400, "ExpiredTokenException"), true, true},
+		{"STS: an unknown key", apiErr(403, "InvalidClientTokenId"), true, false},
+		{"SSM: an unknown key", apiErr(400, "UnrecognizedClientException"), true, false},
+		{"EC2: unknown credentials", apiErr(401, "AuthFailure"), true, false},
+		{"a wrong secret", apiErr(403, "SignatureDoesNotMatch"), true, false},
+		{"permissions are no credential problem", apiErr(403, "AccessDenied"), false, false},
+		{"EC2 permissions", apiErr(403, "UnauthorizedOperation"), false, false},
+		{"no API error", context.DeadlineExceeded, false, false},
+		{"nil", nil, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.refused, awserr.IsCredentialRefusal(tt.err), "IsCredentialRefusal")
+			assert.Equal(t, tt.expired, awserr.IsExpiredCredentials(tt.err), "IsExpiredCredentials")
+		})
+	}
+}

@@ -282,6 +282,9 @@ func problemStrings(err error) []string {
 		for i, p := range verr.Problems {
 			out[i] = p.String()
 		}
+		if verr.More > 0 {
+			out = append(out, strings.TrimPrefix(MoreText(verr.More), "; "))
+		}
 		return out
 	}
 	return []string{err.Error()}

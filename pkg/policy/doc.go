@@ -16,4 +16,12 @@
 //
 // A matching reject rule wins over any accept rule, whatever the order; no
 // match means defaultAction. See docs/policy.md for every field.
+//
+// The form is told by the first character that is not white space, after
+// any UTF-8 byte-order mark: "{" is a JSON document; a JSON array or a text
+// that reads as YAML is refused, never read as account IDs. Every problem
+// is reported by field path (a JSON syntax error by line and column), the
+// first MaxProblems of them, then a count of the rest. Policy.Warnings says
+// what is valid but probably not meant: expired rules, a policy that
+// accepts nobody.
 package policy

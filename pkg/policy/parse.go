@@ -16,11 +16,25 @@ import (
 	"github.com/privatelink-approver/privatelink-approver/pkg/awsid"
 )
 
+// Severity says how much a Problem matters.
+type Severity string
+
+// The severities of a Problem.
+const (
+	// SeverityError makes the policy invalid: it is used whole or not at
+	// all, so nothing is decided with it.
+	SeverityError Severity = "error"
+	// SeverityWarning is valid, but probably not what its writer meant (a
+	// rule that has expired, a policy that accepts nobody): see Warnings.
+	SeverityWarning Severity = "warning"
+)
+
 // Problem is one thing wrong with a policy, located by a field path such as
-// rules[2].accounts[0].
+// rules[2].accounts[0] ("" for the policy as a whole).
 type Problem struct {
-	Path    string
-	Message string
+	Path     string   `json:"path"`
+	Message  string   `json:"message"`
+	Severity Severity `json:"severity"`
 }
 
 func (p Problem) String() string {
@@ -31,9 +45,12 @@ func (p Problem) String() string {
 }
 
 // ValidationError lists every problem found in a policy, so a person fixes
-// them in one pass rather than one per deploy.
+// them in one pass rather than one per deploy: the first MaxProblems of
+// them, and how many more there are.
 type ValidationError struct {
 	Problems []Problem
+	// More counts the problems past MaxProblems, not listed.
+	More int
 }
 
 func (e *ValidationError) Error() string {
@@ -41,7 +58,24 @@ func (e *ValidationError) Error() string {
 	for i, p := range e.Problems {
 		parts[i] = p.String()
 	}
-	return "invalid policy: " + strings.Join(parts, "; ")
+	return "invalid policy: " + strings.Join(parts, "; ") + MoreText(e.More)
+}
+
+// MaxProblems is the most problems a ValidationError lists: a file that is
+// not a policy at all (a binary, a log) would otherwise yield one per word,
+// and the first fifty say enough.
+const MaxProblems = 50
+
+// MoreText says how many problems were left out, as the end of a list:
+// "" for none, else "; ... and N more problems".
+func MoreText(more int) string {
+	switch {
+	case more <= 0:
+		return ""
+	case more == 1:
+		return "; ... and 1 more problem"
+	}
+	return fmt.Sprintf("; ... and %d more problems", more)
 }
 
 // ErrEmpty is returned for a policy with no content at all.
@@ -62,9 +96,11 @@ const maxRuleNameLength = 128
 
 // Parse reads a policy in either form: a JSON document (the text starts with
 // "{") or a plain list of account IDs separated by commas, spaces or
-// newlines, whose accept rule is named AllowlistRuleName. Any problem yields
-// a *ValidationError (or ErrEmpty) and no policy: a policy is used whole or
-// not at all.
+// newlines, whose accept rule is named AllowlistRuleName. A UTF-8 byte-order
+// mark before the text is ignored. A JSON array, or a text that reads as
+// YAML, is neither form, and never read as a list of accounts. Any problem
+// yields a *ValidationError (or ErrEmpty) and no policy: a policy is used
+// whole or not at all.
 func Parse(text []byte) (*Policy, error) {
 	d, err := parsePart(text, AllowlistRuleName, standalone)
 	if err != nil {
@@ -88,7 +124,7 @@ func ParseRoot(text []byte) (*Policy, error) {
 // root part, to be read with ParseRoot.
 func IsRoot(text []byte) bool {
 	var top map[string]json.RawMessage
-	if json.Unmarshal(bytes.TrimSpace(text), &top) != nil {
+	if json.Unmarshal(bytes.TrimSpace(bytes.TrimPrefix(text, byteOrderMark)), &top) != nil {
 		return false
 	}
 	_, ok := top["delegate"]
@@ -161,56 +197,112 @@ const (
 // one parameter) may set.
 var rootOnly = []string{"defaultAction", "revoke", "maxRevocations", "maxRejections", "delegate"}
 
+// byteOrderMark is the UTF-8 byte-order mark some editors write at the
+// start of a file (Notepad, PowerShell's Set-Content): no part of a policy.
+var byteOrderMark = []byte("\xef\xbb\xbf")
+
 // parsePart reads one part in either form; listRule names the accept rule
-// of the plain-list form.
+// of the plain-list form. The form is told by the first character that is
+// not white space: "{" is a JSON document; "[" a JSON array, which is no
+// policy; a first line that reads as YAML is no policy either; anything
+// else is a plain list.
 func parsePart(text []byte, listRule string, k kind) (*document, error) {
+	text = bytes.TrimPrefix(text, byteOrderMark)
 	trimmed := bytes.TrimSpace(text)
 	if len(trimmed) == 0 {
 		return nil, ErrEmpty
 	}
+	v := &validator{}
 	var d *document
-	var problems []Problem
 	switch {
 	case trimmed[0] == '{':
-		d, problems = parseDocument(trimmed, k)
+		d = v.document(trimmed, len(text)-len(bytes.TrimLeftFunc(text, unicode.IsSpace)), text, k)
+	case trimmed[0] == '[':
+		v.add("", `a JSON array is not a policy: write a JSON document ({"version": 1, "rules": [...]}), or a plain list of account IDs separated by commas, spaces or newlines`)
+	case yamlLine(trimmed) != "":
+		v.add("", `the policy reads as YAML (first line %q): it must be a JSON document ({"version": 1, "rules": [...]}), or a plain list of account IDs separated by commas, spaces or newlines`,
+			yamlLine(trimmed))
 	case k == rootPart:
-		problems = []Problem{{Message: "the root part must be a JSON document (a plain list of accounts can be a delegated part)"}}
+		v.add("", "the root part must be a JSON document (a plain list of accounts can be a delegated part)")
 	default:
-		d, problems = parseList(trimmed, listRule)
+		d = v.accountList(trimmed, listRule)
 	}
-	if len(problems) > 0 {
-		return nil, &ValidationError{Problems: problems}
+	if len(v.problems) > 0 {
+		return nil, &ValidationError{Problems: v.problems, More: v.more}
 	}
 	return d, nil
 }
 
-// parseList reads the plain-list form into one accept rule.
-func parseList(text []byte, ruleName string) (*document, []Problem) {
+// yamlLine is the first line of text that says it is YAML, or "": its
+// first line that is neither blank nor a # comment, when that is a
+// document marker (---, %YAML), a list item (- ...) or a key and a value
+// (version: 1). A plain list never holds a colon or a dash.
+func yamlLine(text []byte) string {
+	for raw := range bytes.Lines(text) {
+		line := strings.TrimSpace(string(raw))
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		key, _, colon := strings.Cut(line, ":")
+		key = strings.Trim(strings.TrimSpace(key), `"'`)
+		switch {
+		case strings.HasPrefix(line, "---"), strings.HasPrefix(line, "%YAML"), line == "-", strings.HasPrefix(line, "- "),
+			colon && isYAMLKey(key):
+			if r := []rune(line); len(r) > 40 {
+				line = string(r[:40]) + "..."
+			}
+			return line
+		}
+		return ""
+	}
+	return ""
+}
+
+// isYAMLKey reports whether s reads as a YAML mapping key: a letter or _
+// first, then letters, digits, _, - or dots. An account ID, all digits,
+// never does.
+func isYAMLKey(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		letter := r == '_' || unicode.IsLetter(r)
+		if !letter && (i == 0 || !unicode.IsDigit(r) && r != '-' && r != '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// accountList reads the plain-list form into one accept rule.
+func (v *validator) accountList(text []byte, ruleName string) *document {
 	fields := strings.FieldsFunc(string(text), func(r rune) bool {
 		return r == ',' || unicode.IsSpace(r)
 	})
-	var problems []Problem
 	for i, f := range fields {
 		if !awsid.IsAccount(f) {
-			problems = append(problems, Problem{
-				Path:    fmt.Sprintf("accounts[%d]", i),
-				Message: fmt.Sprintf("%q is not a 12-digit account ID", f),
-			})
+			v.add(fmt.Sprintf("accounts[%d]", i), "%q is not a 12-digit account ID", f)
 		}
 	}
 	if len(fields) == 0 {
-		problems = append(problems, Problem{Message: "the list holds no account ID"})
+		v.add("", "the list holds no account ID")
 	}
-	return &document{rules: []Rule{{Name: ruleName, Action: Accept, Accounts: fields}}, list: true}, problems
+	return &document{rules: []Rule{{Name: ruleName, Action: Accept, Accounts: fields}}, list: true}
 }
 
-// validator accumulates problems while walking a JSON document.
+// validator accumulates problems while walking a JSON document: the first
+// MaxProblems of them, and a count of the rest.
 type validator struct {
 	problems []Problem
+	more     int
 }
 
 func (v *validator) add(path, format string, args ...any) {
-	v.problems = append(v.problems, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+	if len(v.problems) >= MaxProblems {
+		v.more++ // not formatted: a large file past the cap costs a count
+		return
+	}
+	v.problems = append(v.problems, Problem{Path: path, Message: fmt.Sprintf(format, args...), Severity: SeverityError})
 }
 
 // field is one member of a JSON object, in document order.
@@ -262,17 +354,22 @@ func (v *validator) object(path string, raw json.RawMessage, allowed ...string) 
 	return members, true
 }
 
-func parseDocument(text []byte, k kind) (*document, []Problem) {
-	v := &validator{}
+// document reads the JSON form: text, which starts at byte lead of whole
+// (the part as written, for the line and column of a syntax error).
+func (v *validator) document(text []byte, lead int, whole []byte, k kind) *document {
 	// Reject truncated or trailing content before looking at fields: a policy
 	// cut short by an editor must never be read as a smaller policy.
 	if err := json.Unmarshal(text, new(any)); err != nil {
-		v.add("", "policy is not valid JSON: %v", err)
-		return nil, v.problems
+		if at := jsonErrorAt(whole, lead, err); at != "" {
+			v.add("", "policy is not valid JSON: %s: %v", at, err)
+		} else {
+			v.add("", "policy is not valid JSON: %v", err)
+		}
+		return nil
 	}
 	members, ok := v.object("", text, "version", "defaultAction", "revoke", "maxRevocations", "maxRejections", "delegate", "rules")
 	if !ok {
-		return nil, v.problems
+		return nil
 	}
 	p := &document{}
 	for _, f := range rootOnly {
@@ -335,12 +432,12 @@ func parseDocument(text []byte, k kind) (*document, []Problem) {
 	raw, ok := members["rules"]
 	if !ok {
 		v.add("rules", "is required (an empty list leaves every request to defaultAction)")
-		return p, v.problems
+		return p
 	}
 	var rules []json.RawMessage
 	if err := json.Unmarshal(raw, &rules); err != nil || rules == nil {
 		v.add("rules", "must be a list of rule objects")
-		return p, v.problems
+		return p
 	}
 	names := map[string]int{}
 	for i, rawRule := range rules {
@@ -361,7 +458,29 @@ func parseDocument(text []byte, k kind) (*document, []Problem) {
 	if k == rootPart {
 		v.partsClashWithRules(p)
 	}
-	return p, v.problems
+	return p
+}
+
+// jsonErrorAt is where in text a JSON decoding error of text[lead:] is, as
+// "line L, column C" (columns in characters, from 1), or "" for an error
+// that does not say. The offset a decoder reports is just past the byte it
+// stopped at.
+func jsonErrorAt(text []byte, lead int, err error) string {
+	var offset int64
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		offset = syntax.Offset
+	case errors.As(err, &typ):
+		offset = typ.Offset
+	default:
+		return ""
+	}
+	at := min(max(lead+int(offset)-1, 0), len(text))
+	line := 1 + bytes.Count(text[:at], []byte("\n"))
+	column := 1 + utf8.RuneCount(text[bytes.LastIndexByte(text[:at], '\n')+1:at])
+	return fmt.Sprintf("line %d, column %d", line, column)
 }
 
 func (v *validator) rule(path string, raw json.RawMessage, k kind) (Rule, bool) {

@@ -117,7 +117,7 @@ func run(bootstrap, ctl, rie, python string) error {
 	if err := approverctl(moto, ctl, 0, "policy", "explain", policyFile, "--account", "444455556666", "--service", svc.ID, "--endpoint-region", "eu-west-1"); err != nil {
 		return err
 	}
-	if err := approverctl(moto, ctl, 0, "policy", "push", policyFile, "--parameter", policyParameter); err != nil {
+	if err := approverctl(moto, ctl, 0, "policy", "push", policyFile, "--parameter", policyParameter, "--yes"); err != nil {
 		return err
 	}
 
@@ -184,7 +184,7 @@ func run(bootstrap, ctl, rie, python string) error {
 		return err
 	}
 	about[late] = "555566667777  a trial a person allowed"
-	if err := approverctl(moto, ctl, 0, "accept", "--service", svc.ID, "--reason", "NET-4711: two-week trial", late); err != nil {
+	if err := approverctl(moto, ctl, 0, "accept", "--service", svc.ID, "--reason", "NET-4711: two-week trial", late, "--yes"); err != nil {
 		return err
 	}
 
@@ -235,7 +235,7 @@ func run(bootstrap, ctl, rie, python string) error {
 	if err := approverctl(moto, ctl, 0, "policy", "explain", ouFile, "--account", member, "--service", svc.ID, "--role", orgRole); err != nil {
 		return err
 	}
-	if err := approverctl(moto, ctl, 0, "policy", "push", ouFile, "--parameter", policyParameter, "--role", orgRole); err != nil {
+	if err := approverctl(moto, ctl, 0, "policy", "push", ouFile, "--parameter", policyParameter, "--role", orgRole, "--yes"); err != nil {
 		return err
 	}
 	step("Invoke with events/ssm-parameter-store-change.json: the policy change sweeps, looking the account up live")
@@ -296,7 +296,7 @@ func pathPolicy(ctx context.Context, dir string, moto *localaws.Moto, ctl, rie, 
 	if err := approverctl(moto, ctl, 0, "policy", "validate", rootFile); err != nil {
 		return err
 	}
-	if err := approverctl(moto, ctl, 0, "policy", "push", rootFile, "--parameter", path+"root"); err != nil {
+	if err := approverctl(moto, ctl, 0, "policy", "push", rootFile, "--parameter", path+"root", "--yes"); err != nil {
 		return err
 	}
 	step("The payments team pushes its part, a plain list: push finds the root by itself")
@@ -304,7 +304,7 @@ func pathPolicy(ctx context.Context, dir string, moto *localaws.Moto, ctl, rie, 
 	if err := os.WriteFile(part, []byte("111122223333"), 0o600); err != nil {
 		return err
 	}
-	if err := approverctl(moto, ctl, 0, "policy", "push", part, "--parameter", path+"payments"); err != nil {
+	if err := approverctl(moto, ctl, 0, "policy", "push", part, "--parameter", path+"payments", "--yes"); err != nil {
 		return err
 	}
 	step("The payments team tries to reach beyond its part: refused, nothing written")
@@ -313,7 +313,7 @@ func pathPolicy(ctx context.Context, dir string, moto *localaws.Moto, ctl, rie, 
  "rules": [{"name": "everyone", "action": "accept", "accounts": ["*"], "services": ["vpce-svc-0fedcba987654321"]}]}`), 0o600); err != nil {
 		return err
 	}
-	if err := approverctl(moto, ctl, 1, "policy", "push", grab, "--parameter", path+"payments"); err != nil {
+	if err := approverctl(moto, ctl, 1, "policy", "push", grab, "--parameter", path+"payments", "--yes"); err != nil {
 		return err
 	}
 	about := map[string]string{}

@@ -113,10 +113,10 @@ func TestAuditDrift(t *testing.T) {
 
 	// The policy accepts two; a person accepts a third.
 	s.policy(allowed + "," + stranger)
-	out, stderr, code := runCtl(t, env, "sweep", "--region", region)
+	out, stderr, code := runCtl(t, env, "sweep", "--region", region, "--yes")
 	require.Equal(t, 0, code, "%s%s", out, stderr)
 	personEndpoint := s.endpoint(svc, euPartner)
-	out, stderr, code = runCtl(t, env, "accept", "--region", region, "--service", svc.ID, "--reason", "NET-1: trial", personEndpoint)
+	out, stderr, code = runCtl(t, env, "accept", "--region", region, "--service", svc.ID, "--reason", "NET-1: trial", personEndpoint, "--yes")
 	require.Equal(t, 0, code, "%s%s", out, stderr)
 	require.Equal(t, map[string]string{partnerEndpoint: "available", strangerEndpoint: "available", personEndpoint: "available"}, s.states(svc))
 

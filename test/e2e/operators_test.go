@@ -67,12 +67,18 @@ func TestCLIPolicyValidateAndExplain(t *testing.T) {
 	out, _, code = runCtl(t, nil, "--output", "json", "policy", "validate", bad)
 	assert.Equal(t, 1, code)
 	var v struct {
-		Valid    bool     `json:"valid"`
-		Problems []string `json:"problems"`
+		Valid    bool `json:"valid"`
+		Problems []struct {
+			Path     string `json:"path"`
+			Message  string `json:"message"`
+			Severity string `json:"severity"`
+		} `json:"problems"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &v))
 	assert.False(t, v.Valid)
-	assert.Len(t, v.Problems, 2)
+	require.Len(t, v.Problems, 2)
+	assert.ElementsMatch(t, []string{"rules[2].Regions", "rules[2].accounts[0]"}, []string{v.Problems[0].Path, v.Problems[1].Path})
+	assert.Equal(t, "error", v.Problems[0].Severity)
 
 	tests := []struct {
 		name       string
@@ -124,7 +130,7 @@ func TestCLIPushPendingSweep(t *testing.T) {
 	env := []string{"SERVICE_IDS=" + s.svc().ID}
 
 	bad := writeFile(t, "bad.json", `{"version": 1, "rules": [{"name": "a", "action": "accept"}]}`)
-	_, stderr, code := runCtl(t, env, "policy", "push", bad, "--parameter", s.parameter)
+	_, stderr, code := runCtl(t, env, "policy", "push", bad, "--parameter", s.parameter, "--yes")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "rules[0]: needs at least one of accounts, organizations and organizationalUnits")
 	assert.Contains(t, stderr, "nothing was written")
@@ -133,10 +139,24 @@ func TestCLIPushPendingSweep(t *testing.T) {
 	assert.Contains(t, stderr, "not found")
 
 	good := writeFile(t, "good.json", `{"version": 1, "rules": [{"name": "partner", "action": "accept", "accounts": ["`+allowed+`"]}]}`)
+	// Without a terminal and without --yes, push shows its plan and writes
+	// nothing.
 	out, stderr, code := runCtl(t, env, "policy", "push", good, "--parameter", s.parameter)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out, "Plan: 1 to accept, 1 to reject")
+	assert.Contains(t, stderr, "stdin is not a terminal; pass --yes to create "+s.parameter)
+	exists, err := moto.PolicyExists(ctx(t), s.region, s.parameter)
+	require.NoError(t, err)
+	assert.False(t, exists, "nothing was written")
+
+	out, stderr, code = runCtl(t, env, "policy", "push", good, "--parameter", s.parameter, "--yes")
 	require.Equal(t, 0, code, stderr)
 	assert.Contains(t, out, s.parameter+": version 1 written")
-	out, stderr, code = runCtl(t, env, "policy", "push", good, "--parameter", s.parameter, "--secure")
+	out, stderr, code = runCtl(t, env, "policy", "push", good, "--parameter", s.parameter)
+	require.Equal(t, 0, code, "the same file again: nothing to do, nothing asked: %s", stderr)
+	assert.Contains(t, out, "Nothing to do: "+s.parameter+" version 1 already holds")
+	good2 := writeFile(t, "good2.json", `{"version": 1, "rules": [{"name": "partner", "action": "accept", "accounts": ["`+allowed+`", "`+allowed2+`"]}]}`)
+	out, stderr, code = runCtl(t, env, "policy", "push", good2, "--parameter", s.parameter, "--secure", "--yes")
 	require.Equal(t, 0, code, stderr)
 	assert.Contains(t, out, s.parameter+": version 2 written (String, Standard tier)", "an existing parameter keeps its type")
 
@@ -173,8 +193,16 @@ func TestCLIPushPendingSweep(t *testing.T) {
 	assert.Contains(t, out, "dry run: nothing changed")
 	assert.Equal(t, map[string]string{a: "pendingAcceptance", b: "pendingAcceptance"}, s.states(s.svc()))
 
-	// A real sweep, as the function would.
+	// Without a terminal and without --yes, a sweep shows its plan and
+	// changes nothing.
 	out, stderr, code = runCtl(t, nil, "sweep", "--parameter", s.parameter, "--service", s.svc().ID)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out, "Plan: accept 1, reject 1 and revoke 0 connection(s) on 1 service(s).")
+	assert.Contains(t, stderr, "stdin is not a terminal; pass --yes to sweep")
+	assert.Equal(t, map[string]string{a: "pendingAcceptance", b: "pendingAcceptance"}, s.states(s.svc()))
+
+	// A real sweep, as the function would.
+	out, stderr, code = runCtl(t, nil, "sweep", "--parameter", s.parameter, "--service", s.svc().ID, "--yes")
 	require.Equal(t, 0, code, stderr)
 	assert.Contains(t, out, "1 accepted, 1 rejected")
 	assert.Equal(t, map[string]string{a: "available", b: "rejected"}, s.states(s.svc()))

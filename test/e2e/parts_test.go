@@ -300,11 +300,11 @@ func TestPushRefusesAPartWithoutPolicyParameter(t *testing.T) {
 	b := p.endpoint(p.svc(), stranger)
 	env := []string{"SERVICE_IDS=" + p.svc().ID, "POLICY_PARAMETER="}
 	clash := writeFile(t, "clash.json", `{"version": 1, "defaultAction": "reject", "rules": []}`)
-	_, stderr, code := runCtl(t, env, "policy", "push", clash, "--parameter", p.path+"payments")
+	_, stderr, code := runCtl(t, env, "policy", "push", clash, "--parameter", p.path+"payments", "--yes")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "would be refused by the root part "+p.path+"root; nothing was written")
 	assert.Contains(t, stderr, "defaultAction: only the root part may set it")
-	_, stderr, code = runCtl(t, env, "policy", "push", writeFile(t, "rogue.txt", stranger), "--parameter", p.path+"rogue")
+	_, stderr, code = runCtl(t, env, "policy", "push", writeFile(t, "rogue.txt", stranger), "--parameter", p.path+"rogue", "--yes")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "would be ignored")
 	exists, err := moto.PolicyExists(ctx(t), p.region, p.path+"rogue")

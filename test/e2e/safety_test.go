@@ -312,7 +312,7 @@ func TestAPersonsAcceptSurvivesARevokingSweep(t *testing.T) {
 	byPerson := s.endpoint(s.svc(), stranger)
 	unstamped := s.endpoint(s.svc(), "888800001111")
 
-	out, stderr, code := runCtl(t, nil, "accept", "--service", s.svc().ID, "--reason", "NET-4711: trial for two weeks", byPerson)
+	out, stderr, code := runCtl(t, nil, "accept", "--service", s.svc().ID, "--reason", "NET-4711: trial for two weeks", byPerson, "--yes")
 	require.Equal(t, 0, code, stderr)
 	assert.Contains(t, out, "1 accepted")
 	tags := s.tags(s.svc(), byPerson)
@@ -341,10 +341,12 @@ func TestAPersonsAcceptSurvivesARevokingSweep(t *testing.T) {
 	assert.NotContains(t, tags, "privatelink-approver:by", "the person's by and reason go with their decision")
 	assert.NotContains(t, tags, "privatelink-approver:reason")
 
-	// approverctl reject on it now: already rejected, nothing called.
+	// approverctl reject on it now: already rejected, nothing called (and,
+	// with nothing to do, nothing asked: no --yes needed).
 	out, _, code = runCtl(t, nil, "reject", "--service", s.svc().ID, "--reason", "again", byPerson)
 	assert.Equal(t, 0, code)
 	assert.Contains(t, out, "already-rejected")
+	assert.Contains(t, out, "Nothing to do")
 }
 
 func TestPolicyPlanAndPush(t *testing.T) {
@@ -385,7 +387,7 @@ func TestPolicyPlanAndPush(t *testing.T) {
 	assert.Equal(t, map[string]string{a: "pendingAcceptance", b: "pendingAcceptance"}, s.states(s.svc()), "plans change nothing")
 
 	// push shows the plan, then writes.
-	out, stderr, code = runCtl(t, env, "policy", "push", narrower, "--parameter", s.parameter)
+	out, stderr, code = runCtl(t, env, "policy", "push", narrower, "--parameter", s.parameter, "--yes")
 	require.Equal(t, 0, code, stderr)
 	assert.Contains(t, out, "Plan: 0 to accept, 1 to reject")
 	assert.Contains(t, out, s.parameter+": version 2 written")
@@ -398,7 +400,7 @@ func TestPolicyPlanAndPush(t *testing.T) {
 	require.NoError(t, moto.PutPolicy(ctx(t), s.region, path+"b", `{"version": 1, "rules": []}`, ""))
 	pathEnv := []string{"SERVICE_IDS=" + s.svc().ID, "POLICY_PARAMETER=" + path}
 	_, stderr, code = runCtl(t, pathEnv, "policy", "push", writeFile(t, "clash.json", `{"version": 1, "defaultAction": "reject", "rules": []}`),
-		"--parameter", path+"b")
+		"--parameter", path+"b", "--yes")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "would be refused by the root part "+path+"root; nothing was written")
 	f := s.function("POLICY_PARAMETER=" + path)
