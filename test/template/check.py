@@ -3,33 +3,42 @@
 
 Usage: python3 test/template/check.py [--keep DIR] [--org-reader org-reader-role.yaml] template.yaml
 
-1. contract  - the template keeps the documented contract (transforms, parameters,
-               function settings and environment, its own role without managed
-               policies, events and their patterns, the sweep period mapping,
-               queue timeouts, the decision topic and sns:Publish on it only,
-               alarms on the dead-letter queues, the function and its metrics,
-               the dashboard, no hard-coded partition or account).
-2. cfn-lint  - cfn-lint on the template as written (cfn-lint applies
-               AWS::LanguageExtensions and the SAM transform itself); with
-               --org-reader, also the management account's template, and its
-               contract (the three read actions and no other, one trusted
-               principal, the forwarding rules' events, which the forwarded
-               samples in events/ match, and the tag guard SCP for each of
-               its parameter sets).
-3. translate - for each parameter scenario (empty, two and sixty ServiceIds, a
+1. contract  - the template keeps the documented contract (the SAM transform
+               only, as the Serverless Application Repository requires, and
+               its AWS::ServerlessRepo::Application metadata; every parameter
+               in exactly one console group; parameters, function settings and
+               environment, its own role without managed policies and with the
+               optional permissions boundary, events and their patterns, the
+               sweep period mapping, queue timeouts against the largest
+               FunctionTimeout, the connection notification cleanup custom
+               resource, the decision topic and sns:Publish on it only, alarms
+               on the dead-letter queues, the function and its metrics, the
+               dashboard, no hard-coded partition or account).
+2. cfn-lint  - cfn-lint on the template as written; with --org-reader, also
+               the management account's template, and its contract (the three
+               read actions and no other, one trusted principal, the optional
+               permissions boundary on every role, every parameter in one
+               console group, the forwarding rules' events, which the
+               forwarded samples in events/ match, and the tag guard SCP for
+               each of its parameter sets).
+3. translate - for each parameter scenario (empty, two and fifty ServiceIds, a
                ServiceTag key=value and a key alone, a policy path, an
-               organization role): expand Fn::ForEach with our own small
-               expander, drop AWS::LanguageExtensions, translate with
-               aws-sam-translator (offline: stub managed-policy map, fake S3
-               CodeUri as `sam package` would produce, fixed region), evaluate
-               the intrinsic functions, and check the result: least privilege
-               (every grant of the function's role: known actions only, each on
-               the resources it needs, "*" only for actions that take no
-               resource; no managed policy), the grants for each way of
-               choosing services and of reaching AWS Organizations, the event
-               rules' patterns, and IAM's and CloudFormation's size quotas
-               (inline policies per role, managed policies, resources,
-               parameter values).
+               organization role, a permissions boundary, the smallest and
+               largest FunctionTimeout): translate with aws-sam-translator
+               (offline: stub managed-policy map, fake S3 CodeUri as `sam
+               package` would produce, fixed region), evaluate the intrinsic
+               functions, and check the result: least privilege (every grant
+               of the function's role: known actions only, each on the
+               resources it needs, "*" only for actions that take no resource;
+               no managed policy), the grants for each way of choosing
+               services and of reaching AWS Organizations, registering
+               connection notifications only through a role policy that
+               depends on the cleanup (so it is deleted first), listing and
+               deleting them through the role's own policy, the permissions
+               boundary on every role (SAM's included), the event rules'
+               patterns, and IAM's and CloudFormation's size quotas (inline
+               policies per role, managed policies, resources, parameter
+               values).
 4. cfn-lint  - cfn-lint on every translated template.
 
 No AWS credentials or network are used. Exits 0 when every check passes, 1 when
@@ -49,25 +58,53 @@ from pathlib import Path
 from typing import Any
 
 REGION = "us-east-1"
-FOREACH = "Fn::ForEach::"
-LANGUAGE_EXTENSIONS = "AWS::LanguageExtensions"
 SERVERLESS = "AWS::Serverless-2016-10-31"
-# Language-extension functions the expander does not implement: fail loudly
-# instead of handing them to the SAM translator.
-UNSUPPORTED_LE_FUNCTIONS = ("Fn::Length", "Fn::ToJsonString")
 
 # Parameter scenarios: name -> parameter values as a user would pass them.
-SIXTY = ",".join(f"vpce-svc-{i:017x}" for i in range(60))
+# The most ServiceIds the template promises (its description), with the
+# longest IDs: each is named twice in the role's inline policies.
+FIFTY = ",".join(f"vpce-svc-{i:017x}" for i in range(50))
 SCENARIOS = {
     "empty": {"ServiceIds": ""},
     "two-services": {"ServiceIds": "vpce-svc-0123456789abcdef0,vpce-svc-0fedcba9876543210"},
-    "sixty-services": {"ServiceIds": SIXTY},
+    "fifty-services": {"ServiceIds": FIFTY},
     "service-tag": {"ServiceIds": "", "ServiceTag": "team=network"},
     "service-tag-key": {"ServiceIds": "", "ServiceTag": "privatelink-approver"},
     "path-policy": {"ServiceIds": "", "PolicyParameterName": "/privatelink/policies/"},
     "organization-role": {"ServiceIds": "", "OrganizationRoleArn": "arn:aws-us-gov:iam::444455556666:role/org/privatelink-approver-org-reader",
                           "OrganizationEventsAccountId": "444455556666"},
+    # A permissions boundary on every role, with the longest timeout.
+    "boundary": {"ServiceIds": "vpce-svc-0123456789abcdef0", "FunctionTimeout": "900",
+                 "PermissionsBoundary": "arn:aws-us-gov:iam::111122223333:policy/boundaries/privatelink-approver"},
+    # The shortest timeout.
+    "short-timeout": {"ServiceIds": "", "ServiceTag": "team=network", "FunctionTimeout": "10"},
 }
+# A permissions boundary for the org reader template, and none.
+ORG_READER_BOUNDARIES = ("", "arn:aws-us-gov:iam::444455556666:policy/boundaries/org-reader")
+
+# The Serverless Application Repository's metadata: exact values, and the
+# rules SAR applies to the others (its CreateApplication API).
+SAR_METADATA = "AWS::ServerlessRepo::Application"
+SAR_EXACT = {
+    "Name": "privatelink-approver",
+    "SpdxLicenseId": "Apache-2.0",
+    "LicenseUrl": "LICENSE",
+    "ReadmeUrl": "README.md",
+    "HomePageUrl": "https://github.com/privatelink-approver/privatelink-approver",
+    "SourceCodeUrl": "https://github.com/privatelink-approver/privatelink-approver",
+}
+SAR_AUTHOR = re.compile(r"^[a-z0-9](([a-z0-9]|-(?!-))*[a-z0-9])?$")
+SAR_LABEL = re.compile(r"^[a-zA-Z0-9+\-_:\/@]{1,127}$")
+SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
+
+# The custom resource that removes the registered connection notifications
+# when the stack is deleted (served by the function).
+CLEANUP = "ConnectionNotificationCleanup"
+CLEANUP_TYPE = "Custom::ConnectionNotifications"
+CLEANUP_SAMPLE = "cloudformation-custom-resource-delete.json"
+REGISTER = "ec2:CreateVpcEndpointConnectionNotification"
+LIST_NOTIFICATIONS = "ec2:DescribeVpcEndpointConnectionNotifications"
+REMOVE_NOTIFICATIONS = "ec2:DeleteVpcEndpointConnectionNotifications"
 
 # What the evaluated templates are checked against (IAM's and
 # CloudFormation's quotas). IAM does not count white space in a policy.
@@ -101,10 +138,17 @@ SCOPED_ACTIONS = {
     "logs:CreateLogStream", "logs:PutLogEvents",
     "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
     "ec2:AcceptVpcEndpointConnections", "ec2:RejectVpcEndpointConnections", "ec2:CreateVpcEndpointConnectionNotification",
+    # On the notification's endpoint service (resource types vpc-endpoint
+    # and vpc-endpoint-service, both optional: Service Authorization
+    # Reference, list_amazonec2).
+    "ec2:DeleteVpcEndpointConnectionNotifications",
     "ec2:CreateTags", "ec2:DeleteTags",
     "ssm:GetParameter", "ssm:GetParametersByPath", "kms:Decrypt", "sns:Publish", "sts:AssumeRole",
 }
 
+
+# How attached_policies names a role's inline policy: <role>.Policies/<name>.
+INLINE = ".Policies/"
 
 # Namespace of the function's embedded-metric-format lines (pkg/metrics).
 EMF_NAMESPACE = "PrivateLinkApprover"
@@ -205,7 +249,90 @@ def run_cfn_lint(deps, path: Path) -> None:
 # ------------------------------------------------------------------- contract
 
 
-def check_contract(text: str, tpl: dict) -> str:
+def parameter_group_problems(tpl: dict) -> list[str]:
+    """Every parameter in exactly one console group (so that a new one cannot
+    be forgotten), groups naming only parameters, labels only parameters."""
+    params = set(tpl.get("Parameters", {}))
+    interface = tpl.get("Metadata", {}).get("AWS::CloudFormation::Interface", {})
+    grouped = [name for g in interface.get("ParameterGroups", []) for name in g.get("Parameters", [])]
+    problems = []
+    for name in sorted(params):
+        if grouped.count(name) != 1:
+            problems.append(f"parameter {name} is in {grouped.count(name)} console groups, expected exactly 1")
+    for name in sorted(set(grouped) - params):
+        problems.append(f"console group names {name}, which is not a parameter")
+    for g in interface.get("ParameterGroups", []):
+        if not g.get("Label", {}).get("default"):
+            problems.append(f"console group {g.get('Parameters')} has no Label default")
+    for name in sorted(set(interface.get("ParameterLabels", {})) - params):
+        problems.append(f"ParameterLabels names {name}, which is not a parameter")
+    return problems
+
+
+def boundary_problems(params: dict, conditions: dict, resources: dict) -> list[str]:
+    """The optional permissions boundary: a String parameter defaulting to "",
+    whose pattern takes "" and managed policy ARNs only, and on every role
+    the same Fn::If on HasPermissionsBoundary."""
+    problems = []
+    param = params.get("PermissionsBoundary", {})
+    if param.get("Type") != "String" or param.get("Default") != "":
+        problems.append('PermissionsBoundary is a String defaulting to ""')
+    try:
+        pattern = re.compile(param.get("AllowedPattern", ""))
+    except re.error as exc:
+        pattern = None
+        problems.append(f"PermissionsBoundary's AllowedPattern does not compile: {exc}")
+    if pattern is not None:
+        # CloudFormation matches the whole value.
+        for value, ok in (("", True), ("arn:aws:iam::123456789012:policy/boundary", True),
+                          ("arn:aws-us-gov:iam::123456789012:policy/org/team/boundary", True),
+                          ("arn:aws-cn:iam::123456789012:policy/b", True),
+                          ("arn:aws:iam::123456789012:role/boundary", False), ("arn:aws:iam::12345:policy/b", False),
+                          ("arn:aws:iam::123456789012:policy/", False), ("boundary", False),
+                          ("arn:aws:iam::aws:policy/PowerUserAccess", False)):
+            if bool(pattern.fullmatch(value)) != ok:
+                problems.append(f"PermissionsBoundary's AllowedPattern {'refuses' if ok else 'accepts'} {value!r}")
+    if conditions.get("HasPermissionsBoundary") != {"Fn::Not": [{"Fn::Equals": [{"Ref": "PermissionsBoundary"}, ""]}]}:
+        problems.append('condition HasPermissionsBoundary is PermissionsBoundary != ""')
+    want = {"Fn::If": ["HasPermissionsBoundary", {"Ref": "PermissionsBoundary"}, {"Ref": "AWS::NoValue"}]}
+    for key, res in resources.items():
+        if isinstance(res, dict) and res.get("Type") == "AWS::IAM::Role" and res.get("Properties", {}).get("PermissionsBoundary") != want:
+            problems.append(f"{key}'s PermissionsBoundary is {want}")
+    return problems
+
+
+def sar_problems(tpl: dict, base: Path | None) -> list[str]:
+    """The Serverless Application Repository's metadata, and its only
+    transform."""
+    problems = []
+    if tpl.get("Transform") not in (SERVERLESS, [SERVERLESS]):
+        problems.append(f"the only transform is {SERVERLESS} (the Serverless Application Repository takes no other): {tpl.get('Transform')}")
+    meta = tpl.get("Metadata", {}).get(SAR_METADATA)
+    if not isinstance(meta, dict):
+        return problems + [f"Metadata has {SAR_METADATA}"]
+    for key, want in SAR_EXACT.items():
+        if meta.get(key) != want:
+            problems.append(f"{SAR_METADATA} {key} is {want!r}: {meta.get(key)!r}")
+    description = meta.get("Description")
+    if not (isinstance(description, str) and 1 <= len(description.strip()) <= 256):
+        problems.append(f"{SAR_METADATA} Description has 1 to 256 characters: {description!r}")
+    author = meta.get("Author")
+    if not (isinstance(author, str) and len(author) <= 127 and SAR_AUTHOR.fullmatch(author)):
+        problems.append(f"{SAR_METADATA} Author is lowercase letters, digits and single hyphens: {author!r}")
+    labels = meta.get("Labels")
+    if not (isinstance(labels, list) and 1 <= len(labels) <= 10 and all(isinstance(x, str) and SAR_LABEL.fullmatch(x) for x in labels)):
+        problems.append(f"{SAR_METADATA} Labels are 1 to 10 labels of [a-zA-Z0-9+-_:/@]: {labels!r}")
+    if not (isinstance(meta.get("SemanticVersion"), str) and SEMVER.fullmatch(meta["SemanticVersion"])):
+        problems.append(f"{SAR_METADATA} SemanticVersion is a semantic version: {meta.get('SemanticVersion')!r}")
+    if base is not None:
+        # `sam package` uploads these files, found from the template.
+        for key in ("ReadmeUrl", "LicenseUrl"):
+            if isinstance(meta.get(key), str) and not (base / meta[key]).is_file():
+                problems.append(f"{SAR_METADATA} {key} {meta[key]!r}: no such file beside the template")
+    return problems
+
+
+def check_contract(text: str, tpl: dict, base: Path | None = None) -> str:
     """Assert the parts of the template other components rely on."""
     problems = []
     checked = 0
@@ -218,10 +345,15 @@ def check_contract(text: str, tpl: dict) -> str:
 
     expect("arn:aws:" not in text, 'no hard-coded partition ("arn:aws:")')
     expect(re.search(r"(?<![0-9])[0-9]{12}(?![0-9])", text) is None, "no 12-digit account ID")
-    expect(
-        tpl.get("Transform") == [LANGUAGE_EXTENSIONS, SERVERLESS],
-        f"Transform is [{LANGUAGE_EXTENSIONS}, {SERVERLESS}]",
-    )
+    for problem in sar_problems(tpl, base):
+        expect(False, problem)
+    checked += 1
+    for problem in parameter_group_problems(tpl):
+        expect(False, problem)
+    checked += 1
+    for problem in boundary_problems(tpl.get("Parameters", {}), tpl.get("Conditions", {}), tpl.get("Resources", {})):
+        expect(False, problem)
+    checked += 1
 
     params = tpl.get("Parameters", {})
     for name in (
@@ -291,7 +423,7 @@ def check_contract(text: str, tpl: dict) -> str:
     expect(props.get("Role") == {"Fn::GetAtt": ["ApproverFunctionRole", "Arn"]} or props.get("Role") == {"Fn::GetAtt": "ApproverFunctionRole.Arn"},
            "the function's Role is ApproverFunctionRole")
     expect(role.get("Type") == "AWS::IAM::Role", "ApproverFunctionRole is an AWS::IAM::Role")
-    expect("ManagedPolicyArns" not in role_props and "PermissionsBoundary" not in role_props, "ApproverFunctionRole has no managed policy")
+    expect("ManagedPolicyArns" not in role_props, "ApproverFunctionRole has no managed policy")
     expect(role_props.get("AssumeRolePolicyDocument", {}).get("Statement") == [
         {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
         "ApproverFunctionRole trusts lambda.amazonaws.com only")
@@ -393,12 +525,18 @@ def check_contract(text: str, tpl: dict) -> str:
             expect(sqs.get("FunctionResponseTypes") == ["ReportBatchItemFailures"], "SQS event reports batch item failures")
             expect("BatchSize" in sqs and "MaximumBatchingWindowInSeconds" in sqs, "SQS event sets BatchSize and batching window")
 
+    # The function's timeout is a parameter; CloudFormation cannot multiply
+    # it, so the queue's visibility timeout covers 6 x its largest value.
     queue = resources.get("ConnectionNotificationQueue", {}).get("Properties", {})
-    timeout, visibility = props.get("Timeout"), queue.get("VisibilityTimeout")
-    expect(
-        isinstance(timeout, int) and isinstance(visibility, int) and visibility >= 6 * timeout,
-        f"queue VisibilityTimeout ({visibility}) >= 6 x function Timeout ({timeout})",
-    )
+    function_timeout = params.get("FunctionTimeout", {})
+    expect(props.get("Timeout") == {"Ref": "FunctionTimeout"}, "ApproverFunction's Timeout is FunctionTimeout")
+    expect(function_timeout.get("Type") == "Number" and str(function_timeout.get("Default")) == "60"
+           and str(function_timeout.get("MinValue")) == "10" and str(function_timeout.get("MaxValue")) == "900",
+           "FunctionTimeout is a Number, 60 by default, from 10 to 900 (Lambda's limit)")
+    visibility = queue.get("VisibilityTimeout")
+    largest = int(function_timeout.get("MaxValue", 0) or 0)
+    expect(isinstance(visibility, int) and largest > 0 and visibility >= 6 * largest,
+           f"queue VisibilityTimeout ({visibility}) >= 6 x the largest FunctionTimeout ({largest})")
     expect("RedrivePolicy" in queue, "notification queue has a dead-letter queue")
 
     # Under load and faults: bounded concurrency, retries and dead-letter
@@ -511,142 +649,57 @@ def check_contract(text: str, tpl: dict) -> str:
 
     expect("ssm:GetParametersByPath" in text, "a policy path is read with ssm:GetParametersByPath")
 
-    loops = [v for k, v in resources.items() if k.startswith(FOREACH)]
-    expect(
-        any(
-            any(r.get("Type") == "AWS::EC2::VPCEndpointConnectionNotification" for r in loop[2].values())
-            for loop in loops
-        ),
-        "an Fn::ForEach creates the VPCEndpointConnectionNotification resources",
-    )
+    # Connection notifications: the function registers them (sweeps) and
+    # removes them (the cleanup custom resource, on stack deletion).
+    expect(not any(isinstance(r, dict) and r.get("Type") == "AWS::EC2::VPCEndpointConnectionNotification" for r in resources.values()),
+           "no AWS::EC2::VPCEndpointConnectionNotification: the function registers the notifications")
+    expect(env.get("CONNECTION_TOPIC_ARN") == {"Ref": "ConnectionNotificationTopic"},
+           "CONNECTION_TOPIC_ARN is ConnectionNotificationTopic, whatever chooses the services")
+    cleanup = resources.get(CLEANUP, {})
+    cleanup_props = cleanup.get("Properties", {})
+    expect(cleanup.get("Type") == CLEANUP_TYPE, f"{CLEANUP} is a {CLEANUP_TYPE}")
+    expect(cleanup_props.get("ServiceToken") in ({"Fn::GetAtt": ["ApproverFunction", "Arn"]}, {"Fn::GetAtt": "ApproverFunction.Arn"}),
+           f"{CLEANUP}'s ServiceToken is ApproverFunction's ARN (the function serves it)")
+    expect(cleanup_props.get("TopicArn") == {"Ref": "ConnectionNotificationTopic"},
+           f"{CLEANUP}'s TopicArn is ConnectionNotificationTopic")
+    expect("Condition" not in cleanup, f"{CLEANUP} exists in every deployment")
+    # Deleted before the topic's policy: EC2 can still publish while the
+    # notifications are removed, and on creation none is registered before
+    # the topic admits EC2.
+    expect("ConnectionNotificationTopicPolicy" in as_list(cleanup.get("DependsOn", [])),
+           f"{CLEANUP} depends on ConnectionNotificationTopicPolicy")
+    # The sample Delete request in events/ (what `sam local invoke -e` and
+    # the Go tests use) is one this resource would send.
+    if base is not None:
+        sample = base / "events" / CLEANUP_SAMPLE
+        try:
+            request = json.loads(sample.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            request = {}
+            expect(False, f"{sample} is a readable JSON sample ({exc})")
+        expect(request.get("RequestType") == "Delete" and request.get("LogicalResourceId") == CLEANUP
+               and request.get("ResourceType") == cleanup.get("Type"),
+               f"{CLEANUP_SAMPLE} is a Delete request of {CLEANUP} ({cleanup.get('Type')})")
+        expect(sorted(request.get("ResourceProperties", {})) == sorted(cleanup_props),
+               f"{CLEANUP_SAMPLE}'s ResourceProperties have the resource's keys {sorted(cleanup_props)}")
+        expect(request.get("ResourceProperties", {}).get("ServiceToken") == request.get("ServiceToken"),
+               f"{CLEANUP_SAMPLE}'s ServiceToken is the one in its ResourceProperties")
 
     if problems:
         raise CheckError("contract not met:\n" + "\n".join(f"  - {p}" for p in problems))
     return f"{checked} requirements hold"
 
 
-# ---------------------------------------------------------- Fn::ForEach expander
+# ------------------------------------------------------------ sample values
 
 
-def parameter_value(tpl: dict, name: str, overrides: dict[str, str]) -> list[str]:
-    """Value of a list parameter, the way CloudFormation resolves it."""
-    param = tpl.get("Parameters", {}).get(name)
-    if param is None:
-        raise CheckError(f"Fn::ForEach collection refers to unknown parameter {name!r}")
-    raw = overrides.get(name, param.get("Default"))
-    if raw is None:
-        raise CheckError(f"parameter {name!r} has no default and no sample value")
-    if not str(param.get("Type", "")).startswith("List") and param.get("Type") != "CommaDelimitedList":
-        raise CheckError(f"Fn::ForEach collection parameter {name!r} is not a list type")
-    # CloudFormation splits on "," and trims each member; "" gives [""], not [].
-    return [member.strip() for member in str(raw).split(",")]
-
-
-def resolve_collection(tpl: dict, collection: Any, overrides: dict[str, str], bindings: dict[str, str]) -> list[str]:
-    if isinstance(collection, dict) and list(collection) == ["Ref"]:
-        ref = collection["Ref"]
-        if ref in bindings:
-            raise CheckError("Fn::ForEach over a loop identifier is not supported by this expander")
-        return parameter_value(tpl, ref, overrides)
-    if isinstance(collection, list):
-        values = []
-        for item in collection:
-            item = substitute(item, bindings)
-            if not isinstance(item, str):
-                raise CheckError(f"unsupported Fn::ForEach collection item {item!r}")
-            values.append(item)
-        return values
-    raise CheckError(f"unsupported Fn::ForEach collection {collection!r}")
-
-
-def substitute(node: Any, bindings: dict[str, str]) -> Any:
-    """Replace loop identifiers the way the transform does inside a fragment:
-    {"Ref": id} and ${id} in Fn::Sub strings (unless a Sub variable shadows it)."""
-    if not bindings:
-        return node
-    if isinstance(node, list):
-        return [substitute(item, bindings) for item in node]
-    if not isinstance(node, dict):
-        return node
-    if list(node) == ["Ref"] and node["Ref"] in bindings:
-        return bindings[node["Ref"]]
-    if list(node) == ["Fn::Sub"]:
-        sub = node["Fn::Sub"]
-        if isinstance(sub, str):
-            return {"Fn::Sub": sub_identifiers(sub, bindings)}
-        if isinstance(sub, list) and len(sub) == 2 and isinstance(sub[0], str):
-            variables = substitute(sub[1], bindings)
-            visible = {k: v for k, v in bindings.items() if k not in (variables or {})}
-            return {"Fn::Sub": [sub_identifiers(sub[0], visible), variables]}
-    return {key: substitute(value, bindings) for key, value in node.items()}
-
-
-def sub_identifiers(text: str, bindings: dict[str, str]) -> str:
-    for ident, value in bindings.items():
-        text = re.sub(r"\$\{" + re.escape(ident) + r"\}", lambda _m, v=value: v, text)
-    return text
-
-
-def output_key(key: str, bindings: dict[str, str]) -> str:
-    for ident, value in bindings.items():
-        key = key.replace("${" + ident + "}", value)
-        key = key.replace("&{" + ident + "}", re.sub(r"[^A-Za-z0-9]", "", value))
-    return key
-
-
-def expand(node: Any, tpl: dict, overrides: dict[str, str], bindings: dict[str, str] | None = None) -> Any:
-    """Expand every Fn::ForEach::<Name> key below node (nested loops included)."""
-    bindings = bindings or {}
-    if isinstance(node, list):
-        return [expand(item, tpl, overrides, bindings) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if not key.startswith(FOREACH):
-            out[key] = expand(value, tpl, overrides, bindings)
-            continue
-        if not (isinstance(value, list) and len(value) == 3 and isinstance(value[0], str) and isinstance(value[2], dict)):
-            raise CheckError(f"{key}: expected [Identifier, Collection, {{OutputKey: OutputValue}}]")
-        ident, collection, fragment = value
-        for item in resolve_collection(tpl, collection, overrides, bindings):
-            inner = {**bindings, ident: item}
-            for frag_key, frag_value in fragment.items():
-                new_key = output_key(frag_key, inner)
-                if new_key in out or new_key in node:
-                    raise CheckError(f"{key}: generated key {new_key!r} already exists")
-                out[new_key] = expand(substitute(frag_value, inner), tpl, overrides, inner)
-    return out
-
-
-def find_keys(node: Any, names: tuple[str, ...], path: str = "") -> list[str]:
-    found = []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in names or key.startswith(FOREACH):
-                found.append(f"{path}/{key}")
-            found.extend(find_keys(value, names, f"{path}/{key}"))
-    elif isinstance(node, list):
-        for i, item in enumerate(node):
-            found.extend(find_keys(item, names, f"{path}[{i}]"))
-    return found
-
-
-def apply_language_extensions(tpl: dict, overrides: dict[str, str]) -> dict:
+def with_sample_values(tpl: dict, overrides: dict[str, str]) -> dict:
+    """The template with the scenario's values as parameter defaults, so that
+    the translated template is self-consistent for cfn-lint."""
     out = copy.deepcopy(tpl)
-    for section in ("Conditions", "Resources", "Outputs"):
-        if section in out:
-            out[section] = expand(out[section], out, overrides)
-    leftovers = find_keys(out, UNSUPPORTED_LE_FUNCTIONS)
-    if leftovers:
-        raise CheckError("language-extension constructs the expander does not handle: " + ", ".join(leftovers))
-    transforms = out.get("Transform")
-    transforms = transforms if isinstance(transforms, list) else [transforms]
-    transforms = [t for t in transforms if t and t != LANGUAGE_EXTENSIONS]
-    out["Transform"] = transforms[0] if len(transforms) == 1 else transforms
-    # Make the sample value the default, so the translated template is
-    # self-consistent for cfn-lint.
     for name, value in overrides.items():
+        if name not in out.get("Parameters", {}):
+            raise CheckError(f"scenario sets {name!r}, which is not a parameter")
         out["Parameters"][name]["Default"] = value
     return out
 
@@ -790,7 +843,17 @@ def policy_size(doc: Any) -> int:
 
 
 def grants(docs: list[tuple[str, dict]], action: str) -> list[dict]:
-    return [st for _, doc in docs for st in as_list(doc.get("Statement", [])) if action in as_list(st.get("Action"))]
+    return [st for _, st in grants_from(docs, action)]
+
+
+def grants_from(docs: list[tuple[str, dict]], action: str) -> list[tuple[str, dict]]:
+    """(policy name, statement) for every statement that grants action."""
+    return [(name, st) for name, doc in docs for st in as_list(doc.get("Statement", [])) if action in as_list(st.get("Action"))]
+
+
+def policy_source(name: str) -> str:
+    """The resource a policy name of attached_policies comes from."""
+    return name.split(INLINE, 1)[0]
 
 
 def check_translated(cfn: dict, values: dict[str, str]) -> str:
@@ -809,15 +872,28 @@ def check_translated(cfn: dict, values: dict[str, str]) -> str:
     listed = [s for s in ev.params["ServiceIds"] if s]
     tag = ev.params.get("ServiceTag", "")
 
-    notes = {k: r for k, r in present.items() if r.get("Type") == "AWS::EC2::VPCEndpointConnectionNotification"}
-    for key, res in notes.items():
-        if not re.fullmatch(r"[A-Za-z0-9]+", key):
-            raise CheckError(f"logical ID {key!r} is not alphanumeric")
-        if res["Properties"].get("ConnectionEvents") != ["Connect"]:
-            raise CheckError(f"{key} does not notify Connect events")
-    got_ids = sorted(ev.ev(r["Properties"]["ServiceId"]) for r in notes.values())
-    if got_ids != sorted(listed):
-        raise CheckError(f"notifications for {got_ids}, expected one per listed service {sorted(listed)}")
+    notes = sorted(k for k, r in present.items() if r.get("Type") == "AWS::EC2::VPCEndpointConnectionNotification")
+    if notes:
+        raise CheckError(f"the function registers the connection notifications, the stack makes none: {notes}")
+
+    # The permissions boundary on every role, SAM's included: the
+    # parameter's value, or none.
+    boundary = ev.params.get("PermissionsBoundary", "")
+    for key, res in present.items():
+        if res.get("Type") == "AWS::IAM::Role":
+            got = ev.ev(res.get("Properties", {})).get("PermissionsBoundary")
+            if got != (boundary or None):
+                raise CheckError(f"{key}'s PermissionsBoundary is {got!r}, expected {boundary or None!r}")
+
+    # Lambda's timeout, and the queue that must wait 6 times as long.
+    function = next(k for k, r in present.items() if r.get("Type") == "AWS::Lambda::Function")
+    timeout = int(ev.ev(present[function]["Properties"].get("Timeout", 3)))
+    want_timeout = int(values.get("FunctionTimeout", cfn["Parameters"]["FunctionTimeout"]["Default"]))
+    if timeout != want_timeout:
+        raise CheckError(f"the function's Timeout is {timeout}, expected FunctionTimeout {want_timeout}")
+    visibility = int(ev.ev(present["ConnectionNotificationQueue"]["Properties"]["VisibilityTimeout"]))
+    if visibility < 6 * timeout:
+        raise CheckError(f"the queue's VisibilityTimeout {visibility} is under 6 x the function's Timeout {timeout}")
 
     roles = [k for k, r in present.items() if r.get("Type") == "AWS::IAM::Role"]
     if len(roles) != 1:
@@ -832,43 +908,65 @@ def check_translated(cfn: dict, values: dict[str, str]) -> str:
             if msize > MAX_MANAGED_POLICY:
                 raise CheckError(f"{key} is {msize} characters: IAM takes at most {MAX_MANAGED_POLICY}")
 
-    env = ev.ev(present[next(k for k, r in present.items() if r.get("Type") == "AWS::Lambda::Function")]["Properties"]["Environment"]["Variables"])
+    env = ev.ev(present[function]["Properties"]["Environment"]["Variables"])
     topic = ev.ref("ConnectionNotificationTopic")
     partition, region, account = PSEUDO["AWS::Partition"], PSEUDO["AWS::Region"], PSEUDO["AWS::AccountId"]
     all_services = f"arn:{partition}:ec2:{region}:{account}:vpc-endpoint-service/*"
     decide = grants(docs, "ec2:AcceptVpcEndpointConnections")
     if grants(docs, "ec2:RejectVpcEndpointConnections") != decide:
         raise CheckError("Accept and Reject must be granted together")
-    register = grants(docs, "ec2:CreateVpcEndpointConnectionNotification")
     if len(decide) != 1:
         raise CheckError(f"Accept/Reject must be granted in one statement, found {len(decide)}")
     st = decide[0]
+    pinned = {"StringEquals": {"aws:ResourceAccount": account, "aws:RequestedRegion": region}}
     if listed:
-        want = [f"arn:*:ec2:*:*:vpc-endpoint-service/{s}" for s in listed]
-        if st.get("Resource") != want:
-            raise CheckError(f"Accept/Reject on {st.get('Resource')}, expected each listed service: {want}")
-        if st.get("Condition") != {"StringEquals": {"aws:ResourceAccount": account, "aws:RequestedRegion": region}}:
-            raise CheckError(f"the listed services' grant must pin the account and the Region: {st.get('Condition')}")
-        if register or grants(docs, "ec2:DescribeVpcEndpointConnectionNotifications"):
-            raise CheckError("with ServiceIds the template makes the notifications: the function needs no grant")
-        if env.get("CONNECTION_TOPIC_ARN") != "":
-            raise CheckError("with ServiceIds the function registers no notification (CONNECTION_TOPIC_ARN empty)")
+        want_services = [f"arn:*:ec2:*:*:vpc-endpoint-service/{s}" for s in listed]
+        want_condition = pinned
     else:
-        if st.get("Resource") != all_services:
-            raise CheckError(f"Accept/Reject on {st.get('Resource')}, expected {all_services}")
+        want_services = all_services
+        want_condition = None
         if tag:
             key, _, value = tag.partition("=")
-            want = {"StringEquals": {f"aws:ResourceTag/{key}": value}} if "=" in tag else {"Null": {f"aws:ResourceTag/{key}": "false"}}
-            if st.get("Condition") != want:
-                raise CheckError(f"the tagged services' grant must be conditional on their tag {want}: {st.get('Condition')}")
-        elif "Condition" in st:
-            raise CheckError(f"unexpected condition {st['Condition']}")
-        if register != [st]:
-            raise CheckError("registering notifications must be granted with Accept/Reject, on the same services")
-        if [s.get("Resource") for s in grants(docs, "ec2:DescribeVpcEndpointConnectionNotifications")] != ["*"]:
-            raise CheckError("the sweeps must be able to list the notifications")
-        if env.get("CONNECTION_TOPIC_ARN") != topic:
-            raise CheckError(f"CONNECTION_TOPIC_ARN is {env.get('CONNECTION_TOPIC_ARN')!r}, expected the stack's topic")
+            want_condition = {"StringEquals": {f"aws:ResourceTag/{key}": value}} if "=" in tag else {"Null": {f"aws:ResourceTag/{key}": "false"}}
+    if st.get("Resource") != want_services:
+        raise CheckError(f"Accept/Reject on {st.get('Resource')}, expected {want_services}")
+    if st.get("Condition") != want_condition:
+        raise CheckError(f"Accept/Reject's condition is {st.get('Condition')}, expected {want_condition}")
+
+    # Connection notifications, in every mode. Registering: on the same
+    # services and conditions as Accept/Reject, only through role policies
+    # that depend on the cleanup custom resource (CloudFormation deletes
+    # them before it, so no sweep registers a notification again after the
+    # cleanup) and grant nothing else.
+    cleanup = [k for k, r in present.items() if r.get("Type") == CLEANUP_TYPE]
+    if cleanup != [CLEANUP]:
+        raise CheckError(f"one {CLEANUP_TYPE}, {CLEANUP}, in every deployment: {cleanup}")
+    if ev.ev(present[CLEANUP]["Properties"].get("ServiceToken")) != ev.getatt(function, "Arn") or function != "ApproverFunction":
+        raise CheckError(f"{CLEANUP}'s ServiceToken is not the function's ARN")
+    if ev.ev(present[CLEANUP]["Properties"].get("TopicArn")) != topic:
+        raise CheckError(f"{CLEANUP}'s TopicArn is not the stack's ConnectionNotificationTopic")
+    register = [(name, s) for name, s in grants_from(docs, REGISTER)]
+    if not register:
+        raise CheckError(f"the sweeps cannot register connection notifications ({REGISTER})")
+    for name, s in register:
+        source = present.get(policy_source(name), {})
+        if source.get("Type") not in ("AWS::IAM::RolePolicy", "AWS::IAM::Policy") or CLEANUP not in as_list(source.get("DependsOn", [])):
+            raise CheckError(f"{name} grants {REGISTER} but does not depend on {CLEANUP}: deleted after it, a sweep could register again")
+        others = [a for d_name, d in docs if d_name == name for x in as_list(d.get("Statement", [])) for a in as_list(x.get("Action"))]
+        if set(others) != {REGISTER}:
+            raise CheckError(f"{name} grants {REGISTER} and nothing else, found {sorted(set(others))}")
+        if s.get("Resource") != want_services or s.get("Condition") != want_condition:
+            raise CheckError(f"{REGISTER} on {s.get('Resource')} when {s.get('Condition')}, expected {want_services} when {want_condition}")
+    # Listing and deleting: in the role's own policy, which lasts until the
+    # function is gone (the cleanup runs before).
+    for action, want in ((LIST_NOTIFICATIONS, ["*"]), (REMOVE_NOTIFICATIONS, [all_services])):
+        found = grants_from(docs, action)
+        if [s.get("Resource") for _, s in found] != want or any("Condition" in s for _, s in found):
+            raise CheckError(f"{action} on {want} without condition, once: {[s for _, s in found]}")
+        if any(policy_source(name) != roles[0] for name, _ in found):
+            raise CheckError(f"{action} is granted by the function role's own policy, which outlives {CLEANUP}: {[n for n, _ in found]}")
+    if env.get("CONNECTION_TOPIC_ARN") != topic:
+        raise CheckError(f"CONNECTION_TOPIC_ARN is {env.get('CONNECTION_TOPIC_ARN')!r}, expected the stack's topic")
     if env.get("SERVICE_TAG") != tag:
         raise CheckError(f"SERVICE_TAG is {env.get('SERVICE_TAG')!r}, expected {tag!r}")
 
@@ -904,7 +1002,7 @@ def check_translated(cfn: dict, values: dict[str, str]) -> str:
         raise CheckError("without OrganizationEventsAccountId, no event bus policy")
     granted = check_least_privilege(ev, present, docs, roles[0])
     check_rule_patterns(ev, present)
-    return (f"{len(present)} resources, {len(notes)} connection notification(s), {granted} grants proven least-privilege, "
+    return (f"{len(present)} resources, {granted} grants proven least-privilege, "
             f"inline policies {size} of {MAX_INLINE_POLICIES_PER_ROLE} characters")
 
 
@@ -1058,8 +1156,24 @@ def check_org_reader(text: str, tpl: dict, events_dir: Path | None = None) -> st
     trust = reader.get("AssumeRolePolicyDocument", {}).get("Statement", [])
     if trust != [{"Sid": "TrustTheApprover", "Effect": "Allow", "Principal": {"AWS": {"Ref": "ApproverRoleArn"}}, "Action": "sts:AssumeRole"}]:
         problems.append(f"OrgReaderRole trusts ApproverRoleArn, and only it: {trust}")
-    if reader.get("ManagedPolicyArns") or reader.get("PermissionsBoundary"):
+    if reader.get("ManagedPolicyArns"):
         problems.append("OrgReaderRole has no managed policy")
+    problems += parameter_group_problems(tpl)
+    problems += boundary_problems(tpl.get("Parameters", {}), tpl.get("Conditions", {}), resources)
+    # Evaluated: with a boundary, every role has it (the forwarding role
+    # included); without, none has one.
+    for value in ORG_READER_BOUNDARIES:
+        values = {"ApproverRoleArn": APPROVER_ROLE, "PermissionsBoundary": value,
+                  "ApproverEventBusArn": "arn:aws-us-gov:events:ap-southeast-2:111122223333:event-bus/default"}
+        try:
+            ev = Evaluator(tpl, values)
+            for key, role in roles.items():
+                if ev.present(role):
+                    got = ev.ev(role.get("Properties", {})).get("PermissionsBoundary")
+                    if got != (value or None):
+                        problems.append(f"[PermissionsBoundary={value!r}] {key}'s boundary is {got!r}")
+        except (KeyError, TypeError, CheckError) as exc:
+            problems.append(f"[PermissionsBoundary={value!r}] the roles cannot be evaluated: {exc!r}")
     reads = [st for p in reader.get("Policies", []) for st in as_list(p["PolicyDocument"].get("Statement", []))]
     actions = sorted(a for st in reads for a in as_list(st.get("Action")))
     if sorted(actions) != sorted(ORG_READ_ACTIONS):
@@ -1132,7 +1246,7 @@ def attached_policies(ev: "Evaluator", present: dict, role: str) -> list[tuple[s
     which must attach to the function's role only."""
     docs = []
     for p in ev.ev(present[role]["Properties"].get("Policies", [])):
-        docs.append((p["PolicyName"], p["PolicyDocument"]))
+        docs.append((f"{role}{INLINE}{p['PolicyName']}", p["PolicyDocument"]))
     for key, res in present.items():
         props = res.get("Properties", {})
         kind = res.get("Type")
@@ -1158,7 +1272,8 @@ def check_least_privilege(ev: "Evaluator", present: dict, docs: list[tuple[str, 
     the function cannot work without. Returns how many action-resource
     grants were checked."""
     props = present[role]["Properties"]
-    if props.get("ManagedPolicyArns") or props.get("PermissionsBoundary"):
+    # A permissions boundary only narrows; it is checked on every role above.
+    if props.get("ManagedPolicyArns"):
         raise CheckError(f"the function's role has managed policies: {props.get('ManagedPolicyArns')}")
     others = [k for k, r in present.items() if r.get("Type") == "AWS::IAM::Role" and k != role]
     if others:
@@ -1178,6 +1293,9 @@ def check_least_privilege(ev: "Evaluator", present: dict, docs: list[tuple[str, 
         "sqs:ReceiveMessage": queue, "sqs:DeleteMessage": queue, "sqs:GetQueueAttributes": queue,
         "ec2:AcceptVpcEndpointConnections": services, "ec2:RejectVpcEndpointConnections": services,
         "ec2:CreateVpcEndpointConnectionNotification": services,
+        # Every service of this account and Region: the cleanup removes
+        # notifications on services no longer managed too.
+        "ec2:DeleteVpcEndpointConnectionNotifications": {f"arn:{partition}:ec2:{region}:{account}:vpc-endpoint-service/*"},
         "ec2:CreateTags": connections, "ec2:DeleteTags": connections,
         "ssm:GetParameter": {param + "/*" if path else param}, "ssm:GetParametersByPath": {param},
         "kms:Decrypt": {f"arn:{partition}:kms:{region}:{account}:key/*"},
@@ -1197,7 +1315,7 @@ def check_least_privilege(ev: "Evaluator", present: dict, docs: list[tuple[str, 
     required = {"logs:CreateLogStream", "logs:PutLogEvents", "sqs:ReceiveMessage", "sqs:DeleteMessage",
                 "sqs:GetQueueAttributes", "ec2:DescribeVpcEndpointConnections", "ec2:DescribeVpcEndpointServiceConfigurations",
                 "ec2:AcceptVpcEndpointConnections", "ec2:RejectVpcEndpointConnections", "ec2:CreateTags", "ec2:DeleteTags",
-                "ssm:GetParameter", "kms:Decrypt", "sns:Publish"}
+                "ssm:GetParameter", "kms:Decrypt", "sns:Publish", REGISTER, LIST_NOTIFICATIONS, REMOVE_NOTIFICATIONS}
     required |= {"ssm:GetParametersByPath"} if path else set()
     required |= {"sts:AssumeRole"} if ev.params.get("OrganizationRoleArn") else set(ORG_READ_ACTIONS)
     granted = set()
@@ -1303,7 +1421,7 @@ def main() -> int:
         print(f"ERROR: {args.template} is not a YAML mapping", file=sys.stderr)
         return 1
 
-    step("contract", lambda: check_contract(text, tpl))
+    step("contract", lambda: check_contract(text, tpl, args.template.resolve().parent))
     step(f"cfn-lint {args.template}", lambda: run_cfn_lint(deps, args.template))
     if args.org_reader:
         if not args.org_reader.is_file():
@@ -1322,7 +1440,7 @@ def main() -> int:
             out_path = outdir / f"translated-{scenario}.json"
 
             def translate(values=values, out_path=out_path) -> str:
-                cfn = sam_translate(deps, apply_language_extensions(tpl, values))
+                cfn = sam_translate(deps, with_sample_values(tpl, values))
                 out_path.write_text(json.dumps(cfn, indent=2, sort_keys=True) + "\n", encoding="utf-8")
                 return check_translated(cfn, values)
 
