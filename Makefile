@@ -39,6 +39,7 @@ STATICCHECK_VERSION := v0.8.2
 export CGO_ENABLED := 0
 GO_LAMBDA_FLAGS := -tags lambda.norpc -ldflags="-s -w $(STAMP)"
 GO_CLI_FLAGS := -ldflags="$(STAMP)"
+GO_RELEASE_CLI_FLAGS := -ldflags="-s -w $(STAMP)"
 
 .PHONY: help
 help: ## list the targets
@@ -73,7 +74,7 @@ build-ApproverFunction: ## (sam build) the function for Lambda: linux/arm64 into
 	GOOS=linux GOARCH=arm64 $(GO) build $(GO_LAMBDA_FLAGS) -trimpath -o $(ARTIFACTS_DIR)/bootstrap ./functions/approver
 
 .PHONY: test
-test: check-tools tools lint test-docs test-unit test-fuzz test-e2e test-template ## everything CI runs
+test: check-tools tools lint test-docs test-unit test-fuzz test-e2e test-acceptance test-template ## everything CI runs
 
 .PHONY: docs
 docs: ## write the reference tables of the docs from the code (environment, decision fields, results, metrics)
@@ -121,6 +122,20 @@ test-e2e: check-tools build $(RIE) ## the real binary under the runtime emulator
 	APPROVER_BOOTSTRAP=$(BOOTSTRAP) APPROVERCTL=$(APPROVERCTL) AWS_LAMBDA_RIE=$(RIE) PYTHON=$(PYTHON) \
 		$(GO) test -tags e2e -count=1 -timeout 15m ./test/e2e
 
+# The acceptance test (test/acceptance): `make acceptance` against a stack
+# deployed in a real account (it says which variables to set); make test
+# runs the very same steps against the local stack. Built, not `go run`, to
+# keep its exit codes (0 verified, 1 failed, 2 not configured).
+.PHONY: acceptance
+acceptance: build ## the acceptance test against a deployed stack in your AWS account (docs/deploy.md, Check it in your account)
+	$(GO) build -o $(BIN)/acceptance ./test/acceptance
+	$(BIN)/acceptance -approverctl $(APPROVERCTL)
+
+.PHONY: test-acceptance
+test-acceptance: check-tools build $(RIE) ## the acceptance test's steps against the local stack (part of make test)
+	$(GO) build -o $(BIN)/acceptance ./test/acceptance
+	$(BIN)/acceptance -local -bootstrap $(BOOTSTRAP) -approverctl $(APPROVERCTL) -rie $(RIE) -python $(PYTHON)
+
 .PHONY: test-template
 test-template: check-tools ## cfn-lint the templates (and the main one's SAM translations) and check their contracts
 	$(PYTHON) test/template/check.py template.yaml --org-reader org-reader-role.yaml
@@ -147,12 +162,13 @@ release: check-tools ## build dist/: approverctl per platform, the function's zi
 	@for p in $(RELEASE_PLATFORMS); do \
 		os=$${p%/*}; arch=$${p#*/}; \
 		echo "approverctl $$os/$$arch"; \
-		GOOS=$$os GOARCH=$$arch $(GO) build -trimpath $(GO_CLI_FLAGS) -o $(DIST)/approverctl_$(VERSION)_$${os}_$${arch} ./cmd/approverctl; \
+		GOOS=$$os GOARCH=$$arch $(GO) build -trimpath $(GO_RELEASE_CLI_FLAGS) -o $(DIST)/approverctl_$(VERSION)_$${os}_$${arch} ./cmd/approverctl; \
 	done
 	GOOS=linux GOARCH=arm64 $(GO) build $(GO_LAMBDA_FLAGS) -trimpath -o $(DIST)/function/bootstrap ./functions/approver
 	cd $(DIST)/function && $(PYTHON) -m zipfile -c $(DIST)/privatelink-approver-function_$(VERSION)_linux_arm64.zip bootstrap
 	rm -rf $(DIST)/function
-	cp template.yaml $(DIST)/template.yaml
+	sed 's|^      CodeUri: \.$$|      CodeUri: privatelink-approver-function_$(VERSION)_linux_arm64.zip|' template.yaml > $(DIST)/template.yaml
+	@grep -q 'CodeUri: privatelink-approver-function_' $(DIST)/template.yaml || { echo "release: the template's CodeUri was not pointed at the zip"; exit 1; }
 	cd $(DIST) && sha256sum * > SHA256SUMS
 	@echo "wrote $(DIST):" && ls -l $(DIST)
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -77,6 +78,9 @@ func run(log *slog.Logger) error {
 		Metrics:       os.Stdout,
 		Announcer:     announcer,
 		Notifications: a,
+		// IAM applies the removal of the permission to register within
+		// seconds: look again after that.
+		CleanupRecheck: 15 * time.Second,
 	}).Handle)
 	return nil
 }

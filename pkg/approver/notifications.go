@@ -76,8 +76,10 @@ func (a *Approver) Unregister(ctx context.Context, topic string) (int, error) {
 	}
 	var ids []string
 	for _, n := range existing {
-		// The listing is filtered by topic; check it all the same.
-		if aws.ToString(n.ConnectionNotificationArn) == own && n.ConnectionNotificationId != nil {
+		// The listing is filtered by topic; check it all the same. Only a
+		// service's notifications are the sweeps' (and the role may delete
+		// no other).
+		if aws.ToString(n.ConnectionNotificationArn) == own && n.ConnectionNotificationId != nil && n.ServiceId != nil {
 			ids = append(ids, aws.ToString(n.ConnectionNotificationId))
 		}
 	}

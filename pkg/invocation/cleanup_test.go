@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -84,8 +85,8 @@ func TestTheCleanupResourceAnswersCloudFormation(t *testing.T) {
 		wantAsked   []string
 		wantDeleted any
 	}{
-		{name: "delete removes the notifications on the topic", payload: request("Delete", invocation.CleanupResourceType, topic),
-			fake: &unregisterer{own: topic}, wantStatus: "SUCCESS", wantAsked: []string{topic}, wantDeleted: float64(3)},
+		{name: "delete removes the notifications on the topic, and looks again", payload: request("Delete", invocation.CleanupResourceType, topic),
+			fake: &unregisterer{own: topic}, wantStatus: "SUCCESS", wantAsked: []string{topic, topic}, wantDeleted: float64(6)},
 		{name: "create checks the topic and deletes nothing", payload: request("Create", invocation.CleanupResourceType, topic),
 			fake: &unregisterer{own: topic}, wantStatus: "SUCCESS"},
 		{name: "update too", payload: request("Update", invocation.CleanupResourceType, topic),
@@ -109,7 +110,7 @@ func TestTheCleanupResourceAnswersCloudFormation(t *testing.T) {
 			h := invocation.New(reconcilerFunc(func(context.Context, approver.Request) (*approver.Report, error) {
 				called = true
 				return nil, errors.New("no reconcile")
-			}), parameter, invocation.Options{Notifications: tt.fake})
+			}), parameter, invocation.Options{Notifications: tt.fake, CleanupRecheck: time.Millisecond})
 			_, err := h.Handle(context.Background(), tt.payload)
 			require.NoError(t, err, "the answer reached CloudFormation")
 			assert.False(t, called, "a custom resource request reconciles nothing")

@@ -44,6 +44,12 @@ type Options struct {
 	// Notifications serves the stack's ConnectionNotificationCleanup
 	// custom resource; nil answers its requests FAILED.
 	Notifications Unregisterer
+	// CleanupRecheck is how long a Delete of the cleanup resource waits
+	// before it looks again, and deletes what a sweep registered in the
+	// meantime: one that was running, or that started before IAM applied
+	// the removal of the function's permission to register. Zero looks
+	// once.
+	CleanupRecheck time.Duration
 	// Logger receives the invocation's log lines; nil discards.
 	Logger *slog.Logger
 	// Metrics receives the invocation's EMF lines; nil writes none.
@@ -250,6 +256,15 @@ func (h *Handler) customResource(ctx context.Context, ev *cfn.Event) (any, error
 			return cleanupResourceID, map[string]any{"Deleted": 0}, nil
 		}
 		n, err := h.opts.Notifications.Unregister(ctx, topic)
+		if err == nil && h.opts.CleanupRecheck > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(h.opts.CleanupRecheck):
+				var more int
+				more, err = h.opts.Notifications.Unregister(ctx, topic)
+				n += more
+			}
+		}
 		if err != nil {
 			log.ErrorContext(ctx, "connection notifications not deleted", "error", err.Error())
 			return cleanupResourceID, nil, err
