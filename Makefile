@@ -127,7 +127,14 @@ test-e2e: check-tools build $(RIE) ## the real binary under the runtime emulator
 # runs the very same steps against the local stack. Built, not `go run`, to
 # keep its exit codes (0 verified, 1 failed, 2 not configured).
 .PHONY: acceptance
-acceptance: build ## the acceptance test against a deployed stack in your AWS account (docs/deploy.md, Check it in your account)
+ACCEPTANCE_VARIABLES := ACCEPTANCE_PROVIDER_PROFILE ACCEPTANCE_CONSUMER_PROFILE ACCEPTANCE_STACK_NAME ACCEPTANCE_POLICY_PARAMETER ACCEPTANCE_SERVICE_TAG
+
+acceptance: ## the acceptance test against a deployed stack in your AWS account (docs/deploy.md, Check it in your account)
+	@missing=""; for v in $(ACCEPTANCE_VARIABLES); do [ -n "$${!v:-}" ] || missing="$$missing $$v"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "make acceptance: set$$missing (see docs/deploy.md, Check it in your account); nothing was built or called"; exit 2; \
+	fi
+	@$(MAKE) --no-print-directory build
 	$(GO) build -o $(BIN)/acceptance ./test/acceptance
 	$(BIN)/acceptance -approverctl $(APPROVERCTL)
 

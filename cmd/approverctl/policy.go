@@ -89,10 +89,12 @@ with severity "error" or "warning".`,
 			if err == nil {
 				list = append(list, p.Warnings(time.Now())...)
 			}
+			// Errors left out by the parser (more) make the file invalid;
+			// warnings left out here do not.
+			invalid := more > 0 || slices.ContainsFunc(list, func(pr policy.Problem) bool { return pr.Severity != policy.SeverityWarning })
 			if len(list) > policy.MaxProblems {
 				list, more = list[:policy.MaxProblems], more+len(list)-policy.MaxProblems
 			}
-			invalid := more > 0 || slices.ContainsFunc(list, func(pr policy.Problem) bool { return pr.Severity != policy.SeverityWarning })
 			lines := problemLines(list, more)
 			out := map[string]any{"file": args[0], "valid": !invalid, "problems": orEmpty(list)}
 			if more > 0 {

@@ -25,10 +25,12 @@ stamping each applied decision on its connection as the function does.
 First the plan: the decisions a dry run makes, each connection to accept,
 reject or revoke (a revocation cuts off a live connection). Then, on a
 terminal, the question: only "yes" goes ahead; the sweep then decides again
-and applies, and each decision is printed. --yes does not ask (and shows no
-plan); without a terminal on stdin and without --yes, nothing is changed.
-When nothing is to be done, it says so, without asking. --dry-run decides
-and prints, changing nothing.
+and applies what the plan showed, and each decision is printed. A decision
+the plan did not show (a request made meanwhile) is left for the next
+sweep, and if the policy changed meanwhile nothing is applied. --yes shows
+the plan and does not ask; without a terminal on stdin and without --yes,
+nothing is changed. When nothing is to be done, it says so, without
+asking. --dry-run decides and prints, changing nothing.
 
 An interrupt (Ctrl-C, SIGTERM) lets the Accept or Reject call in flight
 finish and its decisions be stamped, starts nothing after it, and exits 1;
@@ -52,7 +54,7 @@ plan was not approved, or when interrupted.`,
 				return err
 			}
 			req := approver.Request{Trigger: "manual-sweep", All: true, Sweep: true}
-			if !dryRun && !yes {
+			if !dryRun {
 				plan, err := c.approver(sc, true).Reconcile(cmd.Context(), req)
 				if err != nil {
 					return err
@@ -72,8 +74,15 @@ plan was not approved, or when interrupted.`,
 					}
 					return nil
 				}
-				if err := a.confirm(false, "sweep: "+sweepPlanLine(plan)); err != nil {
+				if err := a.confirm(yes, "sweep: "+sweepPlanLine(plan)); err != nil {
 					return err
+				}
+				// Apply what was shown, with the policy it was shown with.
+				req.PolicyVersion, req.Approved = plan.PolicyVersion, map[string]policy.Action{}
+				for _, d := range plan.Decisions {
+					if d.Result == approver.ResultDryRun {
+						req.Approved[d.EndpointID] = d.Action
+					}
 				}
 			}
 			var report *approver.Report

@@ -70,6 +70,8 @@ func TestValidateSaysWhatIsWrongWhere(t *testing.T) {
 		  {"name": "trial", "action": "accept", "accounts": ["444455556666"], "expires": "2020-01-01T00:00:00Z"}]}`,
 			want:     []string{": valid, 2 rule(s)", "  warning: rules[1].expires: rule trial expired at 2020-01-01T00:00:00Z"},
 			wantJSON: []map[string]string{{"path": "rules[1].expires", "message": "rule trial expired at 2020-01-01T00:00:00Z", "severity": "warning"}}},
+		{name: "more than 50 warnings leave a policy valid", text: manyExpiredRules(60),
+			want: []string{": valid, 61 rule(s)", "  warning: rules[0].expires: rule trial0 expired", "... and 11 more problems"}}, // 60 expired rules and the size warning
 		{name: "a policy that accepts nobody", text: `{"version": 1, "rules": [{"name": "blocked", "action": "reject", "accounts": ["999988887777"]}]}`,
 			want:     []string{": valid, 1 rule(s)", "  warning: this policy accepts nobody: defaultAction is reject, and no rule accepts"},
 			wantJSON: []map[string]string{{"path": "", "message": "this policy accepts nobody", "severity": "warning"}}},
@@ -137,4 +139,14 @@ func TestValidateFromStandardInput(t *testing.T) {
 	out, _, code := w.run(t, "policy", "validate", "-")
 	assert.Equal(t, 0, code)
 	assert.Contains(t, out, "-: valid, 1 rule(s)")
+}
+
+// manyExpiredRules is a valid policy with n expired rules and one live one.
+func manyExpiredRules(n int) string {
+	var rules []string
+	for i := range n {
+		rules = append(rules, fmt.Sprintf(`{"name": "trial%d", "action": "accept", "accounts": ["444455556666"], "expires": "2020-01-01T00:00:00Z"}`, i))
+	}
+	rules = append(rules, `{"name": "a", "action": "accept", "accounts": ["111122223333"]}`)
+	return `{"version": 1, "rules": [` + strings.Join(rules, ",") + `]}`
 }

@@ -18,8 +18,10 @@ import (
 // apply accepts and rejects what the plan decided (one Accept and one
 // Reject call, split only past 1,000 IDs) and settles every outcome. The
 // error reports a failure of the service as a whole or of any decision;
-// every other decision is still applied.
-func (a *Approver) apply(ctx context.Context, pl *plan) error {
+// every other decision is still applied. Accept and Reject are called with
+// calls, which ends StampReserve before ctx; the calls cut there are read
+// back with ctx.
+func (a *Approver) apply(calls, ctx context.Context, pl *plan) error {
 	if pl.err != nil {
 		return pl.err
 	}
@@ -33,8 +35,8 @@ func (a *Approver) apply(ctx context.Context, pl *plan) error {
 			rejectIDs = append(rejectIDs, d.EndpointID)
 		}
 	}
-	failures := a.ec2.Accept(ctx, pl.svc, acceptIDs)
-	maps.Copy(failures, a.ec2.Reject(ctx, pl.svc, rejectIDs))
+	failures := a.ec2.Accept(calls, pl.svc, acceptIDs)
+	maps.Copy(failures, a.ec2.Reject(calls, pl.svc, rejectIDs))
 	a.settle(ctx, pl.svc, pl.decisions, failures)
 	return failedDecisions(pl.svc, pl.decisions)
 }

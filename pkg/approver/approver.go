@@ -2,6 +2,7 @@ package approver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -151,19 +152,26 @@ func (a *Approver) inTurn(plans []*plan, now time.Time) []*plan {
 const DefaultServiceTime = 15 * time.Second
 
 // MinServiceTime is the least time left for the first service with
-// decisions to apply in an invocation to be started at all.
-const MinServiceTime = time.Second
+// decisions to apply in an invocation to be started at all: an Accept or
+// Reject call that is not throttled, and StampReserve.
+const MinServiceTime = 3 * time.Second
+
+// StampReserve is the time kept after the last Accept or Reject call, before
+// the deadline, to read back the calls whose answer was lost and stamp what
+// EC2 applied.
+const StampReserve = 1500 * time.Millisecond
 
 // serviceTime is the time kept to apply one service's decisions when
 // Config.ServiceTime is zero: a third of the invocation's time (from its
 // start to the deadline the handler set), at most DefaultServiceTime. A
 // function with a 60 s timeout keeps 15 s; one with 10 s (7 s once the
-// handler keeps its answer margin) keeps about 2.3 s, so that several
+// handler keeps its answer margin) keeps MinServiceTime, so that several
 // services fit in one invocation when EC2 answers quickly. Under
 // throttling a service may then need the whole rest of the invocation: the
 // first service with decisions is always started (with MinServiceTime
-// left), services not reached are first in the next sweep, so every
-// service is decided within a few sweeps whatever the timeout.
+// left), a later one only with as long left as the last one took, and
+// services not reached are first in the next sweep, so every service is
+// decided within a few sweeps whatever the timeout.
 func serviceTime(total time.Duration) time.Duration {
 	return min(DefaultServiceTime, max(total/3, MinServiceTime))
 }
@@ -199,7 +207,19 @@ type Request struct {
 	// invocations before deciding (the policy changed, or an account moved
 	// in the organization).
 	ForgetMemberships bool
+	// Approved, when not nil, is the plan a person approved (approverctl
+	// sweep): the action shown for each endpoint ID (a revocation is a
+	// reject). A decision to call EC2 that is not in it, or not with the
+	// same action, is left as it is, never applied unseen.
+	Approved map[string]policy.Action
+	// PolicyVersion, when set, is the policy version the approved plan was
+	// made with: with another, nothing is decided.
+	PolicyVersion string
 }
+
+// ErrPlanStale is wrapped by the error of a reconcile whose policy is not
+// the version its approved plan was made with.
+var ErrPlanStale = errors.New("the policy changed since the plan was approved")
 
 // Reconcile loads the policy, then reconciles each requested managed
 // service: it reads their connections, decides them, and, when anything is
@@ -287,6 +307,9 @@ func (a *Approver) Reconcile(ctx context.Context, req Request) (*Report, error) 
 		}
 	}
 
+	if req.PolicyVersion != "" && loaded.Version != req.PolicyVersion {
+		return nil, fmt.Errorf("%w: version %s now, %s then: nothing decided; look at the new plan", ErrPlanStale, loaded.Version, req.PolicyVersion)
+	}
 	report := newReport(req.Trigger, a.cfg.DryRun, loaded, services)
 	report.UnknownServiceIDs = cov.unknownDropped
 	if cov.openCounted {
@@ -325,21 +348,39 @@ func (a *Approver) applyAll(ctx context.Context, report *Report, plans []*plan, 
 	if keep == 0 {
 		keep = serviceTime(deadline.Sub(start))
 	}
+	// Accept and Reject stop StampReserve before the deadline, so that a
+	// call cut there is still read back (settle) and what EC2 answered is
+	// stamped.
+	calls := ctx
+	if bounded {
+		var cancel context.CancelFunc
+		calls, cancel = context.WithDeadline(ctx, deadline.Add(-StampReserve))
+		defer cancel()
+	}
 	started := 0
+	var last time.Duration // how long the last service that acted took
 	for _, pl := range plans {
 		// The deadline comes from the same clock as now: the real one, or a
-		// test's. The first service that acts is started with less than
-		// keep left, so that every invocation makes progress.
+		// test's. The first service that acts needs MinServiceTime left, so
+		// that every invocation makes progress; the next ones keep, and as
+		// long as the last one took (EC2 slow or throttling), with the
+		// stamp reserve.
 		left := deadline.Sub(a.now())
-		late := bounded && ((started > 0 && left < keep) || left < MinServiceTime)
-		if acts([]*plan{pl}) {
+		late := bounded && ((started > 0 && left < max(keep, last+StampReserve)) || left < MinServiceTime)
+		acting := acts([]*plan{pl})
+		if acting {
 			if late || len(report.NotReached) > 0 {
 				report.NotReached = append(report.NotReached, pl.svc)
 				continue
 			}
 			started++
 		}
-		if err := a.apply(ctx, pl); err != nil {
+		began := a.now()
+		err := a.apply(calls, ctx, pl)
+		if acting {
+			last = a.now().Sub(began)
+		}
+		if err != nil {
 			report.fail(pl.svc, err)
 			a.log.ErrorContext(ctx, "reconcile failed", "serviceId", pl.svc, "trigger", report.Trigger, "error", err.Error())
 		}

@@ -400,3 +400,56 @@ func TestConnectionLimitsCountAcceptedAndEarlierDecisions(t *testing.T) {
 		}
 	}
 }
+
+func TestAnApprovedPlanIsAppliedAsShown(t *testing.T) {
+	const (
+		shown    = "vpce-0aaaaaaaaaaaaaaa1" // in the plan, accept
+		unseen   = "vpce-0aaaaaaaaaaaaaaa2" // made after the plan
+		changed  = "vpce-0aaaaaaaaaaaaaaa3" // in the plan as accept, now rejected
+		rejected = "vpce-0aaaaaaaaaaaaaaa4" // in the plan, reject
+	)
+	tests := []struct {
+		name       string
+		version    string
+		wantErr    error
+		wantStates map[string]string
+		wantDetail map[string]string
+	}{
+		{name: "only what was shown, with the action shown", version: "7",
+			wantStates: map[string]string{shown: "available", unseen: "pendingAcceptance", changed: "pendingAcceptance", rejected: "rejected"},
+			wantDetail: map[string]string{unseen: "not in the plan that was approved", changed: "not in the plan that was approved"}},
+		{name: "no plan version: the same", version: "",
+			wantStates: map[string]string{shown: "available", unseen: "pendingAcceptance", changed: "pendingAcceptance", rejected: "rejected"}},
+		{name: "a policy changed since the plan decides nothing", version: "6", wantErr: approver.ErrPlanStale,
+			wantStates: map[string]string{shown: "pendingAcceptance", unseen: "pendingAcceptance", changed: "pendingAcceptance", rejected: "pendingAcceptance"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := approvertest.NewEC2(svcA)
+			f.Add(svcA, shown, "111111111111", "pendingAcceptance", "")
+			f.Add(svcA, unseen, "111111111111", "pendingAcceptance", "")
+			f.Add(svcA, changed, "333333333333", "pendingAcceptance", "")
+			f.Add(svcA, rejected, "333333333333", "pendingAcceptance", "")
+			a := approver.New(vpcendpoints.New(f), staticPolicy(t, "111111111111"), approver.Config{ServiceIDs: []string{svcA}})
+			report, err := a.Reconcile(context.Background(), approver.Request{Trigger: "manual-sweep", All: true, Sweep: true,
+				PolicyVersion: tt.version,
+				Approved:      map[string]policy.Action{shown: policy.Accept, changed: policy.Accept, rejected: policy.Reject}})
+			if tt.wantErr != nil {
+				require.ErrorIs(t, err, tt.wantErr)
+			} else {
+				require.NoError(t, err)
+				for id, detail := range tt.wantDetail {
+					for _, d := range report.Decisions {
+						if d.EndpointID == id {
+							assert.Equal(t, approver.ResultLeftPending, d.Result, id)
+							assert.Contains(t, d.Detail, detail, id)
+						}
+					}
+				}
+			}
+			for id, state := range tt.wantStates {
+				assert.Equal(t, state, f.State(id), id)
+			}
+		})
+	}
+}

@@ -241,6 +241,9 @@ func (a *Approver) decide(loaded *policy.Loaded, r serviceRead, req Request, now
 			d.Detail = regionUnknownDetail(candidates)
 		}
 		pl.record(&d, ch, pd, lookupErr, a.cfg.DryRun)
+		if req.Approved != nil && !a.cfg.DryRun && d.Result == "" && req.Approved[d.EndpointID] != d.Action {
+			d.Result, d.Detail = ResultLeftPending, "not in the plan that was approved: nothing done; it is in the next plan"
+		}
 		if ch == chooseAccept {
 			acceptedBy[d.Owner]++ // counts toward the limit of later requests
 		}

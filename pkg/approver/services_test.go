@@ -312,8 +312,15 @@ func TestTheTimeKeptPerServiceScalesWithTheTimeout(t *testing.T) {
 			}
 			clock := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 			var deadline time.Time
+			inSweep := 0
 			f.BeforeApply = func(*approvertest.EC2) {
 				assert.False(t, clock.After(deadline.Add(-approver.MinServiceTime)), "a service started with less than MinServiceTime left")
+				if inSweep > 0 {
+					// Past the first, a service starts only when a call as
+					// long as the last one ends before the stamp reserve.
+					assert.False(t, clock.Add(tt.call).After(deadline.Add(-approver.StampReserve)), "a later service's calls would be cut")
+				}
+				inSweep++
 				clock = clock.Add(tt.call)
 			}
 			a := approver.New(vpcendpoints.New(f), staticPolicy(t, "111111111111"), approver.Config{ServiceIDs: services,
@@ -322,6 +329,7 @@ func TestTheTimeKeptPerServiceScalesWithTheTimeout(t *testing.T) {
 			for pending := len(services); pending > 0; {
 				require.Less(t, sweeps, tt.maxSweeps, "every service decided within %d sweeps", tt.maxSweeps)
 				deadline = clock.Add(tt.total)
+				inSweep = 0
 				ctx, cancel := context.WithDeadline(context.Background(), deadline)
 				report, err := a.Reconcile(ctx, approver.Request{Trigger: "schedule", All: true, Sweep: true})
 				cancel()

@@ -223,6 +223,10 @@ func batchResponse(t trigger.Trigger, report *approver.Report) events.SQSEventRe
 // the stack is deleted, the connection notifications the sweeps registered.
 const CleanupResourceType = "Custom::ConnectionNotifications"
 
+// maxReason bounds the error quoted in a FAILED answer: CloudFormation
+// takes an answer of at most 4,096 bytes.
+const maxReason = 1500
+
 // cleanupResourceID is the cleanup resource's physical ID: one per stack,
 // never replaced.
 const cleanupResourceID = "connection-notifications"
@@ -267,7 +271,11 @@ func (h *Handler) customResource(ctx context.Context, ev *cfn.Event) (any, error
 		}
 		if err != nil {
 			log.ErrorContext(ctx, "connection notifications not deleted", "error", err.Error())
-			return cleanupResourceID, nil, err
+			why := err.Error()
+			if len(why) > maxReason {
+				why = why[:maxReason] + "..."
+			}
+			return cleanupResourceID, nil, fmt.Errorf("%s. Delete them with aws ec2 delete-vpc-endpoint-connection-notifications and delete the stack again, or retain this resource (docs/deploy.md, Teardown)", why)
 		}
 		log.InfoContext(ctx, "connection notifications deleted", "count", n)
 		return cleanupResourceID, map[string]any{"Deleted": n}, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -245,8 +246,18 @@ func (c *Client) DeleteNotifications(ctx context.Context, ids []string) error {
 			if u.Error != nil {
 				code, msg = aws.ToString(u.Error.Code), aws.ToString(u.Error.Message)
 			}
+			if notificationGone(code) {
+				continue // deleted meanwhile: what was wanted
+			}
 			errs = append(errs, fmt.Errorf("delete connection notification %s: %s: %s", aws.ToString(u.ResourceId), code, msg))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// notificationGone reports whether an unsuccessful item's code says the
+// notification no longer exists. EC2 documents no code for it: these are
+// its usual not-found forms.
+func notificationGone(code string) bool {
+	return code == "InvalidConnectionNotification" || strings.HasSuffix(code, ".NotFound") || code == "NotFound"
 }

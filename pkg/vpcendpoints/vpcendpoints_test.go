@@ -85,3 +85,53 @@ func TestUntagNeverDeletesEveryTag(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "no key named")
 }
+
+// notificationDeleter answers DeleteVpcEndpointConnectionNotifications with
+// the unsuccessful items of codes, by ID, and records the batches.
+type notificationDeleter struct {
+	*approvertest.EC2
+	codes   map[string]string
+	batches [][]string
+}
+
+func (d *notificationDeleter) DeleteVpcEndpointConnectionNotifications(_ context.Context, in *ec2.DeleteVpcEndpointConnectionNotificationsInput, _ ...func(*ec2.Options)) (*ec2.DeleteVpcEndpointConnectionNotificationsOutput, error) {
+	d.batches = append(d.batches, in.ConnectionNotificationIds)
+	out := &ec2.DeleteVpcEndpointConnectionNotificationsOutput{}
+	for _, id := range in.ConnectionNotificationIds {
+		if code, ok := d.codes[id]; ok {
+			out.Unsuccessful = append(out.Unsuccessful, types.UnsuccessfulItem{ResourceId: aws.String(id),
+				Error: &types.UnsuccessfulItemError{Code: aws.String(code), Message: aws.String("no")}})
+		}
+	}
+	return out, nil
+}
+
+func TestDeleteNotifications(t *testing.T) {
+	ids := make([]string, 0, 150)
+	for i := range 150 {
+		ids = append(ids, fmt.Sprintf("vpce-nfn-%017x", i))
+	}
+	tests := []struct {
+		name    string
+		codes   map[string]string
+		wantErr string
+	}{
+		{name: "every one deleted"},
+		{name: "one deleted meanwhile is what was wanted", codes: map[string]string{ids[3]: "InvalidConnectionNotification", ids[120]: "InvalidVpcEndpointConnectionNotification.NotFound"}},
+		{name: "one refused is named", codes: map[string]string{ids[7]: "UnauthorizedOperation"},
+			wantErr: "delete connection notification " + ids[7] + ": UnauthorizedOperation: no"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := &notificationDeleter{EC2: approvertest.NewEC2(), codes: tt.codes}
+			err := vpcendpoints.New(d).DeleteNotifications(context.Background(), ids)
+			if tt.wantErr != "" {
+				require.EqualError(t, err, tt.wantErr)
+			} else {
+				require.NoError(t, err)
+			}
+			require.Len(t, d.batches, 2, "at most MaxNotificationBatch IDs a call")
+			assert.Len(t, d.batches[0], vpcendpoints.MaxNotificationBatch)
+		})
+	}
+}
