@@ -85,7 +85,8 @@ finish and be stamped, then exits 1. Exit 1 when any endpoint could not be
 				return fmt.Errorf("who are you (STS GetCallerIdentity): %w", err)
 			}
 			by := aws.ToString(me.Arn)
-			if !yes {
+			var shown map[string]string
+			{
 				pv, err := previewPerson(cmd.Context(), vpcendpoints.New(c.ec2), service, ids, action)
 				if err != nil {
 					return fmt.Errorf("describe the connections of %s: %w", service, err)
@@ -107,15 +108,19 @@ finish and be stamped, then exits 1. Exit 1 when any endpoint could not be
 					}
 					return nil
 				}
-				if err := a.confirm(false, pv.what()); err != nil {
+				if err := a.confirm(yes, pv.what()); err != nil {
 					return err
+				}
+				shown = map[string]string{}
+				for _, r := range pv.rows {
+					shown[r.EndpointID] = r.State
 				}
 			}
 			var report *approver.Report
 			err = a.applying(cmd.Context(), func(ctx context.Context) error {
 				var err error
 				report, err = c.approver(scope{}, false).DecideByPerson(ctx, approver.PersonDecision{
-					ServiceID: service, EndpointIDs: ids, Action: action, By: by, Reason: reason})
+					ServiceID: service, EndpointIDs: ids, Action: action, By: by, Reason: reason, Shown: shown})
 				return err
 			})
 			if errors.Is(err, errAborted) || report == nil {

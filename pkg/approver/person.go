@@ -1,6 +1,7 @@
 package approver
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +23,10 @@ type PersonDecision struct {
 	By string
 	// Reason says why; it is cut to what a tag value holds.
 	Reason string
+	// Shown, when not nil, is each connection's state as the person was
+	// shown it, by endpoint ID: a connection found in another state (the
+	// function decided it meanwhile) is not touched, and fails.
+	Shown map[string]string
 }
 
 // TriggerPerson is the trigger of a person's decisions.
@@ -85,7 +90,12 @@ func (a *Approver) DecideByPerson(ctx context.Context, pd PersonDecision) (*Repo
 				Result: ResultFailed, ErrorCode: "InvalidVpcEndpointId.NotFound", Detail: "no connection from this endpoint to " + pd.ServiceID}
 		}
 		d.Action, d.Rule, d.Reason, d.By, d.DryRun = pd.Action, PersonRule, reason, tagValue(pd.By), false
-		if ok {
+		shown, wasShown := pd.Shown[id]
+		switch {
+		case ok && pd.Shown != nil && (!wasShown || !strings.EqualFold(shown, d.State)):
+			d.Result, d.ErrorCode = ResultFailed, "StateChanged"
+			d.Detail = fmt.Sprintf("%s when shown, %s now: nothing done; look again and decide again", cmp.Or(shown, "not found"), d.State)
+		case ok:
 			personOutcome(&d)
 		}
 		pl.decisions = append(pl.decisions, d)

@@ -111,3 +111,27 @@ func TestDecideByPersonRefusesBadInput(t *testing.T) {
 		})
 	}
 }
+
+func TestAPersonsDecisionTouchesOnlyWhatWasShown(t *testing.T) {
+	const (
+		same    = "vpce-0000000000000000a" // pending, shown pending
+		decided = "vpce-0000000000000000b" // shown pending, accepted meanwhile
+	)
+	f := approvertest.NewEC2(svcA)
+	f.Add(svcA, same, "111111111111", "pendingAcceptance", "")
+	f.Add(svcA, decided, "111111111111", "available", "")
+	a := approver.New(vpcendpoints.New(f), nil, approver.Config{})
+	report, err := a.DecideByPerson(context.Background(), approver.PersonDecision{
+		ServiceID: svcA, EndpointIDs: []string{same, decided}, Action: policy.Reject, By: alice, Reason: "incident 42",
+		Shown: map[string]string{same: "pendingAcceptance", decided: "pendingAcceptance"}})
+	require.NoError(t, err)
+	assert.Equal(t, "rejected", f.State(same), "shown as it is: decided")
+	assert.Equal(t, "available", f.State(decided), "changed since it was shown: a reject would revoke it unseen")
+	for _, d := range report.Decisions {
+		if d.EndpointID == decided {
+			assert.Equal(t, approver.ResultFailed, d.Result)
+			assert.Equal(t, "StateChanged", d.ErrorCode)
+			assert.Contains(t, d.Detail, "pendingAcceptance when shown, available now")
+		}
+	}
+}
