@@ -88,7 +88,7 @@ func TestBadEventsChangeNothing(t *testing.T) {
 		wantIn  string
 	}{
 		{"a JSON string", `"hello"`, "not a JSON object"},
-		{"empty object", `{}`, "no Records, detail-type or source"},
+		{"empty object", `{}`, "no Records, detail-type, source or RequestType"},
 		{"an S3 notification", `{"Records": [{"eventSource": "aws:s3", "s3": {}}]}`, `eventSource "aws:s3"`},
 		{"another EventBridge event", `{"detail-type": "EC2 Instance State-change Notification", "source": "aws.ec2", "detail": {}}`,
 			`detail-type "EC2 Instance State-change Notification"`},
