@@ -78,6 +78,8 @@ func run(log *slog.Logger) error {
 		Metrics:       os.Stdout,
 		Announcer:     announcer,
 		Notifications: a,
+		// A shared policy's changes, announced by the central account.
+		PolicyChangeTopicARN: s.PolicyChangeTopicARN,
 		// IAM applies the removal of the permission to register within
 		// seconds: look again after that.
 		CleanupRecheck: 15 * time.Second,

@@ -1,6 +1,7 @@
 // Package awsid recognises the AWS identifiers the approver reads and
 // writes: account IDs, endpoint service IDs, VPC endpoint IDs, Region
-// names, and the IDs of AWS Organizations (organization, root, OU). The policy, the settings, the triggers and approverctl all check
+// names, the IDs of AWS Organizations (organization, root, OU) and SSM
+// parameter ARNs. The policy, the settings, the triggers and approverctl all check
 // IDs here, so they cannot disagree on what an ID looks like.
 //
 // The checks are small hand-written scanners rather than regular
@@ -14,6 +15,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
 )
 
 // Prefixes and lengths of the IDs, as EC2 issues them.
@@ -133,6 +136,40 @@ func IsParameterName(s string) bool {
 		}
 	}
 	return true
+}
+
+// ParameterARN is a parameter named by its ARN, as a parameter another
+// account shares through AWS RAM is read:
+// arn:PARTITION:ssm:REGION:ACCOUNT:parameter/NAME.
+type ParameterARN struct {
+	Partition, Region, Account string
+	// Name is the parameter's name in its own account: "/a/b" for
+	// parameter/a/b (the ARN drops the leading slash), "p" for parameter/p.
+	Name string
+}
+
+// ParseParameterARN reads s as an SSM parameter ARN; ok is false when s is
+// not one (a plain name, or another ARN).
+func ParseParameterARN(s string) (p ParameterARN, ok bool) {
+	a, err := arn.Parse(s)
+	if err != nil || a.Service != "ssm" || !IsRegion(a.Region) || !IsAccount(a.AccountID) {
+		return ParameterARN{}, false
+	}
+	rest, found := strings.CutPrefix(a.Resource, "parameter/")
+	if !found || rest == "" || !IsParameterName(rest) {
+		return ParameterARN{}, false
+	}
+	name := rest
+	if strings.Contains(rest, "/") {
+		name = "/" + rest
+	}
+	return ParameterARN{Partition: a.Partition, Region: a.Region, Account: a.AccountID, Name: name}, true
+}
+
+// IsParameterARN reports whether s is an SSM parameter ARN.
+func IsParameterARN(s string) bool {
+	_, ok := ParseParameterARN(s)
+	return ok
 }
 
 // IsParameterPath reports whether a policy parameter name is a path (it

@@ -113,3 +113,28 @@ func TestParameterNames(t *testing.T) {
 		assert.Equal(t, tt.path, awsid.IsParameterPath(tt.in), tt.in)
 	}
 }
+
+func TestParseParameterARN(t *testing.T) {
+	tests := []struct {
+		in   string
+		want awsid.ParameterARN
+		ok   bool
+	}{
+		{"arn:aws:ssm:eu-west-1:111122223333:parameter/privatelink/policy", awsid.ParameterARN{Partition: "aws", Region: "eu-west-1", Account: "111122223333", Name: "/privatelink/policy"}, true},
+		{"arn:aws-us-gov:ssm:us-gov-west-1:111122223333:parameter/policy", awsid.ParameterARN{Partition: "aws-us-gov", Region: "us-gov-west-1", Account: "111122223333", Name: "policy"}, true},
+		{"arn:aws:ssm:eu-west-1:111122223333:parameter/a/", awsid.ParameterARN{Partition: "aws", Region: "eu-west-1", Account: "111122223333", Name: "/a/"}, true},
+		{"/privatelink/policy", awsid.ParameterARN{}, false},
+		{"arn:aws:sns:eu-west-1:111122223333:parameter/p", awsid.ParameterARN{}, false},
+		{"arn:aws:ssm:eu-west-1:1111:parameter/p", awsid.ParameterARN{}, false},
+		{"arn:aws:ssm::111122223333:parameter/p", awsid.ParameterARN{}, false},
+		{"arn:aws:ssm:eu-west-1:111122223333:document/p", awsid.ParameterARN{}, false},
+		{"arn:aws:ssm:eu-west-1:111122223333:parameter/", awsid.ParameterARN{}, false},
+		{"arn:aws:ssm:eu-west-1:111122223333:parameter/a b", awsid.ParameterARN{}, false},
+	}
+	for _, tt := range tests {
+		got, ok := awsid.ParseParameterARN(tt.in)
+		assert.Equal(t, tt.ok, ok, tt.in)
+		assert.Equal(t, tt.want, got, tt.in)
+		assert.Equal(t, tt.ok, awsid.IsParameterARN(tt.in), tt.in)
+	}
+}

@@ -44,6 +44,9 @@ type Options struct {
 	// Notifications serves the stack's ConnectionNotificationCleanup
 	// custom resource; nil answers its requests FAILED.
 	Notifications Unregisterer
+	// PolicyChangeTopicARN is the central topic announcing changes of a
+	// shared policy (POLICY_CHANGE_TOPIC_ARN); empty when there is none.
+	PolicyChangeTopicARN string
 	// CleanupRecheck is how long a Delete of the cleanup resource waits
 	// before it looks again, and deletes what a sweep registered in the
 	// meantime: one that was running, or that started before IAM applied
@@ -107,7 +110,7 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (any, err
 		defer cancel()
 	}
 
-	t, err := trigger.Decode(payload, h.policyParameter)
+	t, err := trigger.Config{PolicyParameter: h.policyParameter, PolicyChangeTopicARN: h.opts.PolicyChangeTopicARN}.Decode(payload)
 	if err != nil {
 		h.log.ErrorContext(ctx, "invocation failed", "error", err.Error())
 		return nil, err

@@ -22,8 +22,15 @@ const (
 	// EnvPolicyParameter (required): the SSM parameter that holds the
 	// policy. Letters, digits, `_`, `.`, `-` and `/`, at most 2,048
 	// characters. A path ending in `/` means the root part `<path>root`
-	// and the parts it delegates to.
+	// and the parts it delegates to. Or the ARN of a parameter another
+	// account shares (`arn:PARTITION:ssm:REGION:ACCOUNT:parameter/NAME`,
+	// in the function's Region; not a path).
 	EnvPolicyParameter = "POLICY_PARAMETER"
+	// EnvPolicyChangeTopicARN (default empty): the central SNS topic that
+	// announces every change of a shared policy (org/central-policy.yaml).
+	// A message from it, delivered through the stack's queue, reads the
+	// policy again and sweeps, as a local Parameter Store Change does.
+	EnvPolicyChangeTopicARN = "POLICY_CHANGE_TOPIC_ARN"
 	// EnvServiceIDs (default empty): comma-separated endpoint service IDs
 	// to manage. Spaces around IDs, empty members and duplicates are
 	// ignored. Takes precedence over SERVICE_TAG.
@@ -141,6 +148,9 @@ type Settings struct {
 	// notifications: without SERVICE_IDS, sweeps register a notification
 	// on it for every managed service. Empty registers none.
 	ConnectionTopicARN string
+	// PolicyChangeTopicARN is the central topic announcing changes of a
+	// shared policy; empty when there is none.
+	PolicyChangeTopicARN string
 	// PublishAll announces every decision, not only manual ones.
 	PublishAll bool
 	// SweepPeriod is the time between scheduled sweeps.
@@ -176,6 +186,17 @@ func FromEnv(getenv func(string) string) (Settings, error) {
 	switch {
 	case s.PolicyParameter == "":
 		problems = append(problems, fmt.Errorf("%s is required: the name of the SSM parameter that holds the policy", EnvPolicyParameter))
+	case strings.HasPrefix(s.PolicyParameter, "arn:"):
+		p, ok := awsid.ParseParameterARN(s.PolicyParameter)
+		region := strings.TrimSpace(getenv("AWS_REGION"))
+		switch {
+		case !ok:
+			problems = append(problems, fmt.Errorf("%s %q is not an SSM parameter ARN (arn:<partition>:ssm:<region>:<account>:parameter/<name>)", EnvPolicyParameter, s.PolicyParameter))
+		case awsid.IsParameterPath(p.Name):
+			problems = append(problems, fmt.Errorf("%s %q: a path policy stays in one account: name a single shared parameter", EnvPolicyParameter, s.PolicyParameter))
+		case region != "" && p.Region != region:
+			problems = append(problems, fmt.Errorf("%s %q is in %s: a shared parameter is read in its own Region only (the function runs in %s)", EnvPolicyParameter, s.PolicyParameter, p.Region, region))
+		}
 	case !awsid.IsParameterName(s.PolicyParameter):
 		problems = append(problems, fmt.Errorf("%s %q is not a valid SSM parameter name", EnvPolicyParameter, s.PolicyParameter))
 	case awsid.IsParameterPath(s.PolicyParameter) && (!strings.HasPrefix(s.PolicyParameter, "/") || len(s.PolicyParameter) < 3 || strings.Contains(s.PolicyParameter, "//")):
@@ -201,7 +222,7 @@ func FromEnv(getenv func(string) string) (Settings, error) {
 	for _, topic := range []struct {
 		name  string
 		value *string
-	}{{EnvDecisionTopicARN, &s.DecisionTopicARN}, {EnvConnectionTopicARN, &s.ConnectionTopicARN}} {
+	}{{EnvDecisionTopicARN, &s.DecisionTopicARN}, {EnvConnectionTopicARN, &s.ConnectionTopicARN}, {EnvPolicyChangeTopicARN, &s.PolicyChangeTopicARN}} {
 		*topic.value = strings.TrimSpace(getenv(topic.name))
 		if *topic.value != "" && !isTopicARN(*topic.value) {
 			problems = append(problems, fmt.Errorf("%s %q is not an SNS topic ARN (arn:<partition>:sns:<region>:<account>:<name>)", topic.name, *topic.value))

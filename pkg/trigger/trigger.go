@@ -120,16 +120,34 @@ type envelope struct {
 	ResponseURL string                         `json:"ResponseURL"`
 }
 
+// Config is what decoding needs to know of the deployment.
+type Config struct {
+	// PolicyParameter is the SSM parameter (a name, a path, or a shared
+	// parameter's ARN) that holds the policy: only a change of it reloads
+	// the policy.
+	PolicyParameter string
+	// PolicyChangeTopicARN is the central topic that announces changes of
+	// a shared policy: a message from it, through SQS, reloads the policy
+	// and sweeps. Empty when there is none.
+	PolicyChangeTopicARN string
+}
+
 // Decode reads a Lambda payload. policyParameter is the SSM parameter that
 // holds the policy: only a change of it reloads the policy.
 func Decode(payload []byte, policyParameter string) (Trigger, error) {
+	return Config{PolicyParameter: policyParameter}.Decode(payload)
+}
+
+// Decode reads a Lambda payload.
+func (c Config) Decode(payload []byte) (Trigger, error) {
+	policyParameter := c.PolicyParameter
 	var env envelope
 	if err := json.Unmarshal(payload, &env); err != nil {
 		return Trigger{}, fmt.Errorf("%w: the payload is not a JSON object: %v", ErrUnsupported, err)
 	}
 	switch {
 	case env.Records != nil:
-		return decodeRecords(payload, env)
+		return c.decodeRecords(payload, env)
 	case env.DetailType != "" || env.Source != "":
 		return decodeEventBridge(payload, policyParameter)
 	case env.RequestType != "" || env.ResponseURL != "":
@@ -161,7 +179,7 @@ func decodeCustomResource(payload []byte) (Trigger, error) {
 	return Trigger{Kind: CustomResource, Source: FromCloudFormation, Resource: &ev}, nil
 }
 
-func decodeRecords(payload []byte, env envelope) (Trigger, error) {
+func (c Config) decodeRecords(payload []byte, env envelope) (Trigger, error) {
 	if len(env.Records) == 0 {
 		return Trigger{}, fmt.Errorf("%w: Records is empty", ErrUnsupported)
 	}
@@ -182,7 +200,16 @@ func decodeRecords(payload []byte, env envelope) (Trigger, error) {
 			if m.MessageId == "" {
 				return Trigger{}, fmt.Errorf("%w: SQS Records[%d] has no messageId", ErrUnsupported, i)
 			}
-			t.Targets = append(t.Targets, notificationTarget(m.MessageId, unwrapSNS(m.Body)))
+			topic, message := unwrapSNS(m.Body)
+			if c.PolicyChangeTopicARN != "" && topic == c.PolicyChangeTopicARN {
+				// The central account's Parameter Store Change of the shared
+				// policy: read it again and sweep, as a local change does.
+				// Whoever may publish there can only cause that.
+				t.Kind, t.ReloadPolicy, t.ForgetMemberships, t.Sweep = PolicyChange, true, true, true
+				t.Targets = append(t.Targets, Target{ID: m.MessageId, All: true})
+				continue
+			}
+			t.Targets = append(t.Targets, notificationTarget(m.MessageId, message))
 		}
 		return t, nil
 	case "aws:sns":
@@ -192,6 +219,11 @@ func decodeRecords(payload []byte, env envelope) (Trigger, error) {
 		}
 		t := Trigger{Kind: Notification, Source: FromSNS}
 		for _, r := range ev.Records {
+			if c.PolicyChangeTopicARN != "" && r.SNS.TopicArn == c.PolicyChangeTopicARN {
+				t.Kind, t.ReloadPolicy, t.ForgetMemberships, t.Sweep = PolicyChange, true, true, true
+				t.Targets = append(t.Targets, Target{All: true})
+				continue
+			}
 			t.Targets = append(t.Targets, notificationTarget("", r.SNS.Message))
 		}
 		return t, nil
@@ -199,17 +231,18 @@ func decodeRecords(payload []byte, env envelope) (Trigger, error) {
 	return Trigger{}, fmt.Errorf("%w: Records with eventSource %q (want aws:sqs or aws:sns)", ErrUnsupported, source)
 }
 
-// unwrapSNS returns the message of an SNS envelope delivered through SQS, or
-// the body itself under raw message delivery.
-func unwrapSNS(body string) string {
+// unwrapSNS returns the topic and message of an SNS envelope delivered
+// through SQS, or no topic and the body itself under raw message delivery.
+func unwrapSNS(body string) (topic, message string) {
 	var n struct {
-		Type    string  `json:"Type"`
-		Message *string `json:"Message"`
+		Type     string  `json:"Type"`
+		TopicArn string  `json:"TopicArn"`
+		Message  *string `json:"Message"`
 	}
 	if json.Unmarshal([]byte(body), &n) == nil && n.Type == "Notification" && n.Message != nil {
-		return *n.Message
+		return n.TopicArn, *n.Message
 	}
-	return body
+	return "", body
 }
 
 // notificationTarget reconciles the services a connection notification names,
@@ -265,7 +298,7 @@ func decodeEventBridge(payload []byte, policyParameter string) (Trigger, error) 
 			return Trigger{}, fmt.Errorf("%w: malformed Parameter Store Change detail: %v", ErrUnsupported, err)
 		}
 		t := Trigger{Kind: PolicyChange, Source: FromEventBridge}
-		if !IsPolicyParameter(d.Name, policyParameter) {
+		if !IsPolicyParameter(d.Name, ev.AccountID, ev.Region, policyParameter) {
 			t.Ignored = fmt.Sprintf("parameter %q changed; the policy is %q", d.Name, policyParameter)
 			return t, nil
 		}
@@ -317,10 +350,15 @@ func organizationChange() Trigger {
 		Targets: []Target{{All: true}}}
 }
 
-// IsPolicyParameter reports whether a change of parameter name changes the
-// policy held in policyParameter: that very parameter or, when
-// policyParameter is a path (it ends in "/"), any parameter under it.
-func IsPolicyParameter(name, policyParameter string) bool {
+// IsPolicyParameter reports whether a change of parameter name, in account
+// and region (the event's), changes the policy held in policyParameter:
+// that very parameter or, when policyParameter is a path (it ends in "/"),
+// any parameter under it. A shared policy (an ARN) changes only with its
+// own name, account and Region.
+func IsPolicyParameter(name, account, region, policyParameter string) bool {
+	if p, ok := awsid.ParseParameterARN(policyParameter); ok {
+		return name == p.Name && account == p.Account && region == p.Region
+	}
 	if awsid.IsParameterPath(policyParameter) {
 		return strings.HasPrefix(name, policyParameter)
 	}

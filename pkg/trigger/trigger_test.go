@@ -205,3 +205,66 @@ func TestAFailedAccountCreationIsIgnored(t *testing.T) {
 	assert.Equal(t, trigger.Trigger{Kind: trigger.OrganizationChange, Source: trigger.FromEventBridge,
 		Ignored: `CreateAccountResult in state "FAILED": no account joined`}, got)
 }
+
+func TestAChangeOfASharedPolicyComesFromItsOwnAccount(t *testing.T) {
+	const shared = "arn:aws:ssm:eu-west-1:999988887777:parameter/privatelink/policy"
+	tests := []struct {
+		name, param, account, region, policy string
+		want                                 bool
+	}{
+		{"the shared parameter, in its account and Region", "/privatelink/policy", "999988887777", "eu-west-1", shared, true},
+		{"the same name in the member's own account", "/privatelink/policy", "111122223333", "eu-west-1", shared, false},
+		{"the same name in another Region", "/privatelink/policy", "999988887777", "us-east-1", shared, false},
+		{"another parameter there", "/privatelink/other", "999988887777", "eu-west-1", shared, false},
+		{"a local parameter, from any event", "/privatelink/policy", "111122223333", "eu-west-1", "/privatelink/policy", true},
+		{"a part under a local path", "/privatelink/policies/team", "111122223333", "eu-west-1", "/privatelink/policies/", true},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, trigger.IsPolicyParameter(tt.param, tt.account, tt.region, tt.policy), tt.name)
+	}
+}
+
+func TestAMessageFromThePolicyChangeTopicReloadsAndSweeps(t *testing.T) {
+	const topic = "arn:aws:sns:eu-west-1:999988887777:privatelink-policy-changes"
+	change := `{"detail-type": "Parameter Store Change", "source": "aws.ssm", "account": "999988887777", "region": "eu-west-1",
+		"detail": {"name": "/privatelink/policy", "operation": "Update"}}`
+	envelope := func(topicArn, message string) string {
+		out, err := json.Marshal(map[string]string{"Type": "Notification", "TopicArn": topicArn, "Message": message})
+		require.NoError(t, err)
+		return string(out)
+	}
+	sqs := func(bodies ...string) []byte {
+		ev := events.SQSEvent{}
+		for i, b := range bodies {
+			ev.Records = append(ev.Records, events.SQSMessage{MessageId: string(rune('a' + i)), Body: b, EventSource: "aws:sqs"})
+		}
+		out, err := json.Marshal(ev)
+		require.NoError(t, err)
+		return out
+	}
+	cfg := trigger.Config{PolicyParameter: "arn:aws:ssm:eu-west-1:999988887777:parameter/privatelink/policy", PolicyChangeTopicARN: topic}
+	tests := []struct {
+		name    string
+		cfg     trigger.Config
+		payload []byte
+		want    trigger.Trigger
+	}{
+		{"from the topic: reload and sweep", cfg, sqs(envelope(topic, change)),
+			trigger.Trigger{Kind: trigger.PolicyChange, Source: trigger.FromSQS, ReloadPolicy: true, ForgetMemberships: true, Sweep: true,
+				Targets: []trigger.Target{{ID: "a", All: true}}}},
+		{"with a connection notification in the same batch", cfg, sqs(`{"ServiceId":"vpce-svc-0aaaaaaaaaaaaaaaa"}`, envelope(topic, change)),
+			trigger.Trigger{Kind: trigger.PolicyChange, Source: trigger.FromSQS, ReloadPolicy: true, ForgetMemberships: true, Sweep: true,
+				Targets: []trigger.Target{{ID: "a", Services: []string{"vpce-svc-0aaaaaaaaaaaaaaaa"}}, {ID: "b", All: true}}}},
+		{"from another topic: a wake-up, no reload", cfg, sqs(envelope("arn:aws:sns:eu-west-1:111122223333:other", change)),
+			trigger.Trigger{Kind: trigger.Notification, Source: trigger.FromSQS, Targets: []trigger.Target{{ID: "a", All: true}}}},
+		{"no topic configured: a wake-up", trigger.Config{PolicyParameter: cfg.PolicyParameter}, sqs(envelope(topic, change)),
+			trigger.Trigger{Kind: trigger.Notification, Source: trigger.FromSQS, Targets: []trigger.Target{{ID: "a", All: true}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.cfg.Decode(tt.payload)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
