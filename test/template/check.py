@@ -78,6 +78,11 @@ SCENARIOS = {
                  "PermissionsBoundary": "arn:aws-us-gov:iam::111122223333:policy/boundaries/privatelink-approver"},
     # The shortest timeout.
     "short-timeout": {"ServiceIds": "", "ServiceTag": "team=network", "FunctionTimeout": "10"},
+    # One policy for an organization: shared by the security account
+    # through AWS RAM, encrypted with its key, its changes announced.
+    "shared-policy": {"ServiceIds": "", "PolicyParameterName": "arn:aws-us-gov:ssm:us-east-1:999988887777:parameter/privatelink/policy",
+                      "PolicyKeyArn": "arn:aws-us-gov:kms:us-east-1:999988887777:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+                      "PolicyChangeTopicArn": "arn:aws-us-gov:sns:us-east-1:999988887777:privatelink-policy-changes"},
 }
 # A permissions boundary for the org reader template, and none.
 ORG_READER_BOUNDARIES = ("", "arn:aws-us-gov:iam::444455556666:policy/boundaries/org-reader")
@@ -1002,6 +1007,7 @@ def check_translated(cfn: dict, values: dict[str, str]) -> str:
         raise CheckError("without OrganizationEventsAccountId, no event bus policy")
     granted = check_least_privilege(ev, present, docs, roles[0])
     check_rule_patterns(ev, present)
+    check_shared_policy(ev, present, env)
     return (f"{len(present)} resources, {granted} grants proven least-privilege, "
             f"inline policies {size} of {MAX_INLINE_POLICIES_PER_ROLE} characters")
 
@@ -1049,6 +1055,32 @@ TAG_GUARD_SCENARIOS = {
 # character counts, white space too, so it is measured with a space after
 # each separator (CloudFormation's serialization of Content is not known).
 MAX_SCP = 5_120
+
+
+def check_shared_policy(ev: "Evaluator", present: dict, env: dict) -> None:
+    """With PolicyChangeTopicArn, the notification queue is subscribed to
+    the central topic (not raw: the function tells its messages by the
+    envelope's TopicArn), the queue takes that topic's messages, and the
+    function knows the topic; without it, none of this."""
+    topic = ev.params.get("PolicyChangeTopicArn", "")
+    subs = [r for r in present.values() if r.get("Type") == "AWS::SNS::Subscription"
+            and ev.ev(r["Properties"].get("TopicArn")) == topic and topic]
+    queue_policy = ev.ev(present["ConnectionNotificationQueuePolicy"]["Properties"]["PolicyDocument"])
+    sources = [st.get("Condition", {}).get("ArnEquals", {}).get("aws:SourceArn") for st in as_list(queue_policy.get("Statement", []))]
+    if env.get("POLICY_CHANGE_TOPIC_ARN", "") != topic:
+        raise CheckError(f"POLICY_CHANGE_TOPIC_ARN is {env.get('POLICY_CHANGE_TOPIC_ARN')!r}, expected {topic!r}")
+    if not topic:
+        if len(sources) != 1:
+            raise CheckError(f"without PolicyChangeTopicArn, the queue takes the connection topic only: {sources}")
+        return
+    if len(subs) != 1:
+        raise CheckError(f"with PolicyChangeTopicArn, one subscription to it, found {len(subs)}")
+    props = ev.ev(subs[0]["Properties"])
+    if props.get("Protocol") != "sqs" or props.get("Endpoint") != ev.getatt("ConnectionNotificationQueue", "Arn") \
+            or props.get("RawMessageDelivery") not in (False, "false"):
+        raise CheckError(f"the policy change subscription delivers enveloped messages to the notification queue: {props}")
+    if topic not in sources:
+        raise CheckError(f"the queue policy admits the policy change topic: {sources}")
 
 
 def event_matches(pattern: Any, event: Any) -> bool:
@@ -1287,7 +1319,11 @@ def check_least_privilege(ev: "Evaluator", present: dict, docs: list[tuple[str, 
     connections = {f"arn:{partition}:ec2:{region}:{account}:vpc-endpoint-connection/*"}
     name = ev.params["PolicyParameterName"]
     path = name.rstrip("/") if name.endswith("/") else None
-    param = f"arn:{partition}:ssm:{region}:{account}:parameter" + (path if path else (name if name.startswith("/") else "/" + name))
+    if name.startswith("arn:"):
+        param = name  # a shared parameter: that ARN only
+    else:
+        param = f"arn:{partition}:ssm:{region}:{account}:parameter" + (path if path else (name if name.startswith("/") else "/" + name))
+    key = ev.params.get("PolicyKeyArn") or f"arn:{partition}:kms:{region}:{account}:key/*"
     allowed = {
         "logs:CreateLogStream": logs, "logs:PutLogEvents": logs,
         "sqs:ReceiveMessage": queue, "sqs:DeleteMessage": queue, "sqs:GetQueueAttributes": queue,
@@ -1298,7 +1334,7 @@ def check_least_privilege(ev: "Evaluator", present: dict, docs: list[tuple[str, 
         "ec2:DeleteVpcEndpointConnectionNotifications": {f"arn:{partition}:ec2:{region}:{account}:vpc-endpoint-service/*"},
         "ec2:CreateTags": connections, "ec2:DeleteTags": connections,
         "ssm:GetParameter": {param + "/*" if path else param}, "ssm:GetParametersByPath": {param},
-        "kms:Decrypt": {f"arn:{partition}:kms:{region}:{account}:key/*"},
+        "kms:Decrypt": {key},
         "sns:Publish": {ev.ref("DecisionTopic")},
         "sts:AssumeRole": {ev.params.get("OrganizationRoleArn", "")},
     }
