@@ -93,6 +93,7 @@ from moto.ec2.models.vpcs import VPCBackend, VPCEndPoint
 from moto.ec2.responses import EC2Response
 from moto.organizations import utils as organizations_utils
 from moto.organizations.models import OrganizationsBackend
+from moto.ssm.models import SimpleSystemManagerBackend
 
 ALLOWED_HOST = "127.0.0.1"
 
@@ -1028,7 +1029,34 @@ def _create_account(self: OrganizationsBackend, **kwargs: Any) -> dict[str, Any]
             organizations_utils.make_random_account_id = original
 
 
+# --------------------------------------------------------------------------
+# A parameter shared through AWS RAM, read by its ARN
+# --------------------------------------------------------------------------
+
+_original_get_parameter = SimpleSystemManagerBackend.get_parameter
+
+
+def _get_parameter(self: SimpleSystemManagerBackend, name: str) -> Any:
+    """A parameter named by the ARN of another account's (or Region's)
+    parameter is that account's, as AWS RAM shares it: only an
+    Advanced-tier parameter can be shared, so only one is found."""
+    parts = name.split(":", 5)
+    if len(parts) == 6 and parts[0] == "arn" and parts[2] == "ssm" and parts[5].startswith("parameter/"):
+        region, account, rest = parts[3], parts[4], parts[5][len("parameter/"):]
+        if (account, region) != (self.account_id, self.region_name):
+            from moto.ssm.models import ssm_backends
+
+            owner = ssm_backends[account][region]
+            own_name = "/" + rest if "/" in rest else rest
+            found = _original_get_parameter(owner, own_name)
+            if found is None or getattr(found, "tier", None) != "Advanced":
+                return None
+            return found
+    return _original_get_parameter(self, name)
+
+
 def install_patches() -> None:
+    SimpleSystemManagerBackend.get_parameter = _get_parameter
     VPCBackend.create_vpc_endpoint = _create_vpc_endpoint
     OrganizationsBackend.create_account = _create_account
     # moto finds an action by looking up its snake_case name on the response
