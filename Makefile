@@ -146,6 +146,7 @@ test-acceptance: check-tools build $(RIE) ## the acceptance test's steps against
 .PHONY: test-template
 test-template: check-tools ## cfn-lint the templates (and the main one's SAM translations) and check their contracts
 	$(PYTHON) test/template/check.py template.yaml --org-reader org-reader-role.yaml
+	$(PYTHON) hack/package.py template.yaml --code-bucket-prefix example-artifacts --code-key privatelink-approver/$(VERSION)/function.zip -o $(BIN)/package-check/template.json
 	$(PYTHON) test/localaws/smoke_test.py
 
 .PHONY: demo
@@ -178,6 +179,22 @@ release: check-tools ## build dist/: approverctl per platform, the function's zi
 	@grep -q 'CodeUri: privatelink-approver-function_' $(DIST)/template.yaml || { echo "release: the template's CodeUri was not pointed at the zip"; exit 1; }
 	cd $(DIST) && sha256sum * > SHA256SUMS
 	@echo "wrote $(DIST):" && ls -l $(DIST)
+
+# The template for service-managed StackSets (which take no transform):
+# plain CloudFormation, the function's code read from the S3 bucket
+# CODE_BUCKET_PREFIX-REGION of each Region (docs/deploy.md, One policy for
+# an organization).
+CODE_KEY ?= privatelink-approver/$(VERSION)/function.zip
+
+.PHONY: package
+package: check-tools ## dist/template.json (plain CloudFormation for StackSets) and dist/function.zip, for CODE_BUCKET_PREFIX=NAME
+	@[ -n "$(CODE_BUCKET_PREFIX)" ] || { echo "make package: set CODE_BUCKET_PREFIX=NAME: the function's code is read from the bucket NAME-REGION of each Region"; exit 2; }
+	mkdir -p $(DIST)/package-build
+	GOOS=linux GOARCH=arm64 $(GO) build $(GO_LAMBDA_FLAGS) -trimpath -o $(DIST)/package-build/bootstrap ./functions/approver
+	rm -f $(DIST)/function.zip && cd $(DIST)/package-build && $(PYTHON) -m zipfile -c $(DIST)/function.zip bootstrap
+	rm -rf $(DIST)/package-build
+	$(PYTHON) hack/package.py template.yaml --code-bucket-prefix $(CODE_BUCKET_PREFIX) --code-key $(CODE_KEY) -o $(DIST)/template.json
+	@echo "upload $(DIST)/function.zip to s3://$(CODE_BUCKET_PREFIX)-REGION/$(CODE_KEY) in every Region the stack set deploys to"
 
 .PHONY: clean
 clean: ## remove build output
