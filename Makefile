@@ -145,7 +145,7 @@ test-acceptance: check-tools build $(RIE) ## the acceptance test's steps against
 
 .PHONY: test-template
 test-template: check-tools ## cfn-lint the templates (and the main one's SAM translations) and check their contracts
-	$(PYTHON) test/template/check.py template.yaml --org-reader org-reader-role.yaml
+	$(PYTHON) test/template/check.py template.yaml --org-reader org/org-reader-role.yaml --org org
 	$(PYTHON) hack/package.py template.yaml --code-bucket-prefix example-artifacts --code-key privatelink-approver/$(VERSION)/function.zip -o $(BIN)/package-check/template.json
 	$(PYTHON) test/localaws/smoke_test.py
 

@@ -158,7 +158,7 @@ var errNoEnvironment = errors.New("not a Lambda environment")
 const SessionName = "privatelink-approver"
 
 // RoleSession is how long assumed credentials last: an hour, every role's
-// MaxSessionDuration unless raised (org-reader-role.yaml keeps it).
+// MaxSessionDuration unless raised (org/org-reader-role.yaml keeps it).
 const RoleSession = time.Hour
 
 // RoleExpiryWindow is how long before they expire assumed credentials are

@@ -126,7 +126,7 @@ func run(bootstrap, ctl, rie, python string) error {
 		return err
 	}
 
-	step("The organization's management account " + management + " makes a role the function may assume (org-reader-role.yaml)")
+	step("The organization's management account " + management + " makes a role the function may assume (org/org-reader-role.yaml)")
 	org, err := moto.CreateOrganization(ctx, management)
 	if err != nil {
 		return err

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Offline checks for the privatelink-approver SAM template.
 
-Usage: python3 test/template/check.py [--keep DIR] [--org-reader org-reader-role.yaml] template.yaml
+Usage: python3 test/template/check.py [--keep DIR] [--org-reader org/org-reader-role.yaml] template.yaml
 
 1. contract  - the template keeps the documented contract (the SAM transform
                only, as the Serverless Application Repository requires, and
@@ -137,7 +137,7 @@ NO_RESOURCE_ACTIONS = {
     "ec2:DescribeVpcEndpointConnectionNotifications": "supports no resource-level permissions",
     "organizations:DescribeOrganization": "has no resource type",
     "organizations:DescribeOrganizationalUnit": "its one resource type is every OU of the organization, which it must read; read-only",
-    "organizations:ListParents": "its resource types were not verified here (README, Known limits); read-only",
+    "organizations:ListParents": "its resource types were not verified here (docs/design.md, Known limits); read-only",
 }
 SCOPED_ACTIONS = {
     "logs:CreateLogStream", "logs:PutLogEvents",
@@ -1269,6 +1269,58 @@ def check_org_reader(text: str, tpl: dict, events_dir: Path | None = None) -> st
             f"the tag guard in {len(TAG_GUARD_SCENARIOS)} parameter sets")
 
 
+# ------------------------------------------------------ organization templates
+
+
+def check_central_policy(tpl: dict) -> str:
+    """The shared policy: an Advanced-tier parameter (the only tier AWS RAM
+    shares), shared read-only with no principal outside the organization,
+    its changes announced on a topic the organization may subscribe to."""
+    res = tpl.get("Resources", {})
+    problems = []
+    param = res.get("PolicyParameter", {}).get("Properties", {})
+    if param.get("Tier") != "Advanced":
+        problems.append("the policy parameter is Advanced tier (AWS RAM shares no other)")
+    share = res.get("PolicyShare", {})
+    props = share.get("Properties", {})
+    if share.get("Type") != "AWS::RAM::ResourceShare" or props.get("AllowExternalPrincipals") is not False:
+        problems.append("a RAM share of the parameter, with no external principal")
+    if props.get("PermissionArns") != [{"Fn::Sub": "arn:${AWS::Partition}:ram::aws:permission/AWSRAMDefaultPermissionSSMParameterReadOnly"}]:
+        problems.append(f"the share is read-only: {props.get('PermissionArns')}")
+    rule = res.get("PolicyChangeRule", {}).get("Properties", {})
+    pattern = rule.get("EventPattern", {})
+    if pattern.get("detail-type") != ["Parameter Store Change"] or pattern.get("detail") != {"name": [{"Ref": "PolicyParameterName"}]}:
+        problems.append(f"the rule announces the policy parameter's changes only: {pattern}")
+    if rule.get("Targets") != [{"Id": "policy-change-topic", "Arn": {"Ref": "PolicyChangeTopic"}}]:
+        problems.append("the rule's target is the change topic")
+    outputs = tpl.get("Outputs", {})
+    for name in ("PolicyParameterArn", "PolicyChangeTopicArn", "PolicyKeyArn"):
+        if name not in outputs:
+            problems.append(f"output {name}, a member stack's parameter")
+    if problems:
+        raise CheckError("central policy:\n" + "\n".join(f"  - {p}" for p in problems))
+    return "an Advanced-tier parameter shared read-only, its changes announced"
+
+
+def check_stackset(tpl: dict, approver: dict) -> str:
+    """The stack set: service-managed, deployed automatically to new
+    accounts, passing only parameters the packaged template has."""
+    props = tpl.get("Resources", {}).get("ApproverStackSet", {}).get("Properties", {})
+    problems = []
+    if props.get("PermissionModel") != "SERVICE_MANAGED":
+        problems.append("PermissionModel SERVICE_MANAGED")
+    if props.get("AutoDeployment", {}).get("Enabled") is not True:
+        problems.append("automatic deployment to the OUs' new accounts")
+    known = set(approver.get("Parameters", {})) | {"CodeBucketPrefix", "CodeKey"}
+    passed = [p.get("ParameterKey") for p in props.get("Parameters", [])]
+    unknown = [p for p in passed if p not in known]
+    if unknown:
+        problems.append(f"parameters the packaged template does not have: {unknown}")
+    if problems:
+        raise CheckError("stack set:\n" + "\n".join(f"  - {p}" for p in problems))
+    return f"service-managed, automatic, {len(passed)} parameters passed through"
+
+
 # ----------------------------------------------------------- least privilege
 
 
@@ -1418,7 +1470,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("template", type=Path)
     parser.add_argument("--keep", type=Path, help="also write the translated templates to this directory")
-    parser.add_argument("--org-reader", type=Path, help="also check this management-account template (org-reader-role.yaml)")
+    parser.add_argument("--org-reader", type=Path, help="also check this management-account template (org/org-reader-role.yaml)")
+    parser.add_argument("--org", type=Path, help="also check the organization's templates in this directory (central-policy.yaml, stackset.yaml)")
     args = parser.parse_args()
     if not args.template.is_file():
         print(f"ERROR: {args.template}: no such file", file=sys.stderr)
@@ -1464,10 +1517,17 @@ def main() -> int:
             print(f"ERROR: {args.org_reader}: no such file", file=sys.stderr)
             return 2
         reader_text = args.org_reader.read_text(encoding="utf-8")
-        events_dir = args.org_reader.resolve().parent / "events"
+        events_dir = args.template.resolve().parent / "events"
         step(f"contract {args.org_reader}",
              lambda: check_org_reader(reader_text, deps["yaml_parse"](reader_text), events_dir))
         step(f"cfn-lint {args.org_reader}", lambda: run_cfn_lint(deps, args.org_reader))
+
+    if args.org:
+        central, stackset = args.org / "central-policy.yaml", args.org / "stackset.yaml"
+        step(f"contract {central}", lambda: check_central_policy(deps["yaml_parse"](central.read_text(encoding="utf-8"))))
+        step(f"cfn-lint {central}", lambda: run_cfn_lint(deps, central))
+        step(f"contract {stackset}", lambda: check_stackset(deps["yaml_parse"](stackset.read_text(encoding="utf-8")), tpl))
+        step(f"cfn-lint {stackset}", lambda: run_cfn_lint(deps, stackset))
 
     with tempfile.TemporaryDirectory(prefix="template-check-") as tmp:
         outdir = args.keep or Path(tmp)
