@@ -77,12 +77,14 @@ SCENARIOS = {
     "boundary": {"ServiceIds": "vpce-svc-0123456789abcdef0", "FunctionTimeout": "900",
                  "PermissionsBoundary": "arn:aws-us-gov:iam::111122223333:policy/boundaries/privatelink-approver"},
     # The shortest timeout.
-    "short-timeout": {"ServiceIds": "", "ServiceTag": "team=network", "FunctionTimeout": "10"},
+    "short-timeout": {"ServiceIds": "", "ServiceTag": "team=network", "FunctionTimeout": "10", "DecisionEvents": "false"},
     # One policy for an organization: shared by the security account
     # through AWS RAM, encrypted with its key, its changes announced.
     "shared-policy": {"ServiceIds": "", "PolicyParameterName": "arn:aws-us-gov:ssm:us-east-1:999988887777:parameter/privatelink/policy",
                       "PolicyKeyArn": "arn:aws-us-gov:kms:us-east-1:999988887777:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-                      "PolicyChangeTopicArn": "arn:aws-us-gov:sns:us-east-1:999988887777:privatelink-policy-changes"},
+                      "PolicyChangeTopicArn": "arn:aws-us-gov:sns:us-east-1:999988887777:privatelink-policy-changes",
+                      "CentralEventBusArn": "arn:aws-us-gov:events:us-east-1:999988887777:event-bus/privatelink-decisions",
+                      "PermissionsBoundary": "arn:aws-us-gov:iam::111122223333:policy/boundaries/privatelink-approver"},
 }
 # A permissions boundary for the org reader template, and none.
 ORG_READER_BOUNDARIES = ("", "arn:aws-us-gov:iam::444455556666:policy/boundaries/org-reader")
@@ -140,7 +142,7 @@ NO_RESOURCE_ACTIONS = {
     "organizations:ListParents": "its resource types were not verified here (docs/design.md, Known limits); read-only",
 }
 SCOPED_ACTIONS = {
-    "logs:CreateLogStream", "logs:PutLogEvents",
+    "logs:CreateLogStream", "logs:PutLogEvents", "events:PutEvents",
     "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
     "ec2:AcceptVpcEndpointConnections", "ec2:RejectVpcEndpointConnections", "ec2:CreateVpcEndpointConnectionNotification",
     # On the notification's endpoint service (resource types vpc-endpoint
@@ -900,7 +902,9 @@ def check_translated(cfn: dict, values: dict[str, str]) -> str:
     if visibility < 6 * timeout:
         raise CheckError(f"the queue's VisibilityTimeout {visibility} is under 6 x the function's Timeout {timeout}")
 
-    roles = [k for k, r in present.items() if r.get("Type") == "AWS::IAM::Role"]
+    # The function's role; DecisionForwardRole (EventBridge's, with
+    # CentralEventBusArn) is checked with the least privilege below.
+    roles = [k for k, r in present.items() if r.get("Type") == "AWS::IAM::Role" and k != "DecisionForwardRole"]
     if len(roles) != 1:
         raise CheckError(f"expected one function role, found {roles}")
     docs = attached_policies(ev, present, roles[0])
@@ -1360,8 +1364,18 @@ def check_least_privilege(ev: "Evaluator", present: dict, docs: list[tuple[str, 
     if props.get("ManagedPolicyArns"):
         raise CheckError(f"the function's role has managed policies: {props.get('ManagedPolicyArns')}")
     others = [k for k, r in present.items() if r.get("Type") == "AWS::IAM::Role" and k != role]
-    if others:
-        raise CheckError(f"roles other than the function's: {others}")
+    forwards = ev.params.get("DecisionEvents", "true") == "true" and ev.params.get("CentralEventBusArn", "")
+    if others != (["DecisionForwardRole"] if forwards else []):
+        raise CheckError(f"roles other than the function's (and, with CentralEventBusArn, DecisionForwardRole): {others}")
+    if forwards:
+        fwd = ev.ev(present["DecisionForwardRole"]["Properties"])
+        trust = fwd["AssumeRolePolicyDocument"]["Statement"]
+        if trust != [{"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sts:AssumeRole",
+                      "Condition": {"StringEquals": {"aws:SourceAccount": PSEUDO["AWS::AccountId"]}}}]:
+            raise CheckError(f"DecisionForwardRole trusts EventBridge of this account only: {trust}")
+        grants = [st for p in fwd.get("Policies", []) for st in as_list(p["PolicyDocument"]["Statement"])]
+        if grants != [{"Effect": "Allow", "Action": "events:PutEvents", "Resource": forwards}] or fwd.get("ManagedPolicyArns"):
+            raise CheckError(f"DecisionForwardRole may only put events on the central bus: {grants}")
     partition, region, account = PSEUDO["AWS::Partition"], PSEUDO["AWS::Region"], PSEUDO["AWS::AccountId"]
     group = ev.ref("ApproverFunctionLogGroup")
     logs = {f"arn:{partition}:logs:{region}:{account}:log-group:{group}:*"}
@@ -1389,6 +1403,7 @@ def check_least_privilege(ev: "Evaluator", present: dict, docs: list[tuple[str, 
         "kms:Decrypt": {key},
         "sns:Publish": {ev.ref("DecisionTopic")},
         "sts:AssumeRole": {ev.params.get("OrganizationRoleArn", "")},
+        "events:PutEvents": {f"arn:{partition}:events:{region}:{account}:event-bus/default"},
     }
     tag_keys = {"ForAllValues:StringLike": {"aws:TagKeys": "privatelink-approver:*"}, "Null": {"aws:TagKeys": "false"}}
     # Under a path, the parameters below it: the path's ARN with its "/".
@@ -1396,6 +1411,7 @@ def check_least_privilege(ev: "Evaluator", present: dict, docs: list[tuple[str, 
     must_carry = {
         "ec2:CreateTags": tag_keys,
         "ec2:DeleteTags": tag_keys,
+        "events:PutEvents": {"StringEquals": {"events:source": "privatelink-approver"}},
         "kms:Decrypt": {"StringEquals": {"kms:ViaService": f"ssm.{region}.amazonaws.com"},
                         "StringLike": {"kms:EncryptionContext:PARAMETER_ARN": parameter_arn}},
     }
@@ -1405,6 +1421,7 @@ def check_least_privilege(ev: "Evaluator", present: dict, docs: list[tuple[str, 
                 "ec2:AcceptVpcEndpointConnections", "ec2:RejectVpcEndpointConnections", "ec2:CreateTags", "ec2:DeleteTags",
                 "ssm:GetParameter", "kms:Decrypt", "sns:Publish", REGISTER, LIST_NOTIFICATIONS, REMOVE_NOTIFICATIONS}
     required |= {"ssm:GetParametersByPath"} if path else set()
+    required |= {"events:PutEvents"} if ev.params.get("DecisionEvents", "true") == "true" else set()
     required |= {"sts:AssumeRole"} if ev.params.get("OrganizationRoleArn") else set(ORG_READ_ACTIONS)
     granted = set()
     checked = 0
@@ -1458,6 +1475,8 @@ def check_rule_patterns(ev: "Evaluator", present: dict) -> None:
          "detail": {"eventSource": ["organizations.amazonaws.com"], "eventName": ["CreateAccountResult"]},
          "account": [ev.params.get("OrganizationEventsAccountId") or account]},
     ]
+    if ev.params.get("DecisionEvents", "true") == "true" and ev.params.get("CentralEventBusArn", ""):
+        want.append({"source": ["privatelink-approver"], "detail-type": ["PrivateLink Connection Decision"], "account": [account]})
     key = lambda p: json.dumps(p, sort_keys=True)
     if sorted(map(key, patterns)) != sorted(map(key, want)):
         raise CheckError(f"the event patterns are {sorted(map(key, patterns))}, expected exactly {sorted(map(key, want))}")
