@@ -77,13 +77,17 @@ SCENARIOS = {
     "boundary": {"ServiceIds": "vpce-svc-0123456789abcdef0", "FunctionTimeout": "900",
                  "PermissionsBoundary": "arn:aws-us-gov:iam::111122223333:policy/boundaries/privatelink-approver"},
     # The shortest timeout.
-    "short-timeout": {"ServiceIds": "", "ServiceTag": "team=network", "FunctionTimeout": "10", "DecisionEvents": "false"},
+    "short-timeout": {"ServiceIds": "", "ServiceTag": "team=network", "FunctionTimeout": "10", "DecisionEvents": "false",
+                      # Not the primary Region: no fleet reader role here.
+                      "FleetReaderPrincipalArn": "arn:aws-us-gov:iam::999988887777:role/security/privatelink-fleet"},
     # One policy for an organization: shared by the security account
     # through AWS RAM, encrypted with its key, its changes announced.
     "shared-policy": {"ServiceIds": "", "PolicyParameterName": "arn:aws-us-gov:ssm:us-east-1:999988887777:parameter/privatelink/policy",
                       "PolicyKeyArn": "arn:aws-us-gov:kms:us-east-1:999988887777:key/1234abcd-12ab-34cd-56ef-1234567890ab",
                       "PolicyChangeTopicArn": "arn:aws-us-gov:sns:us-east-1:999988887777:privatelink-policy-changes",
                       "CentralEventBusArn": "arn:aws-us-gov:events:us-east-1:999988887777:event-bus/privatelink-decisions",
+                      "FleetReaderPrincipalArn": "arn:aws-us-gov:iam::999988887777:role/security/privatelink-fleet",
+                      "PrimaryRegion": "ap-southeast-2",
                       "PermissionsBoundary": "arn:aws-us-gov:iam::111122223333:policy/boundaries/privatelink-approver"},
 }
 # A permissions boundary for the org reader template, and none.
@@ -904,7 +908,7 @@ def check_translated(cfn: dict, values: dict[str, str]) -> str:
 
     # The function's role; DecisionForwardRole (EventBridge's, with
     # CentralEventBusArn) is checked with the least privilege below.
-    roles = [k for k, r in present.items() if r.get("Type") == "AWS::IAM::Role" and k != "DecisionForwardRole"]
+    roles = [k for k, r in present.items() if r.get("Type") == "AWS::IAM::Role" and k not in ("DecisionForwardRole", "FleetReaderRole")]
     if len(roles) != 1:
         raise CheckError(f"expected one function role, found {roles}")
     docs = attached_policies(ev, present, roles[0])
@@ -1365,8 +1369,20 @@ def check_least_privilege(ev: "Evaluator", present: dict, docs: list[tuple[str, 
         raise CheckError(f"the function's role has managed policies: {props.get('ManagedPolicyArns')}")
     others = [k for k, r in present.items() if r.get("Type") == "AWS::IAM::Role" and k != role]
     forwards = ev.params.get("DecisionEvents", "true") == "true" and ev.params.get("CentralEventBusArn", "")
-    if others != (["DecisionForwardRole"] if forwards else []):
-        raise CheckError(f"roles other than the function's (and, with CentralEventBusArn, DecisionForwardRole): {others}")
+    reader = ev.params.get("FleetReaderPrincipalArn", "") if ev.params.get("PrimaryRegion", "us-east-1") == PSEUDO["AWS::Region"] else ""
+    if sorted(others) != sorted((["DecisionForwardRole"] if forwards else []) + (["FleetReaderRole"] if reader else [])):
+        raise CheckError(f"roles other than the function's (DecisionForwardRole with CentralEventBusArn, "
+                         f"FleetReaderRole with FleetReaderPrincipalArn in PrimaryRegion): {others}")
+    if reader:
+        fr = ev.ev(present["FleetReaderRole"]["Properties"])
+        trust = fr["AssumeRolePolicyDocument"]["Statement"]
+        if trust != [{"Effect": "Allow", "Principal": {"AWS": reader}, "Action": "sts:AssumeRole"}]:
+            raise CheckError(f"FleetReaderRole trusts FleetReaderPrincipalArn only: {trust}")
+        read_only = {"ec2:DescribeVpcEndpointConnections", "ec2:DescribeVpcEndpointServiceConfigurations",
+                     "ec2:DescribeVpcEndpointServicePermissions", "ssm:GetParameter", "ssm:GetParametersByPath", "kms:Decrypt"}
+        acts = {a for p in fr.get("Policies", []) for st in as_list(p["PolicyDocument"]["Statement"]) for a in as_list(st["Action"])}
+        if not acts <= read_only or fr.get("ManagedPolicyArns"):
+            raise CheckError(f"FleetReaderRole may only read: {sorted(acts - read_only)}")
     if forwards:
         fwd = ev.ev(present["DecisionForwardRole"]["Properties"])
         trust = fwd["AssumeRolePolicyDocument"]["Statement"]
