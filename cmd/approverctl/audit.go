@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -52,26 +53,33 @@ on an error (no policy); 0 when all is clean.`,
 			if err != nil {
 				return err
 			}
-			au, err := c.approver(sc, true).Audit(cmd.Context(), vpcendpoints.New(c.ec2))
+			o, err := auditIn(cmd.Context(), c, sc)
 			if err != nil {
 				return err
 			}
-			if err := a.show(auditView(au)); err != nil {
-				return err
-			}
-			switch {
-			case au.Findings() > 0:
-				return errFindings
-			case !au.Complete():
-				err := errors.New("the audit is not complete: " + strings.Join(incomplete(au), ", "))
-				fmt.Fprintln(a.stderr, "approverctl:", err)
-				return reportedError{err}
-			}
-			return nil
+			return a.conclude(o)
 		},
 	}
 	flags.bind(cmd)
 	return cmd
+}
+
+// auditIn audits the endpoint services of c's account and Region: the work
+// of audit in one account and Region. Its status is errFindings when there
+// is something to fix, else what could not be checked.
+func auditIn(ctx context.Context, c *clients, sc scope) (outcome, error) {
+	au, err := c.approver(sc, true).Audit(ctx, vpcendpoints.New(c.ec2))
+	if err != nil {
+		return outcome{}, err
+	}
+	o := outcome{view: auditView(au)}
+	switch {
+	case au.Findings() > 0:
+		o.status = errFindings
+	case !au.Complete():
+		o.status = errors.New("the audit is not complete: " + strings.Join(incomplete(au), ", "))
+	}
+	return o, nil
 }
 
 // auditJSON is audit's --output json: approver.Audit's fields, and what

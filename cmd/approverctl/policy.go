@@ -421,31 +421,27 @@ type invalidProposal struct{ err error }
 func (e *invalidProposal) Error() string { return e.err.Error() }
 func (e *invalidProposal) Unwrap() error { return e.err }
 
-// proposal reads what is stored at parameter, and refuses FILE (text),
-// printing why, when it makes the stored policy invalid as part, or the
-// root would refuse or ignore it. suffix ends the refusal's headline. The
-// file alone was checked before (checkFile).
-func (a *app) proposal(ctx context.Context, file string, text []byte, parameter, part, suffix string) (*clients, *proposal, error) {
-	c, err := a.aws(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
+// proposal reads what is stored at parameter with c, and refuses FILE
+// (text), printing why, when it makes the stored policy invalid as part, or
+// the root would refuse or ignore it. suffix ends the refusal's headline.
+// The file alone was checked before (checkFile).
+func (a *app) proposal(ctx context.Context, c *clients, file string, text []byte, parameter, part, suffix string) (*proposal, error) {
 	pr, err := propose(ctx, c, parameter, part, text)
 	var invalid *invalidProposal
 	if errors.As(err, &invalid) {
-		return nil, nil, a.refuse(fmt.Sprintf("%s as %s makes the policy under %s invalid%s:", file, part, parameter, suffix), invalid.err)
+		return nil, a.refuse(fmt.Sprintf("%s as %s makes the policy under %s invalid%s:", file, part, parameter, suffix), invalid.err)
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if issue, ok := pr.refusedPart(); ok {
 		fmt.Fprintf(a.stderr, "%s as %s would be %s by the root part %s%s:\n", file, part, issue.Status, policystore.RootOf(parameter), suffix)
 		for _, p := range issue.Problems {
 			fmt.Fprintf(a.stderr, "  %s\n", p)
 		}
-		return nil, nil, reportedError{fmt.Errorf("%s would be %s", part, issue.Status)}
+		return nil, reportedError{fmt.Errorf("%s would be %s", part, issue.Status)}
 	}
-	return c, pr, nil
+	return pr, nil
 }
 
 // refusedPart is the proposed part's issue when the root would refuse or
@@ -549,56 +545,95 @@ Exit status, as terraform plan -detailed-exitcode: 0 nothing would change,
 			if err != nil {
 				return err
 			}
-			text, err := a.readPolicyFile(args[0])
+			in, err := a.planInput(sc, args[0], part)
 			if err != nil {
 				return err
 			}
-			switch {
-			case awsid.IsParameterPath(sc.parameter) && part == "":
-				return fmt.Errorf("%s is a path: give --part NAME, the parameter under it that %s replaces", sc.parameter, args[0])
-			case awsid.IsParameterPath(sc.parameter):
-				if part, err = partName(sc.parameter, part); err != nil {
-					return err
-				}
-			case part != "":
-				return fmt.Errorf("--part: %s is one parameter, not a path", sc.parameter)
-			default:
-				if err := a.checkFile(args[0], text, sc.parameter, false, ""); err != nil {
-					return err
-				}
-				// A parameter under a path with a root part is a part of
-				// that path's policy, whatever POLICY_PARAMETER says.
-				c, err := a.aws(cmd.Context())
-				if err != nil {
-					return err
-				}
-				if sc.parameter, part, _, err = a.policyOf(cmd.Context(), c, sc.parameter); err != nil {
-					return err
-				}
-			}
-			if err := a.checkFile(args[0], text, part, false, ""); err != nil {
-				return err
-			}
-			c, pr, err := a.proposal(cmd.Context(), args[0], text, sc.parameter, part, "")
+			c, err := a.aws(cmd.Context())
 			if err != nil {
 				return err
 			}
-			plan, err := c.approver(sc, true).PlanPolicy(cmd.Context(), pr.current, pr.proposed)
+			o, err := a.planIn(cmd.Context(), c, in)
 			if err != nil {
 				return err
 			}
-			if err := a.show(planView(args[0], pr, plan)); err != nil {
-				return err
-			}
-			if plan.Changed() {
-				return errChanges
-			}
-			return nil
+			return a.conclude(o)
 		},
 	}
 	flags.bind(cmd)
 	cmd.Flags().StringVar(&part, "part", "", "with a path: the parameter under it that FILE replaces")
 	return cmd
+}
+
+// planRequest is what policy plan plans, its arguments checked: FILE
+// against the policy stored at sc.parameter.
+type planRequest struct {
+	file string
+	text []byte
+	sc   scope
+	// part is the parameter under the path sc.parameter that FILE
+	// replaces, "" when sc.parameter is one parameter.
+	part string
+}
+
+// planInput reads FILE and checks it with --part, as far as it can be
+// without AWS: a path needs --part, one parameter none, and FILE must be a
+// valid policy alone (a part as a part).
+func (a *app) planInput(sc scope, file, part string) (planRequest, error) {
+	text, err := a.readPolicyFile(file)
+	if err != nil {
+		return planRequest{}, err
+	}
+	switch {
+	case awsid.IsParameterPath(sc.parameter) && part == "":
+		return planRequest{}, fmt.Errorf("%s is a path: give --part NAME, the parameter under it that %s replaces", sc.parameter, file)
+	case awsid.IsParameterPath(sc.parameter):
+		if part, err = partName(sc.parameter, part); err != nil {
+			return planRequest{}, err
+		}
+		if err := a.checkFile(file, text, part, false, ""); err != nil {
+			return planRequest{}, err
+		}
+	case part != "":
+		return planRequest{}, fmt.Errorf("--part: %s is one parameter, not a path", sc.parameter)
+	default:
+		if err := a.checkFile(file, text, sc.parameter, false, ""); err != nil {
+			return planRequest{}, err
+		}
+	}
+	return planRequest{file: file, text: text, sc: sc, part: part}, nil
+}
+
+// planIn plans in.file against the policy stored in c's account and
+// Region, for its live connections: the work of policy plan in one account
+// and Region. Its status is errChanges when something would change.
+func (a *app) planIn(ctx context.Context, c *clients, in planRequest) (outcome, error) {
+	sc, part := in.sc, in.part
+	// A parameter under a path with a root part is a part of that path's
+	// policy, whatever POLICY_PARAMETER says. A parameter named by its ARN
+	// is shared from another account, where a path policy cannot be.
+	if !awsid.IsParameterPath(sc.parameter) && !awsid.IsParameterARN(sc.parameter) {
+		var err error
+		if sc.parameter, part, _, err = a.policyOf(ctx, c, sc.parameter); err != nil {
+			return outcome{}, err
+		}
+		if err := a.checkFile(in.file, in.text, part, false, ""); err != nil {
+			return outcome{}, err
+		}
+	}
+	pr, err := a.proposal(ctx, c, in.file, in.text, sc.parameter, part, "")
+	if err != nil {
+		return outcome{}, err
+	}
+	plan, err := c.approver(sc, true).PlanPolicy(ctx, pr.current, pr.proposed)
+	if err != nil {
+		return outcome{}, err
+	}
+	o := outcome{view: planView(in.file, pr, plan)}
+	if plan.Changed() {
+		o.status = errChanges
+	}
+	return o, nil
 }
 
 // refuse prints why a policy is refused and returns the exit-1 error.
@@ -795,12 +830,12 @@ parameter's change event.`,
 			}
 			for _, other := range paths {
 				if other != sc.parameter {
-					if _, _, err := a.proposal(cmd.Context(), args[0], text, other, parameter, nothingWritten); err != nil {
+					if _, err := a.proposal(cmd.Context(), c, args[0], text, other, parameter, nothingWritten); err != nil {
 						return err
 					}
 				}
 			}
-			c, pr, err := a.proposal(cmd.Context(), args[0], text, sc.parameter, part, nothingWritten)
+			pr, err := a.proposal(cmd.Context(), c, args[0], text, sc.parameter, part, nothingWritten)
 			if err != nil {
 				return err
 			}

@@ -70,6 +70,9 @@ type clients struct {
 	// stopped, when set, stops the approver's Accept and Reject calls
 	// (an interrupt); nil never stops them.
 	stopped *atomic.Bool
+	// assume returns, for a role ARN, the clients acting as that role in
+	// each Region (the fleet commands); nil when there is none.
+	assume func(role string) assumedClients
 }
 
 // app holds what the commands share.
@@ -139,7 +142,7 @@ ORGANIZATION_ROLE_ARN names the role assumed for AWS Organizations.`,
 	policyCmd := &cobra.Command{Use: "policy", Short: "Validate, explain, plan and push a policy file"}
 	policyCmd.AddCommand(a.validateCmd(), a.explainCmd(), a.planCmd(), a.pushCmd())
 	root.AddCommand(policyCmd, a.pendingCmd(), a.sweepCmd(), a.decideCmd(policy.Accept), a.decideCmd(policy.Reject), a.orgCmd(), a.auditCmd(),
-		a.versionCmd())
+		a.fleetCmd(), a.versionCmd())
 	return root
 }
 
@@ -192,7 +195,8 @@ func newClients(cfg aws.Config) *clients {
 				return organizations.NewFromConfig(awsconfig.AssumeRole(cfg, role))
 			}
 			return organizations.NewFromConfig(cfg)
-		}}
+		},
+		assume: func(role string) assumedClients { return assumeRole(cfg, role) }}
 }
 
 // memberships looks accounts up as the function does, acting as role, and
@@ -321,20 +325,6 @@ func (a *app) scope(f scopeFlags) (scope, error) {
 		return scope{}, err
 	}
 	return scope{parameter: parameter, services: ids, tag: tag, role: role}, nil
-}
-
-// reconcile runs the function's reconcile with the caller's credentials,
-// on the scope the flags give.
-func (a *app) reconcile(ctx context.Context, f scopeFlags, dryRun bool, req approver.Request) (*approver.Report, error) {
-	sc, err := a.scope(f)
-	if err != nil {
-		return nil, err
-	}
-	c, err := a.aws(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return c.approver(sc, dryRun).Reconcile(ctx, req)
 }
 
 // approver builds the function's approver with the caller's credentials.
