@@ -93,6 +93,7 @@ from moto.ec2.models.vpcs import VPCBackend, VPCEndPoint
 from moto.ec2.responses import EC2Response
 from moto.organizations import utils as organizations_utils
 from moto.organizations.models import OrganizationsBackend
+from moto.sns.models import Subscription as SNSSubscription
 from moto.ssm.models import SimpleSystemManagerBackend
 
 ALLOWED_HOST = "127.0.0.1"
@@ -1055,7 +1056,33 @@ def _get_parameter(self: SimpleSystemManagerBackend, name: str) -> Any:
     return _original_get_parameter(self, name)
 
 
+# --------------------------------------------------------------------------
+# SNS delivery to another account's queue
+# --------------------------------------------------------------------------
+
+_original_sns_publish = SNSSubscription.publish
+_sns_publish_lock = threading.Lock()
+
+
+def _sns_publish(self: SNSSubscription, *args: Any, **kwargs: Any) -> None:
+    """moto delivers a topic's messages to queues of the topic's account
+    only; AWS delivers to a subscribed queue of any account (whose policy
+    admits the topic), as the central policy's change topic needs."""
+    if self.protocol == "sqs":
+        queue_account = self.endpoint.split(":")[4]
+        if queue_account and queue_account != self.account_id:
+            with _sns_publish_lock:
+                saved = self.account_id
+                self.account_id = queue_account
+                try:
+                    return _original_sns_publish(self, *args, **kwargs)
+                finally:
+                    self.account_id = saved
+    return _original_sns_publish(self, *args, **kwargs)
+
+
 def install_patches() -> None:
+    SNSSubscription.publish = _sns_publish
     SimpleSystemManagerBackend.get_parameter = _get_parameter
     VPCBackend.create_vpc_endpoint = _create_vpc_endpoint
     OrganizationsBackend.create_account = _create_account
