@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -18,6 +19,7 @@ import (
 	"github.com/privatelink-approver/privatelink-approver/pkg/announce"
 	"github.com/privatelink-approver/privatelink-approver/pkg/approver"
 	"github.com/privatelink-approver/privatelink-approver/pkg/awsconfig"
+	"github.com/privatelink-approver/privatelink-approver/pkg/decisionevents"
 	"github.com/privatelink-approver/privatelink-approver/pkg/invocation"
 	"github.com/privatelink-approver/privatelink-approver/pkg/membership"
 	"github.com/privatelink-approver/privatelink-approver/pkg/policystore"
@@ -73,7 +75,7 @@ func run(log *slog.Logger) error {
 		SweepPeriod: s.SweepPeriod,
 		Region:      cfg.Region,
 	}, log)
-	lambda.Start(invocation.New(a, s.PolicyParameter, invocation.Options{
+	opts := invocation.Options{
 		Logger:        log,
 		Metrics:       os.Stdout,
 		Announcer:     announcer,
@@ -83,7 +85,11 @@ func run(log *slog.Logger) error {
 		// IAM applies the removal of the permission to register within
 		// seconds: look again after that.
 		CleanupRecheck: 15 * time.Second,
-	}).Handle)
+	}
+	if s.DecisionEvents {
+		opts.DecisionEvents = decisionevents.New(eventbridge.NewFromConfig(cfg), log)
+	}
+	lambda.Start(invocation.New(a, s.PolicyParameter, opts).Handle)
 	return nil
 }
 

@@ -39,6 +39,12 @@ type Unregisterer interface {
 	Unregister(ctx context.Context, topic string) (int, error)
 }
 
+// Publisher puts applied decisions on an event bus and returns how many it
+// could not put; *decisionevents.Publisher is one.
+type Publisher interface {
+	Publish(ctx context.Context, decisions []approver.Outcome) int
+}
+
 // Options are the handler's optional collaborators.
 type Options struct {
 	// Notifications serves the stack's ConnectionNotificationCleanup
@@ -59,6 +65,11 @@ type Options struct {
 	Metrics io.Writer
 	// Announcer tells people about decisions; nil announces nothing.
 	Announcer *announce.Announcer
+	// DecisionEvents puts the applied decisions on EventBridge, after the
+	// announcer (so that they carry its stamps); nil puts none. Its
+	// failures are counted in metric DecisionEventFailures, never in the
+	// answer.
+	DecisionEvents Publisher
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -146,7 +157,12 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (any, err
 		// Marking announced requests may have failed: count it too.
 		report.Counts = approver.Count(report.Decisions)
 	}
-	h.writeMetrics(func(w io.Writer) error { return metrics.WriteReport(w, report, h.opts.Now()) })
+	var more []metrics.Total
+	if h.opts.DecisionEvents != nil {
+		failures := h.opts.DecisionEvents.Publish(ctx, report.Decisions)
+		more = append(more, metrics.Total{Name: metrics.DecisionEventFailures, Value: failures})
+	}
+	h.writeMetrics(func(w io.Writer) error { return metrics.WriteReport(w, report, h.opts.Now(), more...) })
 	h.log.InfoContext(ctx, "summary", "trigger", report.Trigger, "services", report.Services,
 		"accepted", report.Accepted, "rejected", report.Rejected, "revoked", report.Revoked, "manual", report.Manual,
 		"held", report.Held, "rejectionsHeld", report.RejectionsHeld, "revocationsHeld", report.RevocationsHeld, "partHeld", report.PartHeld,

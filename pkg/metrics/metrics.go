@@ -75,7 +75,20 @@ const (
 	// AcceptanceRequired is false: EC2 accepts every allowed principal
 	// there without the approver.
 	ServicesNotRequiringAcceptance = "ServicesNotRequiringAcceptance"
+	// DecisionEventFailures: with DECISION_EVENTS, applied decisions whose
+	// event could not be put on the default EventBridge bus in one
+	// invocation (a failed call, an entry EventBridge failed, or one too
+	// large). The decisions stand; their log lines are the record.
+	DecisionEventFailures = "DecisionEventFailures"
 )
+
+// Total is a count of an invocation that its report does not hold, such as
+// DecisionEventFailures: WriteReport writes it in the line without
+// dimension.
+type Total struct {
+	Name  string
+	Value int
+}
 
 // DimensionServiceID is the dimension of the per-service metrics.
 const DimensionServiceID = "ServiceId"
@@ -132,11 +145,12 @@ func (c serviceCounts) zero() bool {
 // (OldestPendingSeconds, 0 when none), RevocationsHeld, RejectionsHeld,
 // StampFailures, NotReached, MembershipErrors, PolicyPartsRefused,
 // RegionUnknown, UnknownServiceIds, on sweeps ServicesNotRequiringAcceptance
-// and, on sweeps that register them, NotificationFailures. Then
+// and, on sweeps that register them, NotificationFailures, and the totals
+// more adds (DecisionEventFailures when decision events are on). Then
 // one line with dimension ServiceId for each service with a count that is
 // not zero, so that the number of metrics follows the activity, not the
 // fleet.
-func WriteReport(w io.Writer, report *approver.Report, now time.Time) error {
+func WriteReport(w io.Writer, report *approver.Report, now time.Time, more ...Total) error {
 	bySvc := map[string]*serviceCounts{}
 	var order []string
 	add := func(svc string) *serviceCounts {
@@ -188,6 +202,10 @@ func WriteReport(w io.Writer, report *approver.Report, now time.Time) error {
 	if n := report.Notifications; n != nil {
 		totals[NotificationFailures] = n.Failed
 		totalDefs = append(totalDefs, metricDef{NotificationFailures, "Count"})
+	}
+	for _, t := range more {
+		totals[t.Name] = t.Value
+		totalDefs = append(totalDefs, metricDef{t.Name, "Count"})
 	}
 	if err := writeLine(w, line(now, []string{}, totals, totalDefs)); err != nil {
 		return err

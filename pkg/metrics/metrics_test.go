@@ -109,3 +109,39 @@ func TestWritePolicyError(t *testing.T) {
 	assert.EqualValues(t, 1, got[0]["PolicyErrors"])
 	assert.NotContains(t, got[0], "ServiceId")
 }
+
+func TestWriteReportAddsTotals(t *testing.T) {
+	report := &approver.Report{
+		Services:  []string{"vpce-svc-0aaaaaaaaaaaaaaaa"},
+		Decisions: []approver.Outcome{{ServiceID: "vpce-svc-0aaaaaaaaaaaaaaaa", Action: "accept", Result: approver.ResultAccepted}},
+	}
+	tests := []struct {
+		name string
+		more []metrics.Total
+		want map[string]any // DecisionEventFailures in the totals; nil: absent
+	}{
+		{"none: the metric is not written", nil, nil},
+		{"zero is written", []metrics.Total{{Name: metrics.DecisionEventFailures, Value: 0}}, map[string]any{"DecisionEventFailures": 0.0}},
+		{"failures", []metrics.Total{{Name: metrics.DecisionEventFailures, Value: 3}}, map[string]any{"DecisionEventFailures": 3.0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			require.NoError(t, metrics.WriteReport(&out, report, now, tt.more...))
+			got := lines(t, out.String())
+			require.Len(t, got, 2, "the totals and the one service")
+			var names []string
+			for _, m := range directive(t, got[0])["Metrics"].([]any) {
+				names = append(names, m.(map[string]any)["Name"].(string))
+			}
+			if tt.want == nil {
+				assert.NotContains(t, got[0], metrics.DecisionEventFailures)
+				assert.NotContains(t, names, metrics.DecisionEventFailures)
+			} else {
+				assert.Equal(t, tt.want[metrics.DecisionEventFailures], got[0][metrics.DecisionEventFailures])
+				assert.Contains(t, names, metrics.DecisionEventFailures)
+			}
+			assert.NotContains(t, got[1], metrics.DecisionEventFailures, "a total, not per service")
+		})
+	}
+}

@@ -31,6 +31,12 @@ const (
 	// A message from it, delivered through the stack's queue, reads the
 	// policy again and sweeps, as a local Parameter Store Change does.
 	EnvPolicyChangeTopicARN = "POLICY_CHANGE_TOPIC_ARN"
+	// EnvDecisionEvents (default `true`): `true` puts each applied decision
+	// (accepted, rejected, revoked) on the account's default EventBridge
+	// bus: source `privatelink-approver`, detail-type `PrivateLink
+	// Connection Decision`, the decision line as detail. `false` puts none.
+	// `true` or `false`, in any case.
+	EnvDecisionEvents = "DECISION_EVENTS"
 	// EnvServiceIDs (default empty): comma-separated endpoint service IDs
 	// to manage. Spaces around IDs, empty members and duplicates are
 	// ignored. Takes precedence over SERVICE_TAG.
@@ -151,6 +157,9 @@ type Settings struct {
 	// PolicyChangeTopicARN is the central topic announcing changes of a
 	// shared policy; empty when there is none.
 	PolicyChangeTopicARN string
+	// DecisionEvents puts each applied decision on the default EventBridge
+	// bus.
+	DecisionEvents bool
 	// PublishAll announces every decision, not only manual ones.
 	PublishAll bool
 	// SweepPeriod is the time between scheduled sweeps.
@@ -219,6 +228,9 @@ func FromEnv(getenv func(string) string) (Settings, error) {
 	if s.PublishAll, err2 = boolean(getenv, EnvPublishAll); err2 != nil {
 		problems = append(problems, err2)
 	}
+	if s.DecisionEvents, err2 = booleanOr(getenv, EnvDecisionEvents, true); err2 != nil {
+		problems = append(problems, err2)
+	}
 	for _, topic := range []struct {
 		name  string
 		value *string
@@ -269,8 +281,15 @@ func FromEnv(getenv func(string) string) (Settings, error) {
 
 // boolean reads an optional true/false variable, in any case.
 func boolean(getenv func(string) string, name string) (bool, error) {
+	return booleanOr(getenv, name, false)
+}
+
+// booleanOr reads a true/false setting, in any case; unset is def.
+func booleanOr(getenv func(string) string, name string, def bool) (bool, error) {
 	switch v := strings.TrimSpace(getenv(name)); strings.ToLower(v) {
-	case "", "false":
+	case "":
+		return def, nil
+	case "false":
 		return false, nil
 	case "true":
 		return true, nil

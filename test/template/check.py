@@ -1427,7 +1427,8 @@ def check_least_privilege(ev: "Evaluator", present: dict, docs: list[tuple[str, 
     must_carry = {
         "ec2:CreateTags": tag_keys,
         "ec2:DeleteTags": tag_keys,
-        "events:PutEvents": {"StringEquals": {"events:source": "privatelink-approver"}},
+        "events:PutEvents": {"ForAllValues:StringEquals": {"events:source": "privatelink-approver"},
+                             "StringEquals": {"events:detail-type": "PrivateLink Connection Decision"}},
         "kms:Decrypt": {"StringEquals": {"kms:ViaService": f"ssm.{region}.amazonaws.com"},
                         "StringLike": {"kms:EncryptionContext:PARAMETER_ARN": parameter_arn}},
     }
