@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 
@@ -26,6 +27,7 @@ type member struct {
 	svc     localaws.Service
 	f       *localaws.Function
 	queue   string
+	events  *localaws.EventCapture
 }
 
 func TestOnePolicyForAnOrganization(t *testing.T) {
@@ -88,7 +90,10 @@ func TestOnePolicyForAnOrganization(t *testing.T) {
 			}
 			f, err := localaws.StartFunction(rie, bootstrap, env, nil)
 			require.NoError(t, err)
-			m := member{account: account, svc: svc, f: f, queue: aws.ToString(q.QueueUrl)}
+			// Its decisions, as events on its own default bus.
+			events, err := moto.CaptureEvents(ctx(t), account, region, "decisions", `{"source": ["privatelink-approver"]}`)
+			require.NoError(t, err)
+			m := member{account: account, svc: svc, f: f, queue: aws.ToString(q.QueueUrl), events: events}
 			t.Cleanup(func() {
 				if t.Failed() {
 					t.Logf("function of %s in %s:\n%s", m.account, m.svc.Region, m.f.Output())
@@ -151,5 +156,21 @@ func TestOnePolicyForAnOrganization(t *testing.T) {
 		require.NotEmpty(t, lines)
 		assert.Equal(t, "policy-change", lines[len(lines)-1]["trigger"], "%s in %s: read again and swept", m.account, m.svc.Region)
 		assert.Equal(t, "available", state(m, waiting[i]), "%s in %s: decided by the new version", m.account, m.svc.Region)
+		// Both accepts are events on the account's bus, the second
+		// naming the new policy version.
+		evs, err := m.events.Events(ctx(t))
+		require.NoError(t, err)
+		var accepted []string
+		for _, ev := range evs {
+			var d struct {
+				EndpointID, Result, PolicyVersion string
+			}
+			require.NoError(t, json.Unmarshal(ev.Detail, &d))
+			assert.Equal(t, "PrivateLink Connection Decision", ev.DetailType)
+			if d.Result == "accepted" {
+				accepted = append(accepted, d.EndpointID+"@"+d.PolicyVersion)
+			}
+		}
+		assert.Contains(t, accepted, waiting[i]+"@2", "%s in %s: the decision is an event", m.account, m.svc.Region)
 	}
 }
