@@ -70,7 +70,8 @@ SCENARIOS = {
     "fifty-services": {"ServiceIds": FIFTY},
     "service-tag": {"ServiceIds": "", "ServiceTag": "team=network"},
     "service-tag-key": {"ServiceIds": "", "ServiceTag": "privatelink-approver"},
-    "path-policy": {"ServiceIds": "", "PolicyParameterName": "/privatelink/policies/"},
+    "path-policy": {"ServiceIds": "", "PolicyParameterName": "/privatelink/policies/",
+                    "FleetReaderPrincipalArn": "arn:aws-us-gov:iam::999988887777:role/security/privatelink-fleet", "PrimaryRegion": "ap-southeast-2"},
     "organization-role": {"ServiceIds": "", "OrganizationRoleArn": "arn:aws-us-gov:iam::444455556666:role/org/privatelink-approver-org-reader",
                           "OrganizationEventsAccountId": "444455556666"},
     # A permissions boundary on every role, with the longest timeout.
@@ -1369,6 +1370,7 @@ def check_least_privilege(ev: "Evaluator", present: dict, docs: list[tuple[str, 
         raise CheckError(f"the function's role has managed policies: {props.get('ManagedPolicyArns')}")
     others = [k for k, r in present.items() if r.get("Type") == "AWS::IAM::Role" and k != role]
     forwards = ev.params.get("DecisionEvents", "true") == "true" and ev.params.get("CentralEventBusArn", "")
+    partition, account = PSEUDO["AWS::Partition"], PSEUDO["AWS::AccountId"]
     reader = ev.params.get("FleetReaderPrincipalArn", "") if ev.params.get("PrimaryRegion", "us-east-1") == PSEUDO["AWS::Region"] else ""
     if sorted(others) != sorted((["DecisionForwardRole"] if forwards else []) + (["FleetReaderRole"] if reader else [])):
         raise CheckError(f"roles other than the function's (DecisionForwardRole with CentralEventBusArn, "
@@ -1380,9 +1382,29 @@ def check_least_privilege(ev: "Evaluator", present: dict, docs: list[tuple[str, 
             raise CheckError(f"FleetReaderRole trusts FleetReaderPrincipalArn only: {trust}")
         read_only = {"ec2:DescribeVpcEndpointConnections", "ec2:DescribeVpcEndpointServiceConfigurations",
                      "ec2:DescribeVpcEndpointServicePermissions", "ssm:GetParameter", "ssm:GetParametersByPath", "kms:Decrypt"}
-        acts = {a for p in fr.get("Policies", []) for st in as_list(p["PolicyDocument"]["Statement"]) for a in as_list(st["Action"])}
+        sts_ = [st for p in fr.get("Policies", []) for st in as_list(p["PolicyDocument"]["Statement"])]
+        acts = {a for st in sts_ for a in as_list(st["Action"])}
         if not acts <= read_only or fr.get("ManagedPolicyArns"):
             raise CheckError(f"FleetReaderRole may only read: {sorted(acts - read_only)}")
+        # Only the policy's parameter(s), in any Region, and decrypting
+        # only them: never the rest of Parameter Store.
+        pname = ev.params["PolicyParameterName"]
+        if pname.startswith("arn:"):
+            parts = pname.split(":")
+            policy_arn = ":".join(parts[:3] + ["*"] + parts[4:])
+        else:
+            name = pname if pname.startswith("/") else "/" + pname
+            policy_arn = f"arn:{partition}:ssm:*:{account}:parameter{name}" + ("*" if pname.endswith("/") else "")
+        readable = [policy_arn]
+        if pname.endswith("/"):
+            base = f"arn:{partition}:ssm:*:{account}:parameter{pname.rstrip('/')}"
+            readable = [base, base + "/*"]
+        for st in sts_:
+            actions = set(as_list(st["Action"]))
+            if actions & {"ssm:GetParameter", "ssm:GetParametersByPath"} and as_list(st["Resource"]) != readable:
+                raise CheckError(f"FleetReaderRole reads the policy only ({readable}): {st['Resource']}")
+            if "kms:Decrypt" in actions and st.get("Condition", {}).get("StringLike", {}).get("kms:EncryptionContext:PARAMETER_ARN") != policy_arn:
+                raise CheckError(f"FleetReaderRole decrypts the policy only: {st.get('Condition')}")
     if forwards:
         fwd = ev.ev(present["DecisionForwardRole"]["Properties"])
         trust = fwd["AssumeRolePolicyDocument"]["Statement"]
