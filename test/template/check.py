@@ -1325,6 +1325,13 @@ def check_stackset(tpl: dict, approver: dict) -> str:
     unknown = [p for p in passed if p not in known]
     if unknown:
         problems.append(f"parameters the packaged template does not have: {unknown}")
+    # What an organization's fleet needs from each member stack.
+    needed = {"CodeBucketPrefix", "CodeKey", "PolicyParameterName", "PolicyKeyArn", "PolicyChangeTopicArn", "DecisionEvents",
+              "CentralEventBusArn", "FleetReaderPrincipalArn", "PrimaryRegion", "PermissionsBoundary", "ServiceTag", "DryRun"}
+    if needed - set(passed):
+        problems.append(f"parameters not passed to the member stacks: {sorted(needed - set(passed))}")
+    if "CAPABILITY_NAMED_IAM" not in props.get("Capabilities", []):
+        problems.append("CAPABILITY_NAMED_IAM: the fleet reader role has a fixed name")
     if problems:
         raise CheckError("stack set:\n" + "\n".join(f"  - {p}" for p in problems))
     return f"service-managed, automatic, {len(passed)} parameters passed through"
