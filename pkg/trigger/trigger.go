@@ -201,10 +201,11 @@ func (c Config) decodeRecords(payload []byte, env envelope) (Trigger, error) {
 				return Trigger{}, fmt.Errorf("%w: SQS Records[%d] has no messageId", ErrUnsupported, i)
 			}
 			topic, message := unwrapSNS(m.Body)
-			if c.PolicyChangeTopicARN != "" && topic == c.PolicyChangeTopicARN {
+			if c.isPolicyChange(topic, message) {
 				// The central account's Parameter Store Change of the shared
 				// policy: read it again and sweep, as a local change does.
-				// Whoever may publish there can only cause that.
+				// Whoever may write to the queue can forge one, and cause
+				// only that: a sweep now, which the schedule makes anyway.
 				t.Kind, t.ReloadPolicy, t.ForgetMemberships, t.Sweep = PolicyChange, true, true, true
 				t.Targets = append(t.Targets, Target{ID: m.MessageId, All: true})
 				continue
@@ -219,7 +220,7 @@ func (c Config) decodeRecords(payload []byte, env envelope) (Trigger, error) {
 		}
 		t := Trigger{Kind: Notification, Source: FromSNS}
 		for _, r := range ev.Records {
-			if c.PolicyChangeTopicARN != "" && r.SNS.TopicArn == c.PolicyChangeTopicARN {
+			if c.isPolicyChange(r.SNS.TopicArn, r.SNS.Message) {
 				t.Kind, t.ReloadPolicy, t.ForgetMemberships, t.Sweep = PolicyChange, true, true, true
 				t.Targets = append(t.Targets, Target{All: true})
 				continue
@@ -229,6 +230,24 @@ func (c Config) decodeRecords(payload []byte, env envelope) (Trigger, error) {
 		return t, nil
 	}
 	return Trigger{}, fmt.Errorf("%w: Records with eventSource %q (want aws:sqs or aws:sns)", ErrUnsupported, source)
+}
+
+// isPolicyChange reports whether a message from topic is the central
+// topic's announcement of a change of the policy: a Parameter Store Change
+// of that very parameter, in its own account and Region. Anything else from
+// there is a plain wake-up.
+func (c Config) isPolicyChange(topic, message string) bool {
+	if c.PolicyChangeTopicARN == "" || topic != c.PolicyChangeTopicARN {
+		return false
+	}
+	var ev events.EventBridgeEvent
+	if json.Unmarshal([]byte(message), &ev) != nil || ev.DetailType != "Parameter Store Change" || ev.Source != "aws.ssm" {
+		return false
+	}
+	var d struct {
+		Name string `json:"name"`
+	}
+	return json.Unmarshal(ev.Detail, &d) == nil && IsPolicyParameter(d.Name, ev.AccountID, ev.Region, c.PolicyParameter)
 }
 
 // unwrapSNS returns the topic and message of an SNS envelope delivered

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/cfn"
@@ -255,6 +256,10 @@ func TestAMessageFromThePolicyChangeTopicReloadsAndSweeps(t *testing.T) {
 		{"with a connection notification in the same batch", cfg, sqs(`{"ServiceId":"vpce-svc-0aaaaaaaaaaaaaaaa"}`, envelope(topic, change)),
 			trigger.Trigger{Kind: trigger.PolicyChange, Source: trigger.FromSQS, ReloadPolicy: true, ForgetMemberships: true, Sweep: true,
 				Targets: []trigger.Target{{ID: "a", Services: []string{"vpce-svc-0aaaaaaaaaaaaaaaa"}}, {ID: "b", All: true}}}},
+		{"from the topic, about another parameter: a wake-up", cfg, sqs(envelope(topic, strings.Replace(change, "/privatelink/policy", "/other", 1))),
+			trigger.Trigger{Kind: trigger.Notification, Source: trigger.FromSQS, Targets: []trigger.Target{{ID: "a", All: true}}}},
+		{"from the topic, not a Parameter Store Change: a wake-up", cfg, sqs(envelope(topic, `{"ServiceId": "vpce-svc-0aaaaaaaaaaaaaaaa"}`)),
+			trigger.Trigger{Kind: trigger.Notification, Source: trigger.FromSQS, Targets: []trigger.Target{{ID: "a", Services: []string{"vpce-svc-0aaaaaaaaaaaaaaaa"}}}}},
 		{"from another topic: a wake-up, no reload", cfg, sqs(envelope("arn:aws:sns:eu-west-1:111122223333:other", change)),
 			trigger.Trigger{Kind: trigger.Notification, Source: trigger.FromSQS, Targets: []trigger.Target{{ID: "a", All: true}}}},
 		{"no topic configured: a wake-up", trigger.Config{PolicyParameter: cfg.PolicyParameter}, sqs(envelope(topic, change)),
