@@ -486,7 +486,9 @@ says below its table. --output json is an array of {"account", "region",
 "error"}.
 
 --parameter is the policy's parameter in every account, or the ARN of a
-policy shared from another account (passed on as it is). Accounts are looked
+policy shared from another account: a shared parameter is read in its own
+Region only, so each Region reads the copy of the same name and owner in
+that Region. Accounts are looked
 up in AWS Organizations, for rules by organization or OU, as you (or --role).
 
 Exit status: 1 when a pair failed; otherwise as the single-account command,
@@ -520,7 +522,7 @@ See approverctl pending --help for the columns.`,
 				return err
 			}
 			return a.acrossFleet(cmd.Context(), f, func(ctx context.Context, c *clients, _ io.Writer) (outcome, error) {
-				return pendingIn(ctx, c, f.sc)
+				return pendingIn(ctx, c, f.sc.inRegion(c.region))
 			})
 		},
 	}
@@ -554,7 +556,9 @@ is each pair's own. See approverctl policy plan --help for the columns.`,
 			return a.acrossFleet(cmd.Context(), f, func(ctx context.Context, c *clients, stderr io.Writer) (outcome, error) {
 				// This pair's refusals are its own, not printed among the
 				// others'.
-				return (&app{g: a.g, stdout: io.Discard, stderr: stderr, getenv: a.getenv}).planIn(ctx, c, in)
+				here := in
+				here.sc = in.sc.inRegion(c.region)
+				return (&app{g: a.g, stdout: io.Discard, stderr: stderr, getenv: a.getenv}).planIn(ctx, c, here)
 			})
 		},
 	}
@@ -580,10 +584,22 @@ See approverctl audit --help for the columns.`,
 				return err
 			}
 			return a.acrossFleet(cmd.Context(), f, func(ctx context.Context, c *clients, _ io.Writer) (outcome, error) {
-				return auditIn(ctx, c, f.sc)
+				return auditIn(ctx, c, f.sc.inRegion(c.region))
 			})
 		},
 	}
 	flags.bind(cmd)
 	return cmd
+}
+
+// inRegion is sc for region: a shared policy's ARN names that Region's copy
+// (a shared parameter is read in its own Region only); a name is the same
+// everywhere.
+func (sc scope) inRegion(region string) scope {
+	if _, ok := awsid.ParseParameterARN(sc.parameter); ok && region != "" {
+		parts := strings.SplitN(sc.parameter, ":", 6)
+		parts[3] = region
+		sc.parameter = strings.Join(parts, ":")
+	}
+	return sc
 }

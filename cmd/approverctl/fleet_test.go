@@ -449,3 +449,19 @@ func (f *fakeOUs) ListOrganizationalUnitsForParent(_ context.Context, in *organi
 	i, next := page(in.NextToken, len(all))
 	return &organizations.ListOrganizationalUnitsForParentOutput{OrganizationalUnits: []orgtypes.OrganizationalUnit{{Id: aws.String(all[i])}}, NextToken: next}, nil
 }
+
+func TestASharedPolicyIsReadInEachRegionsCopy(t *testing.T) {
+	tests := []struct {
+		parameter, region, want string
+	}{
+		{"arn:aws:ssm:eu-west-1:999988887777:parameter/privatelink/policy", "us-east-1", "arn:aws:ssm:us-east-1:999988887777:parameter/privatelink/policy"},
+		{"arn:aws:ssm:eu-west-1:999988887777:parameter/privatelink/policy", "eu-west-1", "arn:aws:ssm:eu-west-1:999988887777:parameter/privatelink/policy"},
+		{"/privatelink-approver/policy", "us-east-1", "/privatelink-approver/policy"},
+		{"/privatelink-approver/policies/", "us-east-1", "/privatelink-approver/policies/"},
+	}
+	for _, tt := range tests {
+		got := scope{parameter: tt.parameter, role: "r"}.inRegion(tt.region)
+		assert.Equal(t, tt.want, got.parameter, tt.parameter+" in "+tt.region)
+		assert.Equal(t, "r", got.role)
+	}
+}
