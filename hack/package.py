@@ -68,7 +68,9 @@ def package(tpl: dict, bucket_prefix: str, code_key: str, deps: dict) -> dict:
         causes = getattr(exc, "causes", None)
         detail = "\n".join(f"  {c.message}" for c in causes) if causes else f"  {exc}"
         raise check.CheckError(f"aws-sam-translator failed:\n{detail}") from exc
-    text = json.dumps(out)
+    # What CloudFormation resolves: a parameter's default is the user's to
+    # change.
+    text = json.dumps({k: out.get(k) for k in ("Resources", "Outputs", "Conditions", "Mappings")})
     for baked in (check.REGION, '"arn:aws:'):
         if baked in text:
             raise check.CheckError(f"the packaged template names {baked!r}: it must deploy to any Region and partition")

@@ -104,7 +104,7 @@ func batch(entries []entry) [][]entry {
 	var cur []entry
 	size := 0
 	for _, e := range entries {
-		if len(cur) == MaxEntries || len(cur) > 0 && size+e.size > MaxEntryBytes {
+		if len(cur) == MaxEntries || (len(cur) > 0 && size+e.size > MaxEntryBytes) {
 			out = append(out, cur)
 			cur, size = nil, 0
 		}
