@@ -111,15 +111,7 @@ func TestSamplesMatchTheirTypes(t *testing.T) {
 }
 
 func TestDecodeNotifications(t *testing.T) {
-	sqs := func(bodies ...string) []byte {
-		ev := events.SQSEvent{}
-		for i, b := range bodies {
-			ev.Records = append(ev.Records, events.SQSMessage{MessageId: string(rune('a' + i)), Body: b, EventSource: "aws:sqs"})
-		}
-		out, err := json.Marshal(ev)
-		require.NoError(t, err)
-		return out
-	}
+	sqs := func(bodies ...string) []byte { return sqsRecords(t, bodies...) }
 	envelope := func(message string) string {
 		out, err := json.Marshal(map[string]string{"Type": "Notification", "Message": message})
 		require.NoError(t, err)
@@ -234,15 +226,7 @@ func TestAMessageFromThePolicyChangeTopicReloadsAndSweeps(t *testing.T) {
 		require.NoError(t, err)
 		return string(out)
 	}
-	sqs := func(bodies ...string) []byte {
-		ev := events.SQSEvent{}
-		for i, b := range bodies {
-			ev.Records = append(ev.Records, events.SQSMessage{MessageId: string(rune('a' + i)), Body: b, EventSource: "aws:sqs"})
-		}
-		out, err := json.Marshal(ev)
-		require.NoError(t, err)
-		return out
-	}
+	sqs := func(bodies ...string) []byte { return sqsRecords(t, bodies...) }
 	cfg := trigger.Config{PolicyParameter: "arn:aws:ssm:eu-west-1:999988887777:parameter/privatelink/policy", PolicyChangeTopicARN: topic}
 	tests := []struct {
 		name    string
@@ -272,4 +256,16 @@ func TestAMessageFromThePolicyChangeTopicReloadsAndSweeps(t *testing.T) {
 			assert.Equal(t, tt.want, got)
 		})
 	}
+}
+
+// sqsRecords is an SQS event of bodies, with message IDs a, b, ...
+func sqsRecords(t *testing.T, bodies ...string) []byte {
+	t.Helper()
+	ev := events.SQSEvent{}
+	for i, b := range bodies {
+		ev.Records = append(ev.Records, events.SQSMessage{MessageId: string(rune('a' + i)), Body: b, EventSource: "aws:sqs"})
+	}
+	out, err := json.Marshal(ev)
+	require.NoError(t, err)
+	return out
 }
