@@ -44,21 +44,7 @@ checked (an unknown connection, an unread service, principals not read) or
 on an error (no policy); 0 when all is clean.`,
 		Example: "  approverctl audit --parameter /privatelink-approver/policy\n  approverctl audit --region eu-west-1 --output json",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			sc, err := a.scope(flags)
-			if err != nil {
-				return err
-			}
-			c, err := a.aws(cmd.Context())
-			if err != nil {
-				return err
-			}
-			o, err := auditIn(cmd.Context(), c, sc)
-			if err != nil {
-				return err
-			}
-			return a.conclude(o)
-		},
+		RunE:    a.inAccount(&flags, auditIn),
 	}
 	flags.bind(cmd)
 	return cmd

@@ -55,6 +55,43 @@ type outcome struct {
 
 // conclude prints what a single-account command found and returns its
 // exit status: errChanges as is, another status said in one line.
+// work is a read-only command's work in one account and Region.
+type work func(ctx context.Context, c *clients, sc scope) (outcome, error)
+
+// inAccount runs w in the caller's account and Region, with the scope the
+// flags name.
+func (a *app) inAccount(flags *scopeFlags, w work) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		sc, err := a.scope(*flags)
+		if err != nil {
+			return err
+		}
+		c, err := a.aws(cmd.Context())
+		if err != nil {
+			return err
+		}
+		o, err := w(cmd.Context(), c, sc)
+		if err != nil {
+			return err
+		}
+		return a.conclude(o)
+	}
+}
+
+// inFleet runs w in every account and Region the flags name, each reading
+// its Region's copy of a shared policy.
+func (a *app) inFleet(flags *fleetFlags, w work) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		f, err := a.fleetArgs(cmd, *flags)
+		if err != nil {
+			return err
+		}
+		return a.acrossFleet(cmd.Context(), f, func(ctx context.Context, c *clients, _ io.Writer) (outcome, error) {
+			return w(ctx, c, f.sc.inRegion(c.region))
+		})
+	}
+}
+
 func (a *app) conclude(o outcome) error {
 	if err := a.show(o.view); err != nil {
 		return err
@@ -516,15 +553,7 @@ See approverctl pending --help for the columns.`,
 		Example: "  approverctl fleet pending --accounts 111122223333,444455556666 --regions eu-west-1,us-east-1 --parameter /privatelink-approver/policy\n" +
 			"  approverctl fleet pending --ou ou-ab12-11111111 --org-role arn:aws:iam::999988887777:role/privatelink-approver-org-reader --output json",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := a.fleetArgs(cmd, flags)
-			if err != nil {
-				return err
-			}
-			return a.acrossFleet(cmd.Context(), f, func(ctx context.Context, c *clients, _ io.Writer) (outcome, error) {
-				return pendingIn(ctx, c, f.sc.inRegion(c.region))
-			})
-		},
+		RunE: a.inFleet(&flags, pendingIn),
 	}
 	flags.bind(cmd)
 	return cmd
@@ -578,15 +607,7 @@ something could not be checked, else 0.
 See approverctl audit --help for the columns.`,
 		Example: "  approverctl fleet audit --accounts 111122223333,444455556666 --regions eu-west-1,us-east-1 --parameter /privatelink-approver/policy",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := a.fleetArgs(cmd, flags)
-			if err != nil {
-				return err
-			}
-			return a.acrossFleet(cmd.Context(), f, func(ctx context.Context, c *clients, _ io.Writer) (outcome, error) {
-				return auditIn(ctx, c, f.sc.inRegion(c.region))
-			})
-		},
+		RunE:    a.inFleet(&flags, auditIn),
 	}
 	flags.bind(cmd)
 	return cmd

@@ -28,21 +28,7 @@ the accounts they could decide are looked up in AWS Organizations (see
 failed, and the command exits 1.`,
 		Example: "  approverctl pending --parameter /privatelink-approver/policy\n  approverctl pending --service vpce-svc-0123456789abcdef0 --output json",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			sc, err := a.scope(flags)
-			if err != nil {
-				return err
-			}
-			c, err := a.aws(cmd.Context())
-			if err != nil {
-				return err
-			}
-			o, err := pendingIn(cmd.Context(), c, sc)
-			if err != nil {
-				return err
-			}
-			return a.conclude(o)
-		},
+		RunE:    a.inAccount(&flags, pendingIn),
 	}
 	flags.bind(cmd)
 	return cmd
